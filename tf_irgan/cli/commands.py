@@ -1,0 +1,7 @@
+"""Registry of the CLI's commands, one module each."""
+
+from tf_irgan.cli.evaluate import evaluate
+from tf_irgan.cli.fuse import checkpoints, fuse
+from tf_irgan.cli.train import prepare, train
+
+ALL = [fuse, checkpoints, prepare, train, evaluate]

@@ -1,0 +1,85 @@
+"""`tf-irgan evaluate fusion|translation`: score folders of results; the work is in
+tf_irgan.metrics.evaluate and tf_irgan.metrics.reporting."""
+
+from pathlib import Path
+
+import click
+
+_FOLDER = click.Path(path_type=Path, file_okay=False)
+_OUTPUT = click.Path(path_type=Path, dir_okay=False)
+
+
+@click.group()
+def evaluate():
+    """Score fused or translated images against their sources/targets."""
+
+
+def _echo_results(result: dict, first_header: str, written: list) -> None:
+    from tf_irgan.metrics.reporting import text_table
+
+    click.echo(text_table(result, first_header))
+    for name, note in result["notes"].items():
+        click.echo(f"note: {name}: {note}")
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@evaluate.command()
+@click.option("--ir-dir", type=_FOLDER, required=True, help="Infrared source images (A).")
+@click.option("--vis-dir", type=_FOLDER, required=True, help="Visible source images (B).")
+@click.option("--fused-dir", type=_FOLDER, required=True, help="Fused images (F), same file names.")
+@click.option("--json", "json_path", type=_OUTPUT, help="Write mean, per-image values and conventions.")
+@click.option("--csv", "csv_path", type=_OUTPUT, help="Write one row per image plus a mean row.")
+@click.option("--markdown", "markdown_path", type=_OUTPUT, help="Write a Markdown table.")
+@click.option("--figure", "figure_path", type=_OUTPUT, help="Write a bar chart of the means (.png/.pdf/.svg).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+def fusion(ir_dir, vis_dir, fused_dir, json_path, csv_path, markdown_path, figure_path, overwrite):
+    """EN, SD, SF, AG, MI, SCD, VIF, Qabf, SSIM, CC, PSNR, MSE per fused image and their mean.
+
+    Images are paired by file name; color is reduced to BT.601 luma. Conventions: docs/metrics.md.
+    """
+    from tf_irgan.metrics import evaluate as evaluation
+    from tf_irgan.metrics import reporting
+
+    outputs = [json_path, csv_path, markdown_path, figure_path]
+    reporting.check_figure_path(figure_path)
+    reporting.check_outputs(outputs, overwrite)
+    result = evaluation.evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir)
+    if json_path:
+        reporting.write_json(json_path, result, overwrite)
+    if csv_path:
+        reporting.write_csv(csv_path, result, overwrite)
+    if markdown_path:
+        reporting.write_text(markdown_path, reporting.fusion_markdown(result), overwrite)
+    if figure_path:
+        label = Path(fused_dir).resolve().name
+        reporting.write_metric_bars(figure_path, {label: result["mean"]}, overwrite,
+                                    title=f"Mean fusion metrics, {len(result['per_image'])} images")
+    _echo_results(result, "image", [p for p in outputs if p])
+
+
+@evaluate.command()
+@click.option("--pred-dir", type=_FOLDER, required=True, help="Generated images.")
+@click.option("--target-dir", type=_FOLDER, required=True, help="Ground-truth images, same file names.")
+@click.option("--input-dir", type=_FOLDER, help="Model inputs, same file names (shown in the figure).")
+@click.option("--json", "json_path", type=_OUTPUT, help="Write mean, per-image values and conventions.")
+@click.option("--markdown", "markdown_path", type=_OUTPUT, help="Write the Number | MAE | MSE table.")
+@click.option("--figure", "figure_path", type=_OUTPUT,
+              help="Write input/target/generated/residual rows, one per image (.png/.pdf/.svg).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+def translation(pred_dir, target_dir, input_dir, json_path, markdown_path, figure_path, overwrite):
+    """MAE, MSE (on [0, 1]), PSNR and SSIM per generated image and their mean."""
+    from tf_irgan.metrics import evaluate as evaluation
+    from tf_irgan.metrics import reporting
+
+    outputs = [json_path, markdown_path, figure_path]
+    reporting.check_figure_path(figure_path)
+    reporting.check_outputs(outputs, overwrite)
+    result = evaluation.evaluate_translation_dirs(pred_dir, target_dir, input_dir)
+    if json_path:
+        reporting.write_json(json_path, result, overwrite)
+    if markdown_path:
+        reporting.write_text(markdown_path, reporting.translation_markdown(result), overwrite)
+    if figure_path:
+        reporting.write_translation_figure(figure_path, result, overwrite)
+    _echo_results(result, "image", [p for p in outputs if p])

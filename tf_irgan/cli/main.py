@@ -1,0 +1,61 @@
+"""The `tf-irgan` command group. Each command lives in its own module and only parses arguments."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+
+import click  # noqa: E402
+
+from tf_irgan import __version__
+from tf_irgan.errors import UserError
+
+
+class _Group(click.Group):
+    """Turns the library's UserError (and unreadable-file OSErrors) into one line, exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            _fail(str(err))
+        except OSError as err:  # disk full, permission denied: still the user's to fix
+            where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+            _fail(f"{where}{err.strerror or err}")
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow with its C++ start-up lines (absl INFO, oneDNN notices) kept off stderr;
+    TF_CPP_MIN_LOG_LEVEL no longer silences them in TF 2.21."""
+    import sys
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _fail(message: str):
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tf-irgan")
+def cli():
+    """Infrared/visible and MRI/PET image fusion (DDcGAN) and translation (pix2pix)."""
+
+
+def _register():
+    from tf_irgan.cli import commands
+    for command in commands.ALL:
+        cli.add_command(command)
+
+
+_register()

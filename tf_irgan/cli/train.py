@@ -1,0 +1,80 @@
+"""`tf-irgan prepare` and `tf-irgan train`."""
+
+import os
+
+import click
+
+
+@click.command()
+@click.option("--vis-dir", required=True, type=click.Path(), help="Folder of visible images.")
+@click.option("--ir-dir", required=True, type=click.Path(), help="Folder of IR images (same names).")
+@click.option("-o", "--output", required=True, type=click.Path(), help="HDF5 file to write.")
+@click.option("--patch", default=84, show_default=True, help="Visible patch size in pixels.")
+@click.option("--stride", default=14, show_default=True, help="Step between patches.")
+@click.option("--scale", default=4, show_default=True, help="IR patches are patch/scale pixels.")
+@click.option("--holdout-every", default=0, show_default=True,
+              help="Leave every K-th pair (by name) out, for evaluation; 0 keeps all.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, overwrite):
+    """Cut registered image pairs into training patches (HDF5)."""
+    from tf_irgan.data.patches import patches_from_folders, write_patches
+    from tf_irgan.errors import UserError
+    from tf_irgan.presets import SCALES
+
+    if scale not in SCALES:
+        raise UserError(f"--scale {scale} is not supported; use one of {', '.join(map(str, SCALES))}")
+    if os.path.exists(output) and not overwrite:
+        raise UserError(f"{output}: already exists; pass --overwrite or choose another name")
+    patches = patches_from_folders(vis_dir, ir_dir, patch, stride, scale, holdout_every,
+                                   progress=_progress("cutting patches"))
+    write_patches(output, patches, overwrite=overwrite)
+    held = patches.attrs["held_out"]
+    click.echo(f"wrote {len(patches)} patch pairs ({patch}px visible, {patch // scale}px IR) to {output}"
+               + (f"; held out: {held}" if held != "[]" else ""))
+
+
+def _progress(label):
+    def wrap(items):
+        with click.progressbar(items, label=label, file=click.get_text_stream("stderr")) as bar:
+            yield from bar
+    return wrap
+
+
+@click.command()
+@click.option("--model", type=click.Choice(["ddcgan"]), default="ddcgan", show_default=True)
+@click.option("--data", required=True, type=click.Path(),
+              help="HDF5 patches from `prepare`, or a folder with vi/ and ir/ subfolders.")
+@click.option("--out", required=True, type=click.Path(), help="Run folder (checkpoints, logs, model/).")
+@click.option("--preset", type=click.Choice(["official", "paper"]), default="official", show_default=True)
+@click.option("--scale", type=click.Choice(["1", "2", "4", "8"]), default="4", show_default=True,
+              help="Visible/IR size ratio per side.")
+@click.option("--epochs", type=float, help="Epochs to train (default 1).")
+@click.option("--steps", type=int, help="Batches to train in total (instead of --epochs).")
+@click.option("--batch-size", type=int, help="Global batch (preset: 24).")
+@click.option("--lr", "learning_rate", type=float, help="Initial learning rate (preset's otherwise).")
+@click.option("--stride", default=14, show_default=True, help="Patch stride when --data is a folder.")
+@click.option("--holdout-every", default=0, show_default=True,
+              help="With a folder: leave every K-th pair out of training.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--jit", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="XLA-compile the steps (auto: on with GPUs).")
+@click.option("--mixed-precision", type=click.Choice(["off", "bf16", "fp16"]), default="off",
+              show_default=True)
+@click.option("--checkpoint-every", default=100, show_default=True, help="Batches between checkpoints.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(model, data, out, preset, scale, epochs, steps, batch_size, learning_rate, stride,
+          holdout_every, resume, jit, mixed_precision, checkpoint_every, seed, quiet):
+    """Train a model; --resume continues exactly where the last checkpoint left off."""
+    from tf_irgan.cli.main import import_tensorflow_quietly
+    import_tensorflow_quietly()
+    from tf_irgan.training import TrainOptions, train as run_training
+
+    options = TrainOptions(data=data, out=out, model=model, preset=preset, scale=int(scale),
+                           epochs=epochs, steps=steps, batch_size=batch_size,
+                           learning_rate=learning_rate, stride=stride, holdout_every=holdout_every,
+                           resume=resume, jit=jit, mixed_precision=mixed_precision,
+                           checkpoint_every=checkpoint_every, seed=seed)
+    result = run_training(options, verbose=not quiet)
+    click.echo(f"done: {result.batches} batches; model preset in {result.preset_dir} "
+               f"(use it with `tf-irgan fuse --checkpoint {result.preset_dir}`)")

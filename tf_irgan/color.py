@@ -1,0 +1,58 @@
+"""Color transforms that let a single-channel fusion model keep an input's color.
+
+YCbCr (ITU-R BT.601, full range as in JPEG) for visible images: fuse Y, put Cb/Cr back.
+IHS (the linear variant DDcGAN uses for PET): I = (R+G+B)/sqrt(3), v1 = (R+G-2B)/sqrt(6),
+v2 = (R-G)/sqrt(2). The matrix is orthonormal, so the inverse is its transpose. `rgb_to_ihs`
+returns I rescaled to [0, 1] (I / sqrt(3), the channel mean) so it can feed a model directly.
+"""
+
+import numpy as np
+
+_YCBCR = np.array([[0.299, 0.587, 0.114],
+                   [-0.168736, -0.331264, 0.5],
+                   [0.5, -0.418688, -0.081312]], dtype=np.float64)
+_YCBCR_INV = np.linalg.inv(_YCBCR)
+
+_IHS = np.array([[1 / np.sqrt(3), 1 / np.sqrt(3), 1 / np.sqrt(3)],
+                 [1 / np.sqrt(6), 1 / np.sqrt(6), -2 / np.sqrt(6)],
+                 [1 / np.sqrt(2), -1 / np.sqrt(2), 0.0]], dtype=np.float64)
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """RGB in [0, 1] -> (Y, Cb, Cr) with Y in [0, 1] and Cb, Cr centred on 0.5."""
+    out = rgb.astype(np.float64) @ _YCBCR.T
+    out[..., 1:] += 0.5
+    return out.astype(np.float32)
+
+
+def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    centred = ycbcr.astype(np.float64).copy()
+    centred[..., 1:] -= 0.5
+    return np.clip(centred @ _YCBCR_INV.T, 0.0, 1.0).astype(np.float32)
+
+
+def rgb_to_ihs(rgb: np.ndarray) -> np.ndarray:
+    """RGB in [0, 1] -> (I/sqrt(3) in [0, 1], v1, v2)."""
+    out = rgb.astype(np.float64) @ _IHS.T
+    out[..., 0] /= np.sqrt(3)
+    return out.astype(np.float32)
+
+
+def ihs_to_rgb(ihs: np.ndarray) -> np.ndarray:
+    scaled = ihs.astype(np.float64).copy()
+    scaled[..., 0] *= np.sqrt(3)
+    return np.clip(scaled @ _IHS, 0.0, 1.0).astype(np.float32)
+
+
+def replace_luma(rgb: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    """Put a new Y channel under an RGB image's chrominance."""
+    ycbcr = rgb_to_ycbcr(rgb)
+    ycbcr[..., 0] = luma
+    return ycbcr_to_rgb(ycbcr)
+
+
+def replace_intensity(rgb: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    """Put a new IHS intensity under an RGB image's hue and saturation (v1, v2)."""
+    ihs = rgb_to_ihs(rgb)
+    ihs[..., 0] = intensity
+    return ihs_to_rgb(ihs)

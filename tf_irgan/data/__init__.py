@@ -1,0 +1,1 @@
+"""Data: image pairs -> patches -> batches."""

@@ -1,0 +1,69 @@
+"""Batches for training, drawn from patches held in memory.
+
+The order of an epoch depends only on (seed, epoch), so a resumed run sees exactly the batches
+the interrupted one would have seen next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tf_irgan.data.patches import PatchSet, patches_from_folders, read_patches
+from tf_irgan.errors import UserError
+
+VIS_NAMES = ("vi", "vis", "visible", "VI", "VIS", "Visible", "MRI")
+IR_NAMES = ("ir", "infrared", "IR", "Infrared", "PET", "lwir")
+
+
+def load_training_patches(data, scale, patch=84, stride=14, holdout_every=0) -> PatchSet:
+    """`data` is an HDF5 patch file, or a folder with visible and IR subfolders."""
+    path = Path(data)
+    if path.is_dir():
+        vis_dir = next((path / n for n in VIS_NAMES if (path / n).is_dir()), None)
+        ir_dir = next((path / n for n in IR_NAMES if (path / n).is_dir()), None)
+        if vis_dir is None or ir_dir is None:
+            raise UserError(f"{path}: expected subfolders for visible ({'/'.join(VIS_NAMES[:3])}) "
+                            f"and infrared ({'/'.join(IR_NAMES[:2])}) images, or pass an HDF5 file "
+                            "made by `tf-irgan prepare`")
+        return patches_from_folders(vis_dir, ir_dir, patch=patch, stride=stride, scale=scale,
+                                    holdout_every=holdout_every)
+    patches = read_patches(path, scale)
+    if patches.vis.shape[1] != patch:
+        raise UserError(f"{path}: holds {patches.vis.shape[1]}-pixel patches, but the model trains "
+                        f"on {patch}; pass --patch {patches.vis.shape[1]} or re-run prepare")
+    return patches
+
+
+class PatchBatches:
+    """Shuffled fixed-size batches over an in-memory PatchSet, resumable by batch index."""
+
+    def __init__(self, patches: PatchSet, batch_size: int, seed: int = 0):
+        if len(patches) < batch_size:
+            raise UserError(f"only {len(patches)} patches for a batch of {batch_size}; "
+                            "use more images, a smaller --stride or a smaller --batch-size")
+        self.patches, self.batch_size, self.seed = patches, batch_size, seed
+        self.steps_per_epoch = len(patches) // batch_size
+
+    def order(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.patches))
+
+    def iterate(self, start_batch: int = 0):
+        """Yield {"vis", "ir"} numpy batches forever, beginning at global batch `start_batch`."""
+        epoch, offset = divmod(start_batch, self.steps_per_epoch)
+        while True:
+            order = self.order(epoch)
+            for b in range(offset, self.steps_per_epoch):
+                idx = np.sort(order[b * self.batch_size:(b + 1) * self.batch_size])
+                yield {"vis": self.patches.vis[idx][..., None], "ir": self.patches.ir[idx][..., None]}
+            epoch, offset = epoch + 1, 0
+
+    def dataset(self, start_batch: int = 0) -> tf.data.Dataset:
+        p, q = self.patches.vis.shape[1], self.patches.ir.shape[1]
+        signature = {"vis": tf.TensorSpec((self.batch_size, p, p, 1), tf.float32),
+                     "ir": tf.TensorSpec((self.batch_size, q, q, 1), tf.float32)}
+        ds = tf.data.Dataset.from_generator(lambda: self.iterate(start_batch),
+                                            output_signature=signature)
+        return ds.prefetch(2)

@@ -1,0 +1,183 @@
+"""Image pairs -> training patches, and the HDF5 files that hold them.
+
+The project's layout: datasets `vis` (N, p, p) and `ir` (N, p/s, p/s), float32 in [0, 1],
+`source` (N,) the index of the pair each patch came from, and provenance attributes.
+The official DDcGAN code's layout (MATLAB-written) is read too: one dataset `data` that h5py
+sees as (N, 2, W, H), channel 0 visible, channel 1 IR at full resolution.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+
+from tf_irgan import __version__
+from tf_irgan.errors import UserError
+from tf_irgan.images import ImagePair, pair_folders, read_image, to_gray
+
+
+@dataclass
+class PatchSet:
+    vis: np.ndarray                  # (N, p, p) float32
+    ir: np.ndarray                   # (N, p/s, p/s) float32
+    scale: int
+    source: np.ndarray | None = None  # (N,) pair index
+    attrs: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.vis)
+
+
+def downsample_area(images: np.ndarray, scale: int) -> np.ndarray:
+    """Block mean over scale x scale cells: what a sensor with `scale`-times larger pixels sees."""
+    if scale == 1:
+        return images
+    *lead, h, w = images.shape
+    h, w = h - h % scale, w - w % scale
+    blocks = images[..., :h, :w].reshape(*lead, h // scale, scale, w // scale, scale)
+    return blocks.mean(axis=(-3, -1), dtype=np.float32)
+
+
+def load_pair_gray(pair: ImagePair) -> tuple[np.ndarray, np.ndarray]:
+    """Visible luminance and IR gray at the visible size (IR resized if it differs)."""
+    vis, ir = to_gray(read_image(pair.vis)), to_gray(read_image(pair.ir))
+    if vis.shape != ir.shape:
+        check_aspect(vis.shape, ir.shape, pair.vis, pair.ir)
+        ir = cv2.resize(ir, (vis.shape[1], vis.shape[0]), interpolation=cv2.INTER_CUBIC)
+    return vis, np.clip(ir, 0, 1)
+
+
+def check_aspect(vis_shape, ir_shape, vis_path, ir_path, tolerance=0.02):
+    ratio_h, ratio_w = vis_shape[0] / ir_shape[0], vis_shape[1] / ir_shape[1]
+    if abs(ratio_h - ratio_w) > tolerance * max(ratio_h, ratio_w):
+        raise UserError(f"{ir_path}: {ir_shape[1]}x{ir_shape[0]} does not have the aspect ratio of "
+                        f"{vis_path} ({vis_shape[1]}x{vis_shape[0]}); crop both to the same field of view")
+
+
+def extract_patches(vis: np.ndarray, ir: np.ndarray, patch: int, stride: int, scale: int):
+    """All patch x patch windows at `stride` from a same-size pair; IR windows downsampled by scale."""
+    if patch % scale:
+        raise UserError(f"--patch {patch} is not a multiple of --scale {scale}")
+    h, w = vis.shape
+    if h < patch or w < patch:
+        return np.empty((0, patch, patch), np.float32), np.empty((0, patch // scale,) * 2, np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view
+    vis_p = windows(vis, (patch, patch))[::stride, ::stride].reshape(-1, patch, patch)
+    ir_p = windows(ir, (patch, patch))[::stride, ::stride].reshape(-1, patch, patch)
+    return np.ascontiguousarray(vis_p, np.float32), downsample_area(np.ascontiguousarray(ir_p), scale)
+
+
+def holdout_split(pairs: list[ImagePair], every: int) -> tuple[list[ImagePair], list[ImagePair]]:
+    """Keep every `every`-th pair (sorted by name, 10th, 20th, ...) out of training."""
+    if not every:
+        return pairs, []
+    held = [p for i, p in enumerate(pairs) if i % every == every - 1]
+    return [p for i, p in enumerate(pairs) if i % every != every - 1], held
+
+
+def patches_from_folders(vis_dir, ir_dir, patch=84, stride=14, scale=4, holdout_every=0,
+                         progress=None) -> PatchSet:
+    if stride < 1:
+        raise UserError(f"--stride {stride} must be at least 1")
+    pairs, held = holdout_split(pair_folders(vis_dir, ir_dir), holdout_every)
+    vis_all, ir_all, source = [], [], []
+    for index, pair in enumerate(progress(pairs) if progress else pairs):
+        vis, ir = load_pair_gray(pair)
+        v, i = extract_patches(vis, ir, patch, stride, scale)
+        vis_all.append(v)
+        ir_all.append(i)
+        source.append(np.full(len(v), index, np.int32))
+    total = sum(len(v) for v in vis_all)
+    if total == 0:
+        raise UserError(f"{vis_dir}: every image is smaller than the {patch}x{patch} patch; "
+                        "lower --patch")
+    attrs = {"layout": "tf-irgan-patches-v1", "patch": patch, "stride": stride, "scale": scale,
+             "vis_dir": str(vis_dir), "ir_dir": str(ir_dir),
+             "pairs": json.dumps([p.name for p in pairs]),
+             "held_out": json.dumps([p.name for p in held]),
+             "ir_downsampling": f"area (block mean) {scale}x{scale}",
+             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "tf_irgan_version": __version__}
+    return PatchSet(np.concatenate(vis_all), np.concatenate(ir_all), scale,
+                    np.concatenate(source), attrs)
+
+
+def write_patches(path, patches: PatchSet, overwrite=False) -> Path:
+    """Write the project's layout; the file appears under its name only once complete."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UserError(f"{path}: already exists; pass --overwrite or choose another name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    with h5py.File(tmp, "w") as f:
+        f.create_dataset("vis", data=patches.vis, chunks=(min(len(patches), 256),) + patches.vis.shape[1:])
+        f.create_dataset("ir", data=patches.ir, chunks=(min(len(patches), 256),) + patches.ir.shape[1:])
+        if patches.source is not None:
+            f.create_dataset("source", data=patches.source)
+        for key, value in patches.attrs.items():
+            f.attrs[key] = value
+    os.replace(tmp, path)
+    return path
+
+
+def write_official_layout(path, vis: np.ndarray, ir_full: np.ndarray):
+    """Write patches as MATLAB would for the official code (h5py sees (N, 2, W, H)); for tests
+    and for users who want to feed our patches to the original TF1 code."""
+    data = np.stack([vis, ir_full], axis=1).transpose(0, 1, 3, 2)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("data", data=data.astype(np.float32))
+
+
+def read_patches(path, scale: int | None = None) -> PatchSet:
+    """Load a patch file of either layout into memory (27k pairs load in about a second)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found; create it with `tf-irgan prepare`")
+    try:
+        with h5py.File(path, "r") as f:
+            if "vis" in f and "ir" in f:
+                return _read_project_layout(f, path, scale)
+            if "data" in f:
+                return _read_official_layout(f, path, scale)
+            found = ", ".join(sorted(f.keys())) or "nothing"
+    except OSError as err:
+        raise UserError(f"{path}: not a readable HDF5 file ({err.__class__.__name__}); "
+                        "re-create it with `tf-irgan prepare`") from None
+    raise UserError(f"{path}: holds {found}, not patch datasets ('vis'/'ir' or the official 'data'); "
+                    "re-create it with `tf-irgan prepare`")
+
+
+def _read_project_layout(f, path, scale):
+    vis, ir = f["vis"], f["ir"]
+    if vis.ndim != 3 or ir.ndim != 3 or len(vis) != len(ir) or vis.shape[1] != vis.shape[2]:
+        raise UserError(f"{path}: 'vis' {vis.shape} and 'ir' {ir.shape} are not matching patch "
+                        "stacks; re-create it with `tf-irgan prepare`")
+    file_scale = vis.shape[1] // ir.shape[1]
+    if file_scale * ir.shape[1] != vis.shape[1]:
+        raise UserError(f"{path}: visible patches {vis.shape[1]} px are not a whole multiple of IR "
+                        f"patches {ir.shape[1]} px; re-create it with `tf-irgan prepare`")
+    if scale is not None and file_scale != scale:
+        raise UserError(f"{path}: was prepared for --scale {file_scale}, not {scale}; train with "
+                        f"--scale {file_scale} or run `tf-irgan prepare --scale {scale}`")
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    source = f["source"][...] if "source" in f else None
+    return PatchSet(vis[...].astype(np.float32), ir[...].astype(np.float32), file_scale, source, attrs)
+
+
+def _read_official_layout(f, path, scale):
+    data = f["data"]
+    if data.ndim != 4 or data.shape[1] != 2 or data.shape[2] != data.shape[3]:
+        raise UserError(f"{path}: dataset 'data' has shape {data.shape}, expected (N, 2, W, H) as "
+                        "written by the official MATLAB script")
+    scale = scale or 4
+    arrays = data[...].astype(np.float32).transpose(0, 1, 3, 2)
+    if arrays.shape[2] % scale:
+        raise UserError(f"{path}: {arrays.shape[2]}-pixel patches cannot be downsampled by {scale}")
+    return PatchSet(arrays[:, 0], downsample_area(arrays[:, 1], scale), scale,
+                    attrs={"layout": "official-matlab"})

@@ -1,0 +1,155 @@
+"""Reading, writing and pairing images.
+
+Every image enters the package as float32 in [0, 1]: (H, W) for grayscale, (H, W, 3) RGB for
+color. Grayscale stored as three equal channels is reduced to (H, W) so that it is not mistaken
+for color. All failures are `UserError`s whose message names the file and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tf_irgan.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+
+def read_image(path) -> np.ndarray:
+    """Read an 8/16-bit or float image as float32 in [0, 1]; (H, W) gray or (H, W, 3) RGB."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found; check the path")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not an image; pass an image file")
+    # imdecode on the raw bytes: imread mis-handles some non-ASCII paths and says nothing useful.
+    raw = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    if image is None:
+        raise UserError(f"{path}: cannot be decoded as an image (corrupt or unsupported format); "
+                        "re-save it as PNG or TIFF")
+    return _to_unit_float(image, path)
+
+
+def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
+    if image.dtype == np.uint8:
+        image = image.astype(np.float32) / 255.0
+    elif image.dtype == np.uint16:
+        image = image.astype(np.float32) / 65535.0
+    elif image.dtype in (np.float32, np.float64):
+        image = image.astype(np.float32)
+        top = float(np.nanmax(image)) if image.size else 0.0
+        if not np.isfinite(image).all():
+            raise UserError(f"{path}: contains NaN or infinite values; clean the image first")
+        if image.min() < 0 or top > 1.0:
+            # Float TIFFs from other tools come in arbitrary units: stretch rather than clip.
+            image = (image - image.min()) / max(top - image.min(), 1e-12)
+    else:
+        raise UserError(f"{path}: pixel type {image.dtype} is not supported; "
+                        "save it as 8- or 16-bit PNG/TIFF")
+
+    if image.ndim == 3:
+        channels = image.shape[2]
+        if channels == 1:
+            image = image[..., 0]
+        elif channels == 2:  # gray + alpha
+            image = image[..., 0]
+        elif channels in (3, 4):
+            image = np.ascontiguousarray(image[..., 2::-1])  # BGR(A) -> RGB, alpha dropped
+        else:
+            raise UserError(f"{path}: has {channels} channels; expected gray, RGB or RGBA")
+    if image.ndim == 3 and _channels_equal(image):
+        image = image[..., 0]
+    if image.ndim != 2 and image.ndim != 3:
+        raise UserError(f"{path}: unexpected image shape {image.shape}")
+    if min(image.shape[:2]) < 8:
+        raise UserError(f"{path}: image is only {image.shape[1]}x{image.shape[0]} pixels; "
+                        "use images at least 8 pixels on each side")
+    return np.ascontiguousarray(image, dtype=np.float32)
+
+
+def _channels_equal(image: np.ndarray) -> bool:
+    return bool(np.array_equal(image[..., 0], image[..., 1])
+                and np.array_equal(image[..., 0], image[..., 2]))
+
+
+def write_image(path, image: np.ndarray, overwrite: bool = False, bit_depth: int = 8) -> Path:
+    """Write a [0, 1] float image (gray or RGB) as 8- or 16-bit; refuses to overwrite by default.
+
+    The file is written beside its target and renamed into place, so an interrupted write never
+    leaves a truncated image under the final name.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise UserError(f"{path}: unsupported output format '{suffix}'; use .png or .tif")
+    if path.exists() and not overwrite:
+        raise UserError(f"{path}: already exists; pass --overwrite or choose another name")
+    if bit_depth not in (8, 16):
+        raise UserError(f"bit depth {bit_depth} is not supported; use 8 or 16")
+    if bit_depth == 16 and suffix not in (".png", ".tif", ".tiff"):
+        raise UserError(f"{path}: 16-bit output needs .png or .tif")
+    top = 255.0 if bit_depth == 8 else 65535.0
+    data = np.round(np.clip(image, 0.0, 1.0) * top).astype(np.uint8 if bit_depth == 8 else np.uint16)
+    if data.ndim == 3:
+        data = np.ascontiguousarray(data[..., ::-1])  # RGB -> BGR for OpenCV
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(suffix, data)
+    if not ok:
+        raise UserError(f"{path}: could not encode the image as {suffix}")
+    tmp = path.with_name(f".{path.name}.partial")
+    encoded.tofile(str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Luminance (BT.601 Y) of an RGB image; gray images pass through."""
+    if image.ndim == 2:
+        return image
+    from tf_irgan.color import rgb_to_ycbcr
+    return rgb_to_ycbcr(image)[..., 0]
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    name: str
+    vis: Path
+    ir: Path
+
+
+def list_images(folder) -> list[Path]:
+    folder = Path(folder)
+    if not folder.exists():
+        raise UserError(f"{folder}: folder not found; check the path")
+    if not folder.is_dir():
+        raise UserError(f"{folder}: is not a folder")
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise UserError(f"{folder}: contains no images ({', '.join(IMAGE_SUFFIXES)}); "
+                        "point to the folder that holds them")
+    return files
+
+
+def pair_folders(vis_dir, ir_dir, vis_label: str = "visible", ir_label: str = "IR") -> list[ImagePair]:
+    """Pair images of two folders by file name (stem; the extensions may differ)."""
+    vis = {p.stem: p for p in list_images(vis_dir)}
+    ir = {p.stem: p for p in list_images(ir_dir)}
+    only_vis = sorted(set(vis) - set(ir))
+    only_ir = sorted(set(ir) - set(vis))
+    if only_vis or only_ir:
+        parts = []
+        if only_vis:
+            parts.append(f"{len(only_vis)} {vis_label} image(s) without partner in {ir_dir} "
+                         f"(e.g. {vis[only_vis[0]].name})")
+        if only_ir:
+            parts.append(f"{len(only_ir)} {ir_label} image(s) without partner in {vis_dir} "
+                         f"(e.g. {ir[only_ir[0]].name})")
+        raise UserError("; ".join(parts) + "; pairs are matched by file name, rename or remove them")
+    return [ImagePair(name, vis[name], ir[name]) for name in sorted(vis)]

@@ -1,0 +1,140 @@
+"""Fusing whole images of any size with a trained generator or a classical baseline.
+
+The visible image sets the output geometry. The IR image may be the same size or 1/scale per
+side; when its size is not an exact fraction of the visible one it is resampled onto the visible
+frame (and the caller is told). Images are reflect-padded to a multiple of the scale and cropped
+back, never stretched, and processed in overlapping tiles so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from tf_irgan.color import replace_luma
+from tf_irgan.data.patches import downsample_area
+from tf_irgan.errors import UserError
+
+SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
+ASPECT_TOLERANCE = 0.02
+# A model trained at scale s serves size ratios within [s / SLACK, s * SLACK].
+SLACK = 1.5
+TILE, MARGIN = 512, 32  # MARGIN exceeds the generator's receptive radius (~12 px + one IR pixel)
+
+
+@dataclass
+class FuseResult:
+    image: np.ndarray          # float32 [0, 1], (H, W) or (H, W, 3)
+    method: str
+    checkpoint: str | None = None
+    notes: list = field(default_factory=list)
+
+
+def size_ratio(vis_shape, ir_shape, vis_name="visible", ir_name="IR") -> float:
+    """Visible/IR size ratio per side; refuses pairs whose aspect ratios differ."""
+    r_h, r_w = vis_shape[0] / ir_shape[0], vis_shape[1] / ir_shape[1]
+    if abs(r_h - r_w) > ASPECT_TOLERANCE * max(r_h, r_w):
+        raise UserError(f"{ir_name}: {ir_shape[1]}x{ir_shape[0]} does not have the aspect ratio of "
+                        f"{vis_name} ({vis_shape[1]}x{vis_shape[0]}); crop both to the same field of view")
+    return (r_h + r_w) / 2
+
+
+def default_checkpoint(ratio: float, ir_name="IR", vis_name="visible") -> str:
+    if ratio < 1 / SLACK:
+        raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than {vis_name}; "
+                        "pass the visible image first, then the IR image")
+    if ratio <= SLACK:
+        return SAME_SIZE_MODEL
+    if 4 / SLACK <= ratio <= 4 * SLACK:
+        return X4_MODEL
+    raise UserError(f"{ir_name}: is {ratio:.2f}x smaller per side than {vis_name}; the shipped models "
+                    f"serve ~1x ({SAME_SIZE_MODEL}) and ~4x ({X4_MODEL}); resize the IR image or pass "
+                    "--checkpoint with a model trained at that ratio")
+
+
+def check_serves(scale: int, ratio: float, checkpoint: str, ir_name="IR"):
+    if not scale / SLACK <= ratio <= scale * SLACK:
+        raise UserError(f"{ir_name}: the visible/IR size ratio is {ratio:.2f}, but {checkpoint} was "
+                        f"trained for {scale}x; use a checkpoint trained near that ratio "
+                        "(see `tf-irgan checkpoints`) or resize the IR image")
+
+
+def align_ir(vis_shape, ir: np.ndarray, scale: int, notes: list, ir_name="IR") -> np.ndarray:
+    """The IR image at exactly 1/scale of the visible size (resampled only when it is not)."""
+    height, width = vis_shape
+    if ir.shape == (height // scale, width // scale) and height % scale == 0 and width % scale == 0:
+        return ir
+    # Resample onto the visible frame first so the geometry is exact, then pad and reduce.
+    full = cv2.resize(ir, (width, height), interpolation=cv2.INTER_CUBIC)
+    notes.append(f"{ir_name}: {ir.shape[1]}x{ir.shape[0]} is not exactly 1/{scale} of the visible "
+                 f"{width}x{height}; resampled onto the visible frame")
+    pad_h, pad_w = -height % scale, -width % scale
+    full = np.pad(full, ((0, pad_h), (0, pad_w)), mode="reflect") if pad_h or pad_w else full
+    return np.clip(downsample_area(full, scale), 0.0, 1.0)
+
+
+def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
+                  tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
+    """Generator output for a visible luminance (H, W) and an IR image (ceil(H/s), ceil(W/s))."""
+    height, width = vis.shape
+    pad_h, pad_w = -height % scale, -width % scale
+    if pad_h or pad_w:
+        vis = np.pad(vis, ((0, pad_h), (0, pad_w)), mode="reflect")
+    tile = max(scale, tile - tile % scale)
+    margin = margin + (-margin % scale)
+    full_h, full_w = vis.shape
+    out = np.empty((full_h, full_w), np.float32)
+    for y in range(0, full_h, tile):
+        for x in range(0, full_w, tile):
+            y0, x0 = max(0, y - margin), max(0, x - margin)
+            y1, x1 = min(full_h, y + tile + margin), min(full_w, x + tile + margin)
+            fused = _generate(model, vis[y0:y1, x0:x1],
+                              ir[y0 // scale:y1 // scale, x0 // scale:x1 // scale])
+            out[y:y + tile, x:x + tile] = fused[y - y0:y - y0 + tile, x - x0:x - x0 + tile]
+    return out[:height, :width]
+
+
+def _generate(model, vis, ir):
+    batch = {"vis": vis[None, :, :, None].astype(np.float32), "ir": ir[None, :, :, None].astype(np.float32)}
+    return np.asarray(model(batch, training=False))[0, :, :, 0]
+
+
+def fuse_images(vis: np.ndarray, ir: np.ndarray, checkpoint=None, method: str = "ddcgan",
+                gray: bool = False, vis_name: str = "visible", ir_name: str = "IR") -> FuseResult:
+    """Fuse a visible image (gray or RGB) with an IR image; arrays float in [0, 1].
+
+    Color visible input is fused on its luminance and gets its chrominance back (YCbCr) unless
+    `gray`. `method` is "ddcgan" (a checkpoint; chosen by the size ratio when None) or one of
+    the classical baselines.
+    """
+    from tf_irgan.images import to_gray
+
+    notes = []
+    vis_y, ir_g = to_gray(vis), to_gray(ir)
+    if ir.ndim == 3:
+        notes.append(f"{ir_name}: color IR reduced to its luminance")
+    ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name)
+    if method == "ddcgan":
+        from tf_irgan.checkpoints import load_preset
+        name = checkpoint or default_checkpoint(ratio, ir_name, vis_name)
+        preset = load_preset(name)
+        check_serves(preset.scale, ratio, str(name), ir_name)
+        small = align_ir(vis_y.shape, ir_g, preset.scale, notes, ir_name)
+        fused = run_generator(preset.model, vis_y, small, preset.scale)
+        used = preset.name
+    else:
+        from tf_irgan.baselines import METHODS
+        if method not in METHODS:
+            raise UserError(f"--method {method}: use ddcgan or one of {', '.join(METHODS)}")
+        if checkpoint:
+            raise UserError(f"--checkpoint applies to --method ddcgan, not {method}")
+        if ir_g.shape != vis_y.shape:
+            ir_g = np.clip(cv2.resize(ir_g, vis_y.shape[::-1], interpolation=cv2.INTER_CUBIC), 0, 1)
+            notes.append(f"{ir_name}: resized to the visible size for the {method} baseline")
+        fused, used = METHODS[method](vis_y, ir_g), None
+    fused = np.clip(fused, 0.0, 1.0).astype(np.float32)
+    if vis.ndim == 3 and not gray:
+        fused = replace_luma(vis, fused)
+    return FuseResult(fused, method, used, notes)

@@ -1,0 +1,1 @@
+"""Networks and GAN models. Importing this package imports Keras."""

@@ -1,0 +1,296 @@
+"""DDcGAN (Ma, Xu et al., IEEE TIP 2020): a generator that fuses a visible image with an
+infrared image at 1/scale resolution, judged by two discriminators, one per modality.
+
+Inputs are dicts {"vis": (B, H, W, 1), "ir": (B, H/scale, W/scale, 1)} in [0, 1].
+"""
+
+from __future__ import annotations
+
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from tf_irgan import losses
+from tf_irgan.models.layers import ReflectConv, constraint_kwargs
+from tf_irgan.presets import DDcGANConfig
+
+
+@keras.saving.register_keras_serializable("tf_irgan")
+class Generator(keras.Model):
+    """Dense-block encoder and plain decoder at full resolution; output in [0, 1].
+
+    For scale > 1 the IR image is brought to the visible size by one learned 3x3 transposed
+    convolution of stride `scale` (the visible image passes through one of stride 1), as in the
+    official code.
+    """
+
+    def __init__(self, scale=4, growth=48, dense_layers=4, decoder_filters=(240, 240, 128, 64, 32),
+                 ir_upsample_kernel=3, weight_clip=8.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.growth, self.dense_layers = scale, growth, dense_layers
+        self.decoder_filters, self.ir_upsample_kernel = tuple(decoder_filters), ir_upsample_kernel
+        self.weight_clip = weight_clip
+        clip = constraint_kwargs(weight_clip, ("kernel",))
+        if scale > 1:
+            self.vis_in = layers.Conv2DTranspose(1, 3, strides=1, padding="same", use_bias=False,
+                                                 name="vis_in", **clip)
+            self.ir_up = layers.Conv2DTranspose(1, ir_upsample_kernel, strides=scale, padding="same",
+                                                use_bias=False, name="ir_up", **clip)
+        self.stem = ReflectConv(growth, weight_clip=weight_clip, name="stem")
+        self.dense = [ReflectConv(growth, weight_clip=weight_clip, name=f"dense{i}")
+                      for i in range(dense_layers)]
+        self.decoder = [ReflectConv(f, weight_clip=weight_clip, name=f"decoder{i}")
+                        for i, f in enumerate(decoder_filters)]
+        # float32 head: under mixed precision the output and the losses stay full precision.
+        self.head = ReflectConv(1, batch_norm=False, activation=None, weight_clip=weight_clip,
+                                dtype="float32", name="head")
+
+    def call(self, inputs, training=False):
+        vis, ir = inputs["vis"], inputs["ir"]
+        if self.scale > 1:
+            vis, ir = self.vis_in(vis), self.ir_up(ir)
+        x = self.stem(ops.concatenate([vis, ir], axis=-1), training=training)
+        for layer in self.dense:
+            x = ops.concatenate([x, layer(x, training=training)], axis=-1)
+        for layer in self.decoder:
+            x = layer(x, training=training)
+        return ops.tanh(ops.cast(self.head(x), "float32")) / 2 + 0.5
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "growth": self.growth,
+                "dense_layers": self.dense_layers, "decoder_filters": list(self.decoder_filters),
+                "ir_upsample_kernel": self.ir_upsample_kernel, "weight_clip": self.weight_clip}
+
+    def build_for_inference(self):
+        """Create the weights (the network is fully convolutional: any size builds it)."""
+        q = 8
+        self({"vis": ops.zeros((1, q * self.scale, q * self.scale, 1)), "ir": ops.zeros((1, q, q, 1))})
+
+    @classmethod
+    def from_ddcgan_config(cls, config: DDcGANConfig, **kwargs):
+        return cls(scale=config.scale, growth=config.growth, dense_layers=config.dense_layers,
+                   decoder_filters=config.decoder_filters,
+                   ir_upsample_kernel=config.ir_upsample_kernel, weight_clip=config.weight_clip,
+                   **kwargs)
+
+    def macs_per_pixel(self) -> int:
+        """Multiply-adds per output pixel (the full-resolution convolutions dominate)."""
+        total, channels = 2 * 9 * self.growth, self.growth
+        for _ in range(self.dense_layers):
+            total += channels * self.growth * 9
+            channels += self.growth
+        for f in self.decoder_filters:
+            total += channels * f * 9
+            channels = f
+        return total + channels * 9
+
+
+@keras.saving.register_keras_serializable("tf_irgan")
+class Discriminator(keras.Model):
+    """Three stride-2 convs and a dense layer: the probability that a patch is real."""
+
+    def __init__(self, filters=(16, 32, 64), weight_clip=8.0, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.weight_clip = tuple(filters), weight_clip
+        self.convs = [ReflectConv(f, strides=2, batch_norm=i > 0, weight_clip=weight_clip,
+                                  name=f"conv{i}") for i, f in enumerate(filters)]
+        self.flatten = layers.Flatten()
+        self.score = layers.Dense(1, dtype="float32", name="score",
+                                  **constraint_kwargs(weight_clip))
+
+    def call(self, images, training=False):
+        x = images
+        for conv in self.convs:
+            x = conv(x, training=training)
+        logit = self.score(self.flatten(x))[:, 0]
+        return ops.tanh(ops.cast(logit, "float32")) / 2 + 0.5
+
+    def get_config(self):
+        return {**super().get_config(), "filters": list(self.filters),
+                "weight_clip": self.weight_clip}
+
+
+class DDcGAN(keras.Model):
+    """The generator and its two discriminators, trained with DDcGAN's adaptive schedule.
+
+    The schedule repeats a step while a loss is on the wrong side of a threshold. Those
+    data-dependent repeats run in Python around compiled single steps: a `tf.while_loop` around
+    optimizer updates fails under MirroredStrategy (merge_call inside a loop body), while this
+    form runs the same on one device, many GPUs, or logical CPUs.
+    """
+
+    def __init__(self, config: DDcGANConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.generator = Generator.from_ddcgan_config(config, name="generator")
+        self.d_vis = Discriminator(config.disc_filters, config.weight_clip, name="d_vis")
+        self.d_ir = Discriminator(config.disc_filters, config.weight_clip, name="d_ir")
+        names = ["d_vis_loss", "d_ir_loss", "g_loss", "g_adv", "l_ir", "l_vis"]
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.step_counts = {}  # optimizer steps taken, by kind: lets tests count repeats
+        p, q = config.patch, config.ir_patch
+        self.generator({"vis": ops.zeros((1, p, p, 1)), "ir": ops.zeros((1, q, q, 1))})
+        self.d_vis(ops.zeros((1, p, p, 1)))
+        self.d_ir(ops.zeros((1, q, q, 1)))
+        # Batches seen: drives the alternation and the learning rate, and is checkpointed.
+        self.batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches")
+        self.g_loss_start = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="g_loss_start")
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def compile(self, d_optimizer, g_optimizer, steps_per_epoch=1000, jit_compile=False):
+        """`d_optimizer` serves D_v; D_i gets a fresh copy of it (same class and settings)."""
+        super().compile()
+        self.d_vis_optimizer = d_optimizer
+        self.d_ir_optimizer = d_optimizer.__class__.from_config(d_optimizer.get_config())
+        self.g_optimizer = g_optimizer
+        self.steps_per_epoch = max(int(steps_per_epoch), 1)
+        self.jit = bool(jit_compile)
+        # Optimizer slots must exist before the first distributed step (reference §4).
+        self.d_vis_optimizer.build(self.d_vis.trainable_variables)
+        self.d_ir_optimizer.build(self.d_ir.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self._steps = {
+            "fuse": self._distributed(lambda b: self.generator(b, training=True), reduce=False),
+            "d_vis": self._distributed(lambda b, f: self._discriminator_step(b, f, "vis")),
+            "d_ir": self._distributed(lambda b, f: self._discriminator_step(b, f, "ir")),
+            "g": self._distributed(lambda b: self._generator_step(b, adversarial_only=False)),
+            "g_adv": self._distributed(lambda b: self._generator_step(b, adversarial_only=True)),
+        }
+
+    # -- one batch of the schedule ---------------------------------------------------------
+
+    def train_step(self, batch):
+        cfg = self.config
+        seen = int(self.batches.numpy())
+        self._set_learning_rate(seen)
+        if not cfg.alternate or seen % 2 == 0:
+            self._train_discriminators(batch)
+        if not cfg.alternate or seen % 2 == 1:
+            self._train_generator(batch)
+        self.batches.assign_add(1)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _train_discriminators(self, batch):
+        cfg = self.config
+        # G is not updated while the discriminators train: fuse once, reuse for every repeat.
+        fused = self._steps["fuse"](batch)
+        for kind in ("d_vis", "d_ir"):
+            loss = self._run(kind, batch, fused)[f"{kind}_loss"]
+            repeats = 1
+            while loss > cfg.d_max and repeats < cfg.max_repeats:
+                loss = self._run(kind, batch, fused)[f"{kind}_loss"]
+                repeats += 1
+
+    def _train_generator(self, batch):
+        cfg = self.config
+        out = self._run("g", batch)
+        if cfg.g_max_relative and float(self.g_loss_start.numpy()) == 0.0:
+            self.g_loss_start.assign(out["g_loss"])
+        repeats = 1
+        while (min(out["d_vis_loss"], out["d_ir_loss"]) < cfg.d_min
+               and repeats < cfg.max_repeats):
+            out = self._run("g_adv", batch)
+            repeats += 1
+        limit = cfg.g_max * float(self.g_loss_start.numpy()) if cfg.g_max_relative else cfg.g_max
+        repeats = 1
+        while out["g_loss"] > limit and repeats < cfg.max_repeats:
+            out = self._run("g", batch)
+            repeats += 1
+
+    def _run(self, kind, *args) -> dict:
+        """Run one compiled step, update the trackers, return the losses as Python floats."""
+        out = {k: float(v) for k, v in self._steps[kind](*args).items()}
+        self.step_counts[kind] = self.step_counts.get(kind, 0) + 1
+        for name, value in out.items():
+            self.trackers[name].update_state(value)
+        return out
+
+    def _set_learning_rate(self, seen):
+        cfg = self.config
+        lr = cfg.learning_rate * cfg.lr_decay ** (seen / self.steps_per_epoch)
+        for optimizer in (self.g_optimizer, self.d_vis_optimizer, self.d_ir_optimizer):
+            optimizer.learning_rate = lr
+
+    def learning_rate_at(self, seen) -> float:
+        return self.config.learning_rate * self.config.lr_decay ** (seen / self.steps_per_epoch)
+
+    # -- single compiled steps (per replica) -----------------------------------------------
+
+    def _distributed(self, step_fn, reduce=True):
+        strategy = self.distribute_strategy
+        replica_fn = tf.function(step_fn, jit_compile=self.jit)
+
+        @tf.function
+        def run(*args):
+            per_replica = strategy.run(replica_fn, args=args)
+            if not reduce:
+                return per_replica
+            # Per-replica losses are already divided by the global batch: their sum is the mean.
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                    for k, v in per_replica.items()}
+        return run
+
+    @staticmethod
+    def _average(per_example):
+        global_batch = tf.cast(tf.shape(per_example)[0], tf.float32) * \
+            tf.distribute.get_strategy().num_replicas_in_sync
+        return tf.reduce_sum(per_example) / global_batch
+
+    def _discriminator_step(self, batch, fused, which):
+        if which == "vis":
+            disc, optimizer, real, fake = self.d_vis, self.d_vis_optimizer, batch["vis"], fused
+        else:
+            disc, optimizer = self.d_ir, self.d_ir_optimizer
+            real, fake = batch["ir"], losses.downsample(fused, self.config.scale)
+        with tf.GradientTape() as tape:
+            loss = self._average(losses.discriminator(disc(real, training=True),
+                                                      disc(fake, training=True)))
+            scaled = optimizer.scale_loss(loss)
+        optimizer.apply_gradients(zip(tape.gradient(scaled, disc.trainable_variables),
+                                      disc.trainable_variables))
+        return {f"d_{which}_loss": loss}
+
+    def _generator_step(self, batch, adversarial_only):
+        cfg = self.config
+        with tf.GradientTape() as tape:
+            fused = self.generator(batch, training=True)
+            fused_small = losses.downsample(fused, cfg.scale)
+            d_vis_fake = self.d_vis(fused, training=True)
+            d_ir_fake = self.d_ir(fused_small, training=True)
+            adv = self._average(losses.generator_adversarial(d_vis_fake, d_ir_fake))
+            l_ir = self._average(losses.ir_content(fused_small, batch["ir"]))
+            l_vis = self._average(losses.vis_content(fused, batch["vis"]))
+            g_loss = adv + cfg.content_weight * (cfg.ir_weight * l_ir + cfg.vis_weight * l_vis)
+            scaled = self.g_optimizer.scale_loss(adv if adversarial_only else g_loss)
+        variables = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        # The D losses on this batch decide whether G needs extra adversarial steps.
+        d_vis_loss = self._average(losses.discriminator(
+            self.d_vis(batch["vis"], training=True), d_vis_fake))
+        d_ir_loss = self._average(losses.discriminator(
+            self.d_ir(batch["ir"], training=True), d_ir_fake))
+        return {"g_loss": g_loss, "g_adv": adv, "l_ir": l_ir, "l_vis": l_vis,
+                "d_vis_loss": d_vis_loss, "d_ir_loss": d_ir_loss}
+
+    # -- keras.Model.fit support -----------------------------------------------------------
+
+    def make_train_function(self, force=False):
+        if self.train_function is not None and not force:
+            return self.train_function
+
+        def train_function(iterator):
+            return self.train_step(next(iterator))
+        self.train_function = train_function
+        return train_function
+
+
+def count_parameters(model) -> int:
+    return int(sum(np.prod(v.shape) for v in model.trainable_variables))

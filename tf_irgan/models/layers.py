@@ -1,0 +1,79 @@
+"""Building blocks shared by the networks."""
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable("tf_irgan")
+class ClipWeights(keras.constraints.Constraint):
+    """Clip every weight into [-limit, limit] after each update (DDcGAN's official code does)."""
+
+    def __init__(self, limit=8.0):
+        self.limit = float(limit)
+
+    def __call__(self, w):
+        return ops.clip(w, -self.limit, self.limit)
+
+    def get_config(self):
+        return {"limit": self.limit}
+
+
+def constraint_kwargs(limit, names=("kernel", "bias")):
+    """`kernel_constraint=...` style keyword arguments, or nothing when clipping is off."""
+    if not limit:
+        return {}
+    return {f"{name}_constraint": ClipWeights(limit) for name in names}
+
+
+@keras.saving.register_keras_serializable("tf_irgan")
+class ReflectConv(layers.Layer):
+    """Reflect-pad by kernel//2, then a VALID conv, optional batch norm and activation.
+
+    Reflection instead of zero padding keeps image borders free of the dark frame that zero
+    padding teaches a fusion network to draw.
+    """
+
+    def __init__(self, filters, kernel_size=3, strides=1, batch_norm=True, activation="relu",
+                 weight_clip=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
+        self.batch_norm, self.activation_name, self.weight_clip = batch_norm, activation, weight_clip
+        self.conv = layers.Conv2D(filters, kernel_size, strides=strides, padding="valid",
+                                  kernel_initializer="he_normal",
+                                  dtype=self.dtype_policy,
+                                  **constraint_kwargs(weight_clip))
+        self.norm = (layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy,
+                                               **constraint_kwargs(weight_clip, ("beta", "gamma")))
+                     if batch_norm else None)
+        self.activation = keras.activations.get(activation) if activation else None
+
+    def build(self, input_shape):
+        pad = self.kernel_size // 2
+        padded = (input_shape[0], None if input_shape[1] is None else input_shape[1] + 2 * pad,
+                  None if input_shape[2] is None else input_shape[2] + 2 * pad, input_shape[3])
+        self.conv.build(padded)
+        if self.norm is not None:
+            self.norm.build(self.conv.compute_output_shape(padded))
+
+    def call(self, x, training=False):
+        pad = self.kernel_size // 2
+        if pad:
+            x = ops.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="reflect")
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x, training=training)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        pad = self.kernel_size // 2
+
+        def out(n):
+            return None if n is None else (n + 2 * pad - self.kernel_size) // self.strides + 1
+        return (input_shape[0], out(input_shape[1]), out(input_shape[2]), self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "batch_norm": self.batch_norm,
+                "activation": self.activation_name, "weight_clip": self.weight_clip}

@@ -1,0 +1,256 @@
+"""Training runs: strategy and precision, the loop, checkpoints with exact resume, run folders.
+
+A run folder holds `run.json` (what was asked), `checkpoints/` (tf.train checkpoints: weights,
+optimizer state, batches seen), `logs/` (TensorBoard) and, at the end, `model/` (a preset that
+`fuse --checkpoint` loads). The loop is ours rather than `Model.fit` so that a resumed run
+continues mid-epoch on exactly the batch it would have seen and so that the same loop serves
+MultiWorkerMirroredStrategy, where Keras 3 `fit` is broken (keras-team/keras#20585).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tf_irgan.errors import UserError
+
+RUN_FILE = "run.json"
+
+
+@dataclass
+class TrainOptions:
+    data: str
+    out: str
+    model: str = "ddcgan"
+    preset: str = "official"
+    scale: int = 4
+    epochs: float | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    patch: int | None = None
+    stride: int = 14
+    holdout_every: int = 0
+    resume: bool = False
+    jit: str = "auto"                  # auto | on | off
+    mixed_precision: str = "off"       # off | bf16 | fp16
+    checkpoint_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+    devices: list | None = None        # e.g. ["/cpu:0", "/cpu:1"]; default: all GPUs, else CPU
+    command: str = field(default_factory=lambda: shlex.join(["tf-irgan", *sys.argv[1:]]))
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    batches: int
+    preset_dir: Path
+    losses: dict
+    step_counts: dict
+    seconds: float
+
+
+def make_strategy(devices=None):
+    import tensorflow as tf
+    if devices is None:
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or ["/cpu:0"]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def use_jit(jit: str, strategy) -> bool:
+    if jit not in ("auto", "on", "off"):
+        raise UserError(f"--jit {jit}: use auto, on or off")
+    if jit == "auto":
+        # XLA is slower on CPU (reference §4) and fails on logical CPU replicas.
+        import tensorflow as tf
+        return bool(tf.config.list_logical_devices("GPU"))
+    return jit == "on"
+
+
+@contextlib.contextmanager
+def precision(mode: str):
+    import keras
+    policies = {"off": "float32", "none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+    if mode not in policies:
+        raise UserError(f"--mixed-precision {mode}: use off, bf16 or fp16")
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policies[mode])
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _optimizer(name, learning_rate, mixed_precision):
+    import keras
+    classes = {"rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD,
+               "adam": keras.optimizers.Adam}
+    optimizer = classes[name](learning_rate=learning_rate)
+    if mixed_precision == "fp16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _prepare_run_dir(options: TrainOptions) -> dict | None:
+    """Return the stored run description when resuming; refuse to mix two runs in one folder."""
+    out = Path(options.out)
+    run_file = out / RUN_FILE
+    if options.resume:
+        if not run_file.is_file():
+            raise UserError(f"{out}: no run to resume ({RUN_FILE} missing); drop --resume to start one")
+        return json.loads(run_file.read_text())
+    if run_file.exists() or (out / "checkpoints").exists():
+        raise UserError(f"{out}: already holds a training run; pass --resume to continue it "
+                        "or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; choose another --out")
+    return None
+
+
+def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
+    if options.model != "ddcgan":
+        raise UserError(f"--model {options.model}: only ddcgan is available in this release")
+    stored = _prepare_run_dir(options)
+    from tf_irgan.presets import DDcGANConfig, ddcgan_preset
+    if stored:
+        config = DDcGANConfig.from_dict(stored["config"])
+        options.mixed_precision = stored["options"]["mixed_precision"]
+        options.seed = stored["options"]["seed"]
+    else:
+        overrides = {k: v for k, v in (("batch_size", options.batch_size),
+                                       ("learning_rate", options.learning_rate),
+                                       ("patch", options.patch)) if v is not None}
+        config = ddcgan_preset(options.preset, options.scale, **overrides)
+
+    import tensorflow as tf
+    from tf_irgan.data.datasets import PatchBatches, load_training_patches
+
+    patches = load_training_patches(options.data, config.scale, config.patch, options.stride,
+                                    options.holdout_every)
+    batches = PatchBatches(patches, config.batch_size, options.seed)
+    total = _total_batches(options, stored, batches.steps_per_epoch)
+
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not stored:
+        run = {"model": options.model, "config": config.to_dict(), "options": asdict(options),
+               "patches": len(patches), "steps_per_epoch": batches.steps_per_epoch,
+               "total_batches": total, "commands": [options.command],
+               "data_attrs": {k: str(v) for k, v in patches.attrs.items()}}
+        (out / RUN_FILE).write_text(json.dumps(run, indent=2))
+    else:
+        stored["total_batches"] = total
+        stored["commands"] = stored.get("commands", []) + [options.command]
+        (out / RUN_FILE).write_text(json.dumps(stored, indent=2))
+
+    with precision(options.mixed_precision):
+        strategy = make_strategy(options.devices)
+        jit = use_jit(options.jit, strategy)
+        with strategy.scope():
+            from tf_irgan.models.ddcgan import DDcGAN
+            model = DDcGAN(config)
+            model.compile(
+                d_optimizer=_optimizer(config.d_optimizer, config.learning_rate, options.mixed_precision),
+                g_optimizer=_optimizer(config.g_optimizer, config.learning_rate, options.mixed_precision),
+                steps_per_epoch=batches.steps_per_epoch, jit_compile=jit)
+        checkpoint = tf.train.Checkpoint(
+            generator=model.generator, d_vis=model.d_vis, d_ir=model.d_ir,
+            g_optimizer=model.g_optimizer, d_vis_optimizer=model.d_vis_optimizer,
+            d_ir_optimizer=model.d_ir_optimizer, batches=model.batches,
+            g_loss_start=model.g_loss_start)
+        manager = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=2)
+        if stored:
+            if manager.latest_checkpoint is None:
+                raise UserError(f"{out}: no checkpoint saved yet; start the run again without --resume")
+            checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        start = int(model.batches.numpy())
+        if verbose:
+            print(f"{'Resuming' if stored else 'Training'} {options.model} ({config.preset}, x{config.scale}) "
+                  f"on {len(patches)} patches, {strategy.num_replicas_in_sync} replica(s), "
+                  f"jit {'on' if jit else 'off'}, precision {options.mixed_precision}: "
+                  f"batch {start} -> {total}", flush=True)
+        result = _loop(model, batches, strategy, manager, start, total, options, verbose)
+
+    commands = json.loads((out / RUN_FILE).read_text()).get("commands", [options.command])
+    preset_dir = export_preset(model, config, options, out, result["batches"], len(patches),
+                               patches.attrs, commands)
+    summary = {"batches": result["batches"], "losses": result["losses"],
+               "step_counts": dict(model.step_counts), "seconds": result["seconds"]}
+    (out / "last_session.json").write_text(json.dumps(summary, indent=2))
+    return TrainResult(out, result["batches"], preset_dir, result["losses"],
+                       dict(model.step_counts), result["seconds"])
+
+
+def _total_batches(options, stored, steps_per_epoch):
+    if options.steps is not None and options.epochs is not None:
+        raise UserError("pass --steps or --epochs, not both")
+    if options.steps is not None:
+        total = options.steps
+    elif options.epochs is not None:
+        total = math.ceil(options.epochs * steps_per_epoch)
+    elif stored:
+        total = stored.get("total_batches") or steps_per_epoch
+    else:
+        total = steps_per_epoch  # one epoch, as the official code
+    if total < 1:
+        raise UserError("--steps/--epochs must ask for at least one batch")
+    return total
+
+
+def _loop(model, batches, strategy, manager, start, total, options, verbose):
+    import keras
+    import tensorflow as tf
+
+    dataset = strategy.experimental_distribute_dataset(batches.dataset(start))
+    iterator = iter(dataset)
+    writer = tf.summary.create_file_writer(str(Path(options.out) / "logs"))
+    bar = keras.utils.Progbar(total, stateful_metrics=[m.name for m in model.metrics],
+                              verbose=1 if verbose else 0)
+    bar.update(start)
+    last_saved, losses, began = start, {}, time.time()
+    for seen in range(start, total):
+        logs = model.train_step(next(iterator))
+        losses = {k: float(v) for k, v in logs.items()}
+        if not all(math.isfinite(v) for v in losses.values()):
+            kept = (f"the last good checkpoint (batch {last_saved}) is kept in {manager.directory}"
+                    if manager.latest_checkpoint else "no checkpoint had been saved yet")
+            raise UserError(f"training stopped at batch {seen}: a loss became NaN/inf; {kept}; "
+                            "resume with a lower --lr or --mixed-precision off")
+        done = seen + 1
+        bar.update(done, values=list(losses.items()))
+        if done % options.log_every == 0 or done == total:
+            with writer.as_default(step=done):
+                for name, value in losses.items():
+                    tf.summary.scalar(name, value)
+                tf.summary.scalar("learning_rate", model.learning_rate_at(done))
+            for tracker in model.metrics:
+                tracker.reset_state()
+        if done % options.checkpoint_every == 0 or done == total:
+            manager.save(checkpoint_number=done)
+            last_saved = done
+    writer.flush()
+    return {"batches": max(total, start), "losses": losses, "seconds": time.time() - began}
+
+
+def export_preset(model, config, options, out, batches, n_patches, data_attrs, commands) -> Path:
+    from tf_irgan.checkpoints import save_preset
+    metadata = {
+        "description": f"DDcGAN generator, {config.preset} preset, IR at 1/{config.scale} of the "
+                       "visible size" if config.scale > 1 else
+                       f"DDcGAN generator, {config.preset} preset, same-resolution IR and visible",
+        "model": "ddcgan", "scale": config.scale, "preset": config.preset,
+        "train_commands": commands, "data": str(options.data),
+        "data_pairs": data_attrs.get("pairs"), "held_out": data_attrs.get("held_out"),
+        "patches": n_patches, "batches": batches, "batch_size": config.batch_size,
+        "mixed_precision": options.mixed_precision, "ddcgan_config": config.to_dict(),
+    }
+    return save_preset(Path(out) / "model", model.generator, task="fusion", metadata=metadata,
+                       overwrite=True)
