@@ -77,6 +77,10 @@ def ddcgan_preset(name: str = "official", scale: int = 4, **overrides) -> DDcGAN
                               g_max_relative=True, ir_weight=ir_weight)
     else:
         raise UserError(f"unknown preset '{name}'; use 'official' or 'paper'")
+    config = dataclasses.replace(config, **overrides) if overrides else config
     if config.patch % scale:
         raise UserError(f"patch size {config.patch} is not a multiple of --scale {scale}")
-    return dataclasses.replace(config, **overrides) if overrides else config
+    if config.patch // scale < 8:
+        raise UserError(f"IR patches of {config.patch // scale} px are too small for the IR "
+                        f"discriminator; use a patch of at least {8 * scale} px")
+    return config
