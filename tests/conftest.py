@@ -16,3 +16,53 @@ def shared_data() -> Path:
         pytest.fail(f"shared test data not found at {folder} (expected tno/ir inside); "
                     "set TF_IRGAN_SHARED_DATA to the folder described in shared/data/README.md")
     return folder
+
+
+# ------------------------------------------------------------------ real pairs and tiny models
+
+def _roadscene_names(shared_data: Path, count: int) -> list:
+    names = sorted(p.stem for p in (shared_data / "roadscene" / "vi").iterdir() if p.suffix == ".jpg")
+    return names[:count]
+
+
+@pytest.fixture
+def copy_roadscene(shared_data):
+    """copy(dest, count) -> (vi_dir, ir_dir, names): the first `count` RoadScene pairs (sorted by
+    name; same-size RGB visible and gray IR JPEGs) copied into dest/vi and dest/ir."""
+    import shutil
+
+    def copy(dest, count=3):
+        dest = Path(dest)
+        vi_dir, ir_dir = dest / "vi", dest / "ir"
+        vi_dir.mkdir(parents=True, exist_ok=True)
+        ir_dir.mkdir(parents=True, exist_ok=True)
+        names = _roadscene_names(shared_data, count)
+        for name in names:
+            shutil.copy(shared_data / "roadscene" / "vi" / f"{name}.jpg", vi_dir)
+            shutil.copy(shared_data / "roadscene" / "ir" / f"{name}.jpg", ir_dir)
+        return vi_dir, ir_dir, names
+    return copy
+
+
+@pytest.fixture(scope="session")
+def tiny_presets(tmp_path_factory, shared_data) -> dict:
+    """Two DDcGAN presets (x4 and x1) trained for 2 batches of 2 on 32-px patches of one RoadScene
+    pair, once per session: {"x4": folder, "x1": folder, "dir": folder holding both as
+    tiny-x4/ and tiny-x1/ (for TF_IRGAN_CHECKPOINTS)}."""
+    import shutil
+
+    from tf_irgan.training import TrainOptions, train
+
+    root = tmp_path_factory.mktemp("tiny_presets")
+    name = _roadscene_names(shared_data, 1)[0]
+    for role in ("vi", "ir"):
+        (root / "data" / role).mkdir(parents=True)
+        shutil.copy(shared_data / "roadscene" / role / f"{name}.jpg", root / "data" / role)
+    presets = {"dir": root / "presets"}
+    for scale in (4, 1):
+        result = train(TrainOptions(data=str(root / "data"), out=str(root / f"run-x{scale}"),
+                                    scale=scale, steps=2, batch_size=2, patch=32, stride=64,
+                                    checkpoint_every=100, command=f"tiny x{scale} preset"),
+                       verbose=False)
+        presets[f"x{scale}"] = shutil.copytree(result.preset_dir, presets["dir"] / f"tiny-x{scale}")
+    return presets

@@ -152,6 +152,8 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
         (out / RUN_FILE).write_text(json.dumps(stored, indent=2))
 
     with precision(options.mixed_precision):
+        import keras
+        keras.utils.set_random_seed(options.seed)  # --seed fixes the initial weights too
         strategy = make_strategy(options.devices)
         jit = use_jit(options.jit, strategy)
         with strategy.scope():
@@ -241,16 +243,49 @@ def _loop(model, batches, strategy, manager, start, total, options, verbose):
 
 
 def export_preset(model, config, options, out, batches, n_patches, data_attrs, commands) -> Path:
+    run = {"patches": n_patches, "data_attrs": data_attrs, "commands": commands}
+    return export_preset_from(model.generator, config, options, batches, run,
+                              Path(out) / "model", overwrite=True)
+
+
+def export_preset_from(generator, config, options, batches, run, path, overwrite) -> Path:
     from tf_irgan.checkpoints import save_preset
+    attrs = run.get("data_attrs", {})
+    what = (f"IR at 1/{config.scale} of the visible size" if config.scale > 1
+            else "same-resolution IR and visible")
     metadata = {
-        "description": f"DDcGAN generator, {config.preset} preset, IR at 1/{config.scale} of the "
-                       "visible size" if config.scale > 1 else
-                       f"DDcGAN generator, {config.preset} preset, same-resolution IR and visible",
+        "description": f"DDcGAN generator, {config.preset} preset, {what}",
         "model": "ddcgan", "scale": config.scale, "preset": config.preset,
-        "train_commands": commands, "data": str(options.data),
-        "data_pairs": data_attrs.get("pairs"), "held_out": data_attrs.get("held_out"),
-        "patches": n_patches, "batches": batches, "batch_size": config.batch_size,
+        "train_commands": run.get("commands", [options.command]), "data": str(options.data),
+        "data_source": {"vis_dir": attrs.get("vis_dir"), "ir_dir": attrs.get("ir_dir"),
+                        "patch": attrs.get("patch"), "stride": attrs.get("stride")},
+        "data_pairs": attrs.get("pairs"), "held_out": attrs.get("held_out"),
+        "patches": run.get("patches"), "batches": batches, "batch_size": config.batch_size,
         "mixed_precision": options.mixed_precision, "ddcgan_config": config.to_dict(),
     }
-    return save_preset(Path(out) / "model", model.generator, task="fusion", metadata=metadata,
-                       overwrite=True)
+    return save_preset(path, generator, task="fusion", metadata=metadata, overwrite=overwrite)
+
+
+def preset_from_run(run_dir, out=None, overwrite: bool = False) -> Path:
+    """Write a preset from a run's latest checkpoint (e.g. of a run still going, or stopped)."""
+    import tensorflow as tf
+    from tf_irgan.models.ddcgan import Generator
+    from tf_irgan.presets import DDcGANConfig
+
+    run_dir = Path(run_dir)
+    run_file = run_dir / RUN_FILE
+    if not run_file.is_file():
+        raise UserError(f"{run_dir}: not a training run ({RUN_FILE} missing)")
+    run = json.loads(run_file.read_text())
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    if latest is None:
+        raise UserError(f"{run_dir}: has no checkpoint yet")
+    config = DDcGANConfig.from_dict(run["config"])
+    generator = Generator.from_ddcgan_config(config, name="generator")
+    generator.build_for_inference()
+    batches = tf.Variable(0, dtype=tf.int64)
+    tf.train.Checkpoint(generator=generator, batches=batches).restore(latest).expect_partial()
+    options = TrainOptions(**{k: v for k, v in run["options"].items() if k != "command"},
+                           command=run["options"]["command"])
+    return export_preset_from(generator, config, options, int(batches.numpy()), run,
+                              Path(out) if out else run_dir / "model", overwrite)

@@ -52,6 +52,8 @@ def _progress(label):
 @click.option("--steps", type=int, help="Batches to train in total (instead of --epochs).")
 @click.option("--batch-size", type=int, help="Global batch (preset: 24).")
 @click.option("--lr", "learning_rate", type=float, help="Initial learning rate (preset's otherwise).")
+@click.option("--patch", type=int, help="Visible patch size (preset: 84); an HDF5 file's patches "
+              "must have this size.")
 @click.option("--stride", default=14, show_default=True, help="Patch stride when --data is a folder.")
 @click.option("--holdout-every", default=0, show_default=True,
               help="With a folder: leave every K-th pair out of training.")
@@ -63,7 +65,7 @@ def _progress(label):
 @click.option("--checkpoint-every", default=100, show_default=True, help="Batches between checkpoints.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(model, data, out, preset, scale, epochs, steps, batch_size, learning_rate, stride,
+def train(model, data, out, preset, scale, epochs, steps, batch_size, learning_rate, patch, stride,
           holdout_every, resume, jit, mixed_precision, checkpoint_every, seed, quiet):
     """Train a model; --resume continues exactly where the last checkpoint left off."""
     from tf_irgan.cli.main import import_tensorflow_quietly
@@ -72,7 +74,7 @@ def train(model, data, out, preset, scale, epochs, steps, batch_size, learning_r
 
     options = TrainOptions(data=data, out=out, model=model, preset=preset, scale=int(scale),
                            epochs=epochs, steps=steps, batch_size=batch_size,
-                           learning_rate=learning_rate, stride=stride, holdout_every=holdout_every,
+                           learning_rate=learning_rate, patch=patch, stride=stride, holdout_every=holdout_every,
                            resume=resume, jit=jit, mixed_precision=mixed_precision,
                            checkpoint_every=checkpoint_every, seed=seed)
     result = run_training(options, verbose=not quiet)

@@ -1,0 +1,146 @@
+"""DDcGAN's losses (tf_irgan.losses) against hand computations in numpy on tiny arrays."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_irgan import losses
+
+RNG = np.random.default_rng(7)
+
+
+def _batch(*images):
+    """(H, W) numpy arrays -> (B, H, W, 1) float32 tensor."""
+    return tf.constant(np.stack(images)[..., None].astype(np.float32))
+
+
+def _numpy_gradient(image):
+    """Each pixel minus the mean of its 8 neighbours, zeros outside the image."""
+    padded = np.pad(image.astype(np.float64), 1)
+    h, w = image.shape
+    out = np.zeros((h, w))
+    for y in range(h):
+        for x in range(w):
+            window = padded[y:y + 3, x:x + 3]
+            out[y, x] = (window.sum() - window[1, 1]) / 8.0 - window[1, 1]
+    return out
+
+
+def _numpy_avg_pool_same(image):
+    """3x3 stride-2 average pool with TF's 'SAME' padding; padded cells are not counted."""
+    h, w = image.shape
+    out_h, out_w = math.ceil(h / 2), math.ceil(w / 2)
+    top = max((out_h - 1) * 2 + 3 - h, 0) // 2
+    left = max((out_w - 1) * 2 + 3 - w, 0) // 2
+    out = np.zeros((out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            y0, x0 = i * 2 - top, j * 2 - left
+            window = image[max(y0, 0):y0 + 3, max(x0, 0):x0 + 3]
+            out[i, j] = window.mean()
+    return out
+
+
+def test_gradient_kernel_is_the_official_one():
+    expected = np.full((3, 3), 1 / 8)
+    expected[1, 1] = -1
+    np.testing.assert_array_equal(losses.GRADIENT_KERNEL, expected.astype(np.float32))
+
+
+def test_gradient_of_a_single_bright_pixel_by_hand():
+    image = np.zeros((4, 4))
+    image[1, 2] = 8.0
+    out = losses.gradient(_batch(image)).numpy()[0, :, :, 0]
+    expected = np.zeros((4, 4))
+    expected[0:3, 1:4] = 1.0        # each neighbour sees 8/8
+    expected[1, 2] = -8.0           # the pixel itself: -1 * 8
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_gradient_matches_numpy_with_zero_padding():
+    images = [RNG.random((5, 5)), RNG.random((5, 5))]
+    out = losses.gradient(_batch(*images)).numpy()[..., 0]
+    for got, image in zip(out, images):
+        np.testing.assert_allclose(got, _numpy_gradient(image), atol=1e-6)
+    # Zero padding: a constant image has gradient 0 inside but not on the border.
+    flat = losses.gradient(_batch(np.ones((5, 5)))).numpy()[0, :, :, 0]
+    assert abs(flat[2, 2]) < 1e-7
+    np.testing.assert_allclose(flat[0, 0], 3 / 8 - 1, atol=1e-6)   # corner: 3 neighbours
+    np.testing.assert_allclose(flat[0, 2], 5 / 8 - 1, atol=1e-6)   # edge: 5 neighbours
+
+
+def test_downsample_scale_1_is_identity():
+    batch = _batch(RNG.random((5, 6)))
+    assert losses.downsample(batch, 1) is batch
+
+
+def test_downsample_scale_2_by_hand_on_4x4():
+    image = np.arange(16, dtype=np.float64).reshape(4, 4)
+    out = losses.downsample(_batch(image), 2).numpy()[0, :, :, 0]
+    # SAME on 4 -> 2 pads one row/column at the bottom/right only; padding is not averaged in.
+    expected = np.array([[45 / 9, 39 / 6],     # rows 0-2 x cols 0-2 | rows 0-2 x cols 2-3
+                         [66 / 6, 50 / 4]])    # rows 2-3 x cols 0-2 | rows 2-3 x cols 2-3
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_downsample_scale_2_on_5x5_pads_both_sides():
+    image = np.arange(25, dtype=np.float64).reshape(5, 5)
+    out = losses.downsample(_batch(image), 2).numpy()[0, :, :, 0]
+    assert out.shape == (3, 3)
+    # 5 -> 3 pads one row/column on each side: the corner window is rows 0-1 x cols 0-1.
+    np.testing.assert_allclose(out[0, 0], np.mean([0, 1, 5, 6]), atol=1e-5)
+    np.testing.assert_allclose(out[1, 1], image[1:4, 1:4].mean(), atol=1e-5)
+    np.testing.assert_allclose(out, _numpy_avg_pool_same(image), atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(8, 8), (12, 20), (7, 9)])
+def test_downsample_scale_4_is_two_pools(size):
+    image = RNG.random(size)
+    out = losses.downsample(_batch(image), 4).numpy()[0, :, :, 0]
+    expected = _numpy_avg_pool_same(_numpy_avg_pool_same(image))
+    assert out.shape == expected.shape == (math.ceil(size[0] / 4), math.ceil(size[1] / 4))
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_downsample_refuses_non_power_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        losses.downsample(_batch(np.zeros((6, 6))), 3)
+
+
+def test_ir_content_is_per_image_sum_of_squares():
+    a, b = RNG.random((2, 4, 4)), RNG.random((2, 4, 4))
+    out = losses.ir_content(_batch(*a), _batch(*b)).numpy()
+    assert out.shape == (2,)
+    np.testing.assert_allclose(out, ((a - b) ** 2).sum(axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(losses.ir_content(_batch(np.full((3, 3), 0.5)),
+                                                 _batch(np.zeros((3, 3)))).numpy(), [9 * 0.25])
+
+
+def test_vis_content_is_l1_of_gradient_difference():
+    fused, vis = RNG.random((2, 5, 5)), RNG.random((2, 5, 5))
+    out = losses.vis_content(_batch(*fused), _batch(*vis)).numpy()
+    expected = [np.abs(_numpy_gradient(f) - _numpy_gradient(v)).sum() for f, v in zip(fused, vis)]
+    assert out.shape == (2,)
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+    # Brightness offsets only show at the zero-padded border; identical images cost nothing.
+    assert losses.vis_content(_batch(vis[0]), _batch(vis[0])).numpy()[0] == 0.0
+
+
+def test_generator_adversarial():
+    d_vis = tf.constant([0.5, 1.0, 0.25])
+    d_ir = tf.constant([0.5, 1.0, 1.0])
+    out = losses.generator_adversarial(d_vis, d_ir).numpy()
+    np.testing.assert_allclose(out, [2 * math.log(2), 0.0, math.log(4)], atol=1e-6)
+    # eps keeps a zero probability finite: -log(1e-8) = 18.42
+    zero = losses.generator_adversarial(tf.constant([0.0]), tf.constant([1.0])).numpy()
+    np.testing.assert_allclose(zero, [-math.log(1e-8)], rtol=1e-5)
+
+
+def test_discriminator_loss_with_known_probabilities():
+    real = tf.constant([0.5, 1.0, 0.8, 1.0])
+    fake = tf.constant([0.5, 0.0, 0.4, 1.0])
+    out = losses.discriminator(real, fake).numpy()
+    expected = [2 * math.log(2), 0.0, -math.log(0.8) - math.log(0.6), -math.log(1e-8)]
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)

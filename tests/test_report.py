@@ -1,0 +1,98 @@
+"""`tf-irgan report` on two pairs per set: baselines only, then with a tiny checkpoint."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tf_irgan.cli.main import cli
+from tf_irgan.metrics import METRIC_NAMES
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TABLE_HEADER = "| Method | IR input | " + " | ".join(METRIC_NAMES) + " |"
+
+
+def _run(args):
+    return CliRunner().invoke(cli, ["report", *args])
+
+
+def _figures(folder, sets):
+    return [folder / "figures" / f"{key}_{kind}.png" for key in sets for kind in ("examples", "metrics")]
+
+
+def test_baselines_only(tmp_path, shared_data):
+    output = tmp_path / "docs" / "results.md"
+    result = _run(["--data-root", str(shared_data), "--output", str(output), "--limit", "2",
+                   "--no-checkpoints"])
+    assert result.exit_code == 0, result.output
+    markdown = output.read_text()
+    assert markdown.startswith("# Results")
+    assert "--limit 2 --no-checkpoints" in markdown.splitlines()[2]
+    assert markdown.count(TABLE_HEADER) == 2  # TNO and RoadScene; MRI-PET skipped
+    for row in ("| average (baseline) | full |", "| max (baseline) |", "| laplacian (baseline) |",
+                "| CDDFuse (published) |", "| U2Fusion (published) |", "| TarDAL (published) |",
+                "| average (reference) |"):
+        assert row in markdown
+    assert "## TNO-25 (2 pairs)" in markdown
+    assert "## RoadScene, held-out pairs (2 pairs)" in markdown
+    assert "## MRI-PET-42\n\nSkipped:" in markdown
+    for figure in _figures(output.parent, ("tno", "roadscene")):
+        data = figure.read_bytes()
+        assert data[:8] == PNG_SIGNATURE and len(data) < 300_000
+        assert f"]({figure.relative_to(output.parent).as_posix()})" in markdown
+
+    report = json.loads((output.parent / "results.json").read_text())
+    assert report["sets"]["medical"]["skipped"]
+    tno = report["sets"]["tno"]
+    assert tno["pairs"] == ["01", "02"]
+    assert list(tno["methods"]) == ["average", "max", "laplacian"]
+    assert list(tno["methods"]["average"]["mean"]) == list(METRIC_NAMES)
+    # RoadScene without checkpoints: every 10th pair by name is held out.
+    assert report["sets"]["roadscene"]["pairs"] == ["FLIR_00548", "FLIR_01945"]
+
+    again = _run(["--data-root", str(shared_data), "--output", str(output), "--limit", "1",
+                  "--no-checkpoints"])
+    assert again.exit_code == 2
+    assert again.stderr.strip().startswith("Error: ") and "already exists" in again.stderr
+    assert "--limit 2" in output.read_text()  # nothing was replaced
+
+
+def test_tiny_checkpoint(tmp_path, shared_data, monkeypatch):
+    pytest.importorskip("tensorflow")
+    from tf_irgan.checkpoints import save_preset
+    from tf_irgan.models.ddcgan import Generator
+
+    generator = Generator(scale=4, growth=4, dense_layers=1, decoder_filters=(8,))
+    generator.build_for_inference()
+    held_out = ["FLIR_01945", "FLIR_04319", "FLIR_04726"]
+    save_preset(tmp_path / "presets" / "tiny-x4", generator, task="fusion",
+                metadata={"preset": "official", "scale": 4, "data": "test",
+                          "held_out": json.dumps(held_out)})
+    monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tmp_path / "presets"))
+
+    output = tmp_path / "results.md"
+    work = tmp_path / "work"
+    result = _run(["--data-root", str(shared_data), "--output", str(output), "--limit", "2",
+                   "--methods", "tiny-x4,average", "--sets", "tno,roadscene,medical",
+                   "--work-dir", str(work)])
+    assert result.exit_code == 0, result.output
+    markdown = output.read_text()
+    assert "| `tiny-x4` | 1/4 (block mean) |" in markdown
+    assert "## Shipped checkpoints" in markdown and "| `tiny-x4` | fusion | 4x |" in markdown
+    assert 'no selected checkpoint has task "medical"' in markdown
+    for figure in _figures(tmp_path, ("tno", "roadscene")):
+        assert figure.read_bytes()[:8] == PNG_SIGNATURE
+    report = json.loads((tmp_path / "results.json").read_text())
+    # The RoadScene set is the checkpoint's own hold-out list (first two with --limit 2).
+    assert report["sets"]["roadscene"]["pairs"] == held_out[:2]
+    assert (work / "roadscene" / "tiny-x4" / "FLIR_04319.png").is_file()
+    assert (work / "tno" / "tiny-x4" / "01.png").is_file()
+
+
+def test_unknown_method_is_one_line(tmp_path, shared_data):
+    result = _run(["--data-root", str(shared_data), "--output", str(tmp_path / "r.md"),
+                   "--no-checkpoints", "--methods", "average,nope"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "nope" in lines[0], result.stderr
+    assert not (tmp_path / "r.md").exists()
