@@ -4,6 +4,8 @@ Thresholds set to -1 or 1e9 force a loop condition true or false whatever the lo
 expected counts are exact.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -22,21 +24,40 @@ def _batch(seed=0, patch=32, scale=4):
             "ir": tf.constant(rng.random((2, patch // scale, patch // scale, 1), dtype=np.float32))}
 
 
-def _model(preset="official", steps_per_epoch=10, **overrides):
+def _build(preset):
     keras.utils.set_random_seed(0)
-    settings = dict(patch=32, batch_size=2, max_repeats=REPEATS, d_max=NEVER, d_min=ALWAYS,
-                    g_max=NEVER)
-    settings.update(overrides)
-    config = ddcgan_preset(preset, 4, **settings)
+    config = ddcgan_preset(preset, 4, patch=32, batch_size=2)
     model = DDcGAN(config)
     model.compile(d_optimizer=keras.optimizers.SGD(config.learning_rate),
-                  g_optimizer=keras.optimizers.RMSprop(config.learning_rate),
-                  steps_per_epoch=steps_per_epoch)
+                  g_optimizer=keras.optimizers.RMSprop(config.learning_rate), steps_per_epoch=10)
     return model
 
 
-def test_one_step_each_when_no_threshold_triggers():
-    model = _model()
+@pytest.fixture(scope="module")
+def built():
+    """One model per preset for the whole module: tracing the compiled steps is the slow part,
+    and the schedule reads its thresholds from `model.config` in Python at every batch."""
+    return {"official": _build("official"), "paper": _build("paper")}
+
+
+@pytest.fixture
+def make(built):
+    def make(preset="official", steps_per_epoch=10, **overrides):
+        model = built[preset]
+        settings = dict(max_repeats=REPEATS, d_max=NEVER, d_min=ALWAYS, g_max=NEVER)
+        settings.update(overrides)
+        model.config = dataclasses.replace(ddcgan_preset(preset, 4, patch=32, batch_size=2),
+                                           **settings)
+        model.steps_per_epoch = steps_per_epoch
+        model.batches.assign(0)
+        model.g_loss_start.assign(0.0)
+        model.step_counts.clear()
+        return model
+    return make
+
+
+def test_one_step_each_when_no_threshold_triggers(make):
+    model = make()
     model.train_step(_batch())
     assert model.step_counts == {"d_vis": 1, "d_ir": 1}      # official: batch 0 trains only D
     model.train_step(_batch(1))
@@ -44,46 +65,46 @@ def test_one_step_each_when_no_threshold_triggers():
     assert int(model.batches.numpy()) == 2
 
 
-def test_discriminator_steps_repeat_while_loss_above_d_max():
-    model = _model(d_max=ALWAYS)
+def test_discriminator_steps_repeat_while_loss_above_d_max(make):
+    model = make(d_max=ALWAYS)
     model.train_step(_batch())
     assert model.step_counts == {"d_vis": REPEATS, "d_ir": REPEATS}
 
 
-def test_d_max_checks_each_discriminator_separately():
+def test_d_max_checks_each_discriminator_separately(make):
     # D losses start near 2 ln 2 = 1.39: a limit between 0 and that repeats until max_repeats.
-    model = _model(d_max=0.01)
+    model = make(d_max=0.01)
     model.train_step(_batch())
     assert model.step_counts == {"d_vis": REPEATS, "d_ir": REPEATS}
-    model = _model(d_max=5.0)
+    model = make(d_max=5.0)
     model.train_step(_batch())
     assert model.step_counts == {"d_vis": 1, "d_ir": 1}
 
 
-def test_generator_steps_repeat_while_loss_above_g_max():
-    model = _model(g_max=ALWAYS)
+def test_generator_steps_repeat_while_loss_above_g_max(make):
+    model = make(g_max=ALWAYS)
     model.train_step(_batch())
     model.train_step(_batch(1))
     assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": REPEATS}
 
 
-def test_adversarial_steps_while_a_discriminator_loss_is_below_d_min():
-    model = _model(d_min=NEVER)
+def test_adversarial_steps_while_a_discriminator_loss_is_below_d_min(make):
+    model = make(d_min=NEVER)
     model.train_step(_batch())
     model.train_step(_batch(1))
     # One full G step, then g_adv steps up to max_repeats in all.
     assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": 1, "g_adv": REPEATS - 1}
 
 
-def test_adversarial_and_content_repeats_combine():
-    model = _model(d_min=NEVER, g_max=ALWAYS)
+def test_adversarial_and_content_repeats_combine(make):
+    model = make(d_min=NEVER, g_max=ALWAYS)
     model.train_step(_batch())
     model.train_step(_batch(1))
     assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": REPEATS, "g_adv": REPEATS - 1}
 
 
-def test_official_alternates_discriminator_and_generator_batches():
-    model = _model()
+def test_official_alternates_discriminator_and_generator_batches(make):
+    model = make()
     counts = []
     for i in range(4):
         model.train_step(_batch(i))
@@ -92,8 +113,8 @@ def test_official_alternates_discriminator_and_generator_batches():
                       {"d_vis": 2, "d_ir": 2, "g": 1}, {"d_vis": 2, "d_ir": 2, "g": 2}]
 
 
-def test_paper_trains_both_every_batch_with_relative_g_max():
-    model = _model("paper", g_max=NEVER)
+def test_paper_trains_both_every_batch_with_relative_g_max(make):
+    model = make("paper", g_max=NEVER)
     assert model.config.alternate is False and model.config.g_max_relative is True
     assert float(model.g_loss_start.numpy()) == 0.0
     model.train_step(_batch())
@@ -105,22 +126,22 @@ def test_paper_trains_both_every_batch_with_relative_g_max():
     assert float(model.g_loss_start.numpy()) == start  # set once, never moved
 
 
-def test_paper_relative_g_max_repeats_generator_steps():
+def test_paper_relative_g_max_repeats_generator_steps(make):
     # g_max 0.01 of the first L_G: the loss cannot fall that far, so G repeats to max_repeats.
-    model = _model("paper", g_max=0.01)
+    model = make("paper", g_max=0.01)
     model.train_step(_batch())
     assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": REPEATS}
 
 
-def test_discriminator_optimizers_are_separate_copies():
-    model = _model()
+def test_discriminator_optimizers_are_separate_copies(make):
+    model = make()
     assert model.d_ir_optimizer is not model.d_vis_optimizer
     assert type(model.d_ir_optimizer) is type(model.d_vis_optimizer)
     assert model.d_ir_optimizer.get_config()["momentum"] == model.d_vis_optimizer.get_config()["momentum"]
 
 
-def test_discriminator_step_changes_only_discriminators():
-    model = _model()
+def test_discriminator_step_changes_only_discriminators(make):
+    model = make()
     g_before = [v.numpy().copy() for v in model.generator.trainable_variables]
     d_before = [v.numpy().copy() for v in model.d_vis.trainable_variables]
     model.train_step(_batch())
@@ -134,8 +155,8 @@ def test_discriminator_step_changes_only_discriminators():
 
 
 @pytest.mark.parametrize("preset", ["official", "paper"])
-def test_learning_rate_decays_per_epoch_continuously(preset):
-    model = _model(preset, steps_per_epoch=4, learning_rate=1e-3)
+def test_learning_rate_decays_per_epoch_continuously(make, preset):
+    model = make(preset, steps_per_epoch=4, learning_rate=1e-3)
     decay = model.config.lr_decay
     for seen in range(6):
         model.train_step(_batch(seen))
@@ -147,8 +168,8 @@ def test_learning_rate_decays_per_epoch_continuously(preset):
     np.testing.assert_allclose(model.learning_rate_at(4), 1e-3 * decay, rtol=1e-12)
 
 
-def test_trackers_report_losses_and_no_loss_key():
-    model = _model()
+def test_trackers_report_losses_and_no_loss_key(make):
+    model = make()
     model.train_step(_batch())
     logs = model.train_step(_batch(1))
     assert "loss" not in logs

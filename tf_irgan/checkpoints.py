@@ -29,7 +29,9 @@ class Preset:
 
     @property
     def name(self) -> str:
-        return self.metadata.get("name", self.path.name)
+        # The folder's name: what `resolve` finds it by (a run's export is saved as "model" and
+        # then copied under its own name, so metadata["name"] is not reliable).
+        return self.path.name
 
     @property
     def scale(self) -> int:

@@ -55,6 +55,9 @@ def default_checkpoint(ratio: float, ir_name="IR", vis_name="visible") -> str:
 
 
 def check_serves(scale: int, ratio: float, checkpoint: str, ir_name="IR"):
+    if ratio < 1 / SLACK:  # no model fuses a larger IR image: the inputs are swapped
+        raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than the visible image; "
+                        "pass the visible image first, then the IR image")
     if not scale / SLACK <= ratio <= scale * SLACK:
         raise UserError(f"{ir_name}: the visible/IR size ratio is {ratio:.2f}, but {checkpoint} was "
                         f"trained for {scale}x; use a checkpoint trained near that ratio "

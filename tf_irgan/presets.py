@@ -72,6 +72,7 @@ def ddcgan_preset(name: str = "official", scale: int = 4, **overrides) -> DDcGAN
             config = dataclasses.replace(config, content_weight=0.6, d_max=1.7, d_min=1.4)
     elif name == "paper":
         config = DDcGANConfig(preset=name, scale=scale, decoder_filters=(240, 128, 64, 32),
+                              ir_upsample_kernel=2 * scale,
                               content_weight=0.5, learning_rate=2e-3, lr_decay=0.75,
                               alternate=False, d_max=1.8, d_min=1.2, g_max=0.8,
                               g_max_relative=True, ir_weight=ir_weight)

@@ -380,7 +380,7 @@ def _row(cells: list) -> str:
 def _table(eval_set: EvalSet, results: dict, names) -> str:
     from tf_irgan.metrics.reporting import format_value
 
-    lines = [_row(["Method", "IR input"] + [METRIC_HEADERS[n] for n in names]),
+    lines = [_row(["Method", f"{eval_set.ir_label.split()[0]} input"] + [METRIC_HEADERS[n] for n in names]),
              "|---|---|" + "---:|" * len(names)]
     for method in eval_set.methods:
         mean = results[method.name]["mean"]

@@ -67,7 +67,7 @@ def extract_patches(vis: np.ndarray, ir: np.ndarray, patch: int, stride: int, sc
         raise UserError(f"--patch {patch} is not a multiple of --scale {scale}")
     h, w = vis.shape
     if h < patch or w < patch:
-        return np.empty((0, patch, patch), np.float32), np.empty((0, patch // scale,) * 2, np.float32)
+        return np.empty((0, patch, patch), np.float32), np.empty((0,) + (patch // scale,) * 2, np.float32)
     windows = np.lib.stride_tricks.sliding_window_view
     vis_p = windows(vis, (patch, patch))[::stride, ::stride].reshape(-1, patch, patch)
     ir_p = windows(ir, (patch, patch))[::stride, ::stride].reshape(-1, patch, patch)
@@ -165,7 +165,9 @@ def _read_project_layout(f, path, scale):
     if scale is not None and file_scale != scale:
         raise UserError(f"{path}: was prepared for --scale {file_scale}, not {scale}; train with "
                         f"--scale {file_scale} or run `tf-irgan prepare --scale {scale}`")
-    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    # Plain Python values (h5py gives numpy scalars), so that attrs serialise to JSON as read.
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
+             for k, v in f.attrs.items()}
     source = f["source"][...] if "source" in f else None
     return PatchSet(vis[...].astype(np.float32), ir[...].astype(np.float32), file_scale, source, attrs)
 

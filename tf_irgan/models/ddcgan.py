@@ -13,7 +13,8 @@ import tensorflow as tf
 from keras import layers, ops
 
 from tf_irgan import losses
-from tf_irgan.models.layers import ReflectConv, constraint_kwargs
+from tf_irgan.models.layers import (BilinearUpsampling, Identity3x3, ReflectConv,
+                                    constraint_kwargs)
 from tf_irgan.presets import DDcGANConfig
 
 
@@ -35,9 +36,15 @@ class Generator(keras.Model):
         clip = constraint_kwargs(weight_clip, ("kernel",))
         if scale > 1:
             self.vis_in = layers.Conv2DTranspose(1, 3, strides=1, padding="same", use_bias=False,
+                                                 kernel_initializer=Identity3x3(),
                                                  name="vis_in", **clip)
-            self.ir_up = layers.Conv2DTranspose(1, ir_upsample_kernel, strides=scale, padding="same",
-                                                use_bias=False, name="ir_up", **clip)
+            # The official 3x3 kernel at stride 4 leaves every 4th row and column at zero;
+            # a 2*scale kernel covers every pixel and can start as bilinear interpolation.
+            covers = ir_upsample_kernel >= 2 * scale
+            self.ir_up = layers.Conv2DTranspose(
+                1, ir_upsample_kernel, strides=scale, padding="same", use_bias=False,
+                kernel_initializer=BilinearUpsampling(scale) if covers else "glorot_uniform",
+                name="ir_up", **clip)
         self.stem = ReflectConv(growth, weight_clip=weight_clip, name="stem")
         self.dense = [ReflectConv(growth, weight_clip=weight_clip, name=f"dense{i}")
                       for i in range(dense_layers)]

@@ -1,6 +1,7 @@
 """Building blocks shared by the networks."""
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 
@@ -77,3 +78,33 @@ class ReflectConv(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "batch_norm": self.batch_norm,
                 "activation": self.activation_name, "weight_clip": self.weight_clip}
+
+
+@keras.saving.register_keras_serializable("tf_irgan")
+class BilinearUpsampling(keras.initializers.Initializer):
+    """A transposed-conv kernel that starts as bilinear interpolation by `scale` (kernel 2*scale),
+    so the IR path begins as a smooth upsampler instead of random noise."""
+
+    def __init__(self, scale):
+        self.scale = int(scale)
+
+    def __call__(self, shape, dtype=None):
+        size = shape[0]
+        factor = (size + 1) // 2
+        centre = factor - 1 if size % 2 == 1 else factor - 0.5
+        taps = 1 - abs(np.arange(size) - centre) / factor
+        kernel = np.outer(taps, taps).reshape(size, size, 1, 1) * np.ones((1, 1) + tuple(shape[2:]))
+        return ops.convert_to_tensor(kernel, dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"scale": self.scale}
+
+
+@keras.saving.register_keras_serializable("tf_irgan")
+class Identity3x3(keras.initializers.Initializer):
+    """A 3x3 single-channel kernel that starts as the identity (a centred delta)."""
+
+    def __call__(self, shape, dtype=None):
+        kernel = np.zeros(shape)
+        kernel[shape[0] // 2, shape[1] // 2] = 1.0
+        return ops.convert_to_tensor(kernel, dtype=dtype or "float32")

@@ -1,0 +1,193 @@
+"""Inference speed and memory: fuse one visible/IR pair through `tf_irgan.inference.fuse_images`.
+
+    python benchmarks/bench_fuse.py --checkpoint ddcgan-ir-vis-x4 [--runs 5] [--write]
+
+The pair is TNO 10 (640x480, from the shared data folder) unless --vis/--ir are given; it is
+resized to --width x --height when those differ. A checkpoint trained at scale s gets the IR
+image reduced by s x s block means first, so nothing is resampled inside fuse_images.
+
+Reported: the first call (preset load + graph tracing), the median and minimum wall time of
+--runs further calls, achieved GFLOP/s = 2 * generator.macs_per_pixel() * pixels / median
+(the nominal work for the output pixels; the overlap of inference tiles is extra, uncounted
+work), and the process's peak resident memory (resource.getrusage, includes TensorFlow itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DOC = REPO / "docs" / "benchmarks.md"
+DOC_HEADER = """# Benchmarks
+
+Appended by `python benchmarks/bench_fuse.py --write` and `python benchmarks/bench_train.py --write`
+(see benchmarks/README.md). Each section names the machine, its load when measured, and the
+command; numbers from a loaded machine are upper bounds on time.
+"""
+
+
+# ---------------------------------------------------------------- shared helpers (bench_train imports them)
+
+def import_tensorflow(threads: int | None = None):
+    """TensorFlow without its start-up chatter; optionally pinned to `threads` intra-op threads."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tf_irgan.cli.main import import_tensorflow_quietly
+    import_tensorflow_quietly()
+    import tensorflow as tf
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    return tf
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def machine() -> str:
+    """One line: CPU model and cores, GPUs, load average, TensorFlow and Keras versions."""
+    import keras
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpus = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        gpus.append(details.get("device_name", gpu.name))
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return (f"{cpu}, {os.cpu_count()} logical CPUs; GPU: {', '.join(gpus) or 'none'}; "
+            f"load average {load}; TensorFlow {tf.__version__}, Keras {keras.__version__}")
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def append_section(path: Path, title: str, body: str) -> Path:
+    """Append `## title` + body to the benchmarks page (created with a header if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text() if path.exists() else DOC_HEADER
+    path.write_text(text.rstrip() + f"\n\n## {title}\n\n{body.rstrip()}\n")
+    return path
+
+
+def command_line() -> str:
+    return shlex.join(["python", *sys.argv])
+
+
+# ---------------------------------------------------------------- the benchmark
+
+def load_pair(vis_path, ir_path, width, height):
+    import cv2
+
+    from tf_irgan.images import read_image, to_gray
+
+    vis, ir = to_gray(read_image(vis_path)), to_gray(read_image(ir_path))
+
+    def fit(image):
+        if image.shape == (height, width):
+            return image
+        shrink = image.shape[0] * image.shape[1] > width * height
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return fit(vis), fit(ir)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", default="ddcgan-ir-vis-x4",
+                        help="shipped name or preset folder (default: %(default)s)")
+    parser.add_argument("--vis", type=Path, help="visible image (default: TNO 10 from the shared data)")
+    parser.add_argument("--ir", type=Path, help="IR image at the visible size (default: TNO 10)")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--runs", type=int, default=5, help="timed calls after the warm-up (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
+    parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: all cores)")
+    parser.add_argument("--write", action="store_true", help="append the table to docs/benchmarks.md")
+    parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="page for --write")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.warmup < 1:
+        parser.error("--runs and --warmup must be at least 1")
+
+    from tf_irgan.report import default_data_root
+    tno = default_data_root() / "tno"
+    vis_path = args.vis or tno / "vi" / "10.png"
+    ir_path = args.ir or tno / "ir" / "10.png"
+
+    import_tensorflow(args.threads)
+    from tf_irgan.checkpoints import load_preset
+    from tf_irgan.data.patches import downsample_area
+    from tf_irgan.errors import UserError
+    from tf_irgan.inference import fuse_images
+
+    try:
+        vis, ir_full = load_pair(vis_path, ir_path, args.width, args.height)
+        began = time.perf_counter()
+        preset = load_preset(args.checkpoint)
+        load_seconds = time.perf_counter() - began
+    except UserError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+    scale = preset.scale
+    if args.width % scale or args.height % scale:
+        parser.error(f"--width/--height must be multiples of the checkpoint's scale {scale}")
+    ir = downsample_area(ir_full, scale)
+
+    def fuse():
+        return fuse_images(vis, ir, checkpoint=args.checkpoint, gray=True)
+
+    began = time.perf_counter()
+    fuse()
+    first = time.perf_counter() - began
+    for _ in range(args.warmup - 1):
+        fuse()
+    times = []
+    for _ in range(args.runs):
+        began = time.perf_counter()
+        fuse()
+        times.append(time.perf_counter() - began)
+    median = statistics.median(times)
+    pixels = args.width * args.height
+    macs = preset.model.macs_per_pixel()
+    gflops = 2 * macs * pixels / median / 1e9
+
+    header = ["checkpoint", "visible", "IR", "runs", "first call s", "median s", "min s",
+              "GFLOP/s", "peak RSS MiB"]
+    row = [preset.name, f"{args.width}x{args.height}", f"{ir.shape[1]}x{ir.shape[0]}", str(args.runs),
+           f"{load_seconds + first:.2f}", f"{median:.3f}", f"{min(times):.3f}", f"{gflops:.1f}",
+           f"{peak_rss_mib():.0f}"]
+    table = markdown_table(header, [row])
+    info = machine()
+    notes = (f"Machine: {info}.\n\nCommand: `{command_line()}`; input `{vis_path.name}` / `{ir_path.name}`"
+             f"; {macs / 1e6:.2f} M multiply-adds per output pixel; first call = preset load "
+             f"({load_seconds:.2f} s) + first fuse (tracing); "
+             f"intra-op threads: {args.threads or 'default'}.\n")
+    print(table)
+    print(notes)
+    if args.write:
+        title = f"Fusion (inference), {time.strftime('%Y-%m-%d')}"
+        print(f"appended to {append_section(args.doc, title, table + chr(10) + notes)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

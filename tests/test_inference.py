@@ -1,0 +1,155 @@
+"""Whole-image fusion (tf_irgan.inference) with tiny trained presets and the baselines."""
+
+import numpy as np
+import pytest
+
+from tf_irgan.baselines import average
+from tf_irgan.checkpoints import load_preset
+from tf_irgan.color import replace_luma, rgb_to_ycbcr
+from tf_irgan.data.patches import downsample_area
+from tf_irgan.errors import UserError
+from tf_irgan.images import to_gray
+from tf_irgan.inference import align_ir, fuse_images, run_generator, size_ratio
+
+RNG = np.random.default_rng(5)
+
+
+def _smooth(h, w, channels=None):
+    """A smooth random image (so that resampling is meaningful), values in [0, 1]."""
+    import cv2
+    shape = (max(h // 4, 2), max(w // 4, 2)) + ((channels,) if channels else ())
+    small = RNG.random(shape).astype(np.float32)
+    return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)
+
+
+def test_x4_any_size_with_inexact_ir(tiny_presets):
+    vis = _smooth(61, 97)            # 97 x 61 visible
+    ir = _smooth(16, 25)             # 25 x 16 IR: about 1/4, not exactly
+    result = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]))
+    assert result.image.shape == (61, 97)
+    assert result.image.dtype == np.float32
+    assert 0.0 <= result.image.min() and result.image.max() <= 1.0
+    assert result.method == "ddcgan" and result.checkpoint == "tiny-x4"
+    assert any("not exactly 1/4" in note and "resampled" in note for note in result.notes)
+
+
+def test_x4_exact_quarter_needs_no_note(tiny_presets):
+    vis, ir = _smooth(64, 96), _smooth(16, 24)
+    result = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]))
+    assert result.image.shape == (64, 96) and result.notes == []
+
+
+def test_x1_odd_size(tiny_presets):
+    vis, ir = _smooth(45, 71), _smooth(45, 71)
+    result = fuse_images(vis, ir, checkpoint=str(tiny_presets["x1"]))
+    assert result.image.shape == (45, 71) and result.notes == []
+    assert result.checkpoint == "tiny-x1"
+
+
+def test_rgb_visible_keeps_its_chrominance(tiny_presets):
+    vis = 0.25 + 0.5 * _smooth(40, 56, channels=3)
+    ir = _smooth(10, 14)
+    color = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]))
+    gray = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]), gray=True)
+    assert color.image.shape == (40, 56, 3) and gray.image.shape == (40, 56)
+    # The gray result is the fused luminance; the color one puts it under the visible chroma.
+    np.testing.assert_allclose(color.image, replace_luma(vis, gray.image), atol=1e-6)
+    inside = ((color.image > 1e-3) & (color.image < 1 - 1e-3)).all(axis=-1)
+    assert inside.mean() > 0.5  # most pixels unclipped, where chroma must match exactly
+    np.testing.assert_allclose(rgb_to_ycbcr(color.image)[inside][:, 1:],
+                               rgb_to_ycbcr(vis)[inside][:, 1:], atol=1e-4)
+    np.testing.assert_allclose(rgb_to_ycbcr(color.image)[inside][:, 0], gray.image[inside], atol=1e-4)
+
+
+def test_color_ir_is_reduced_to_luminance(tiny_presets):
+    vis, ir = _smooth(32, 32), _smooth(8, 8, channels=3)
+    result = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]))
+    assert result.image.shape == (32, 32)
+    assert any("luminance" in note for note in result.notes)
+    same = fuse_images(vis, to_gray(ir), checkpoint=str(tiny_presets["x4"]))
+    np.testing.assert_allclose(result.image, same.image, atol=1e-6)
+
+
+def test_different_aspect_ratio_is_refused(tiny_presets):
+    with pytest.raises(UserError) as err:
+        fuse_images(_smooth(64, 64), _smooth(16, 24), checkpoint=str(tiny_presets["x4"]),
+                    vis_name="v.png", ir_name="i.png")
+    assert "i.png" in str(err.value) and "aspect ratio" in str(err.value)
+    with pytest.raises(UserError, match="aspect ratio"):
+        size_ratio((100, 100), (100, 50))
+
+
+@pytest.mark.parametrize("vis_size,ir_size,preset", [
+    ((64, 64), (64, 64), "x4"),      # same size given to a 4x model
+    ((100, 100), (10, 10), "x4"),    # ratio 10
+    ((64, 64), (16, 16), "x1"),      # ratio 4 given to a same-size model
+])
+def test_ratio_the_model_cannot_serve_is_refused(tiny_presets, vis_size, ir_size, preset):
+    with pytest.raises(UserError) as err:
+        fuse_images(_smooth(*vis_size), _smooth(*ir_size), checkpoint=str(tiny_presets[preset]),
+                    ir_name="thermal.png")
+    message = str(err.value)
+    assert "thermal.png" in message and "trained for" in message
+
+
+def test_ratio_without_any_model_is_refused_before_loading():
+    with pytest.raises(UserError) as err:
+        fuse_images(_smooth(100, 100), _smooth(10, 10), ir_name="thermal.png")
+    assert "thermal.png" in str(err.value) and "10.00x smaller" in str(err.value)
+
+
+@pytest.mark.parametrize("with_checkpoint", [False, True])
+def test_ir_larger_than_visible_suggests_swapping(tiny_presets, with_checkpoint):
+    checkpoint = str(tiny_presets["x4"]) if with_checkpoint else None
+    with pytest.raises(UserError) as err:
+        fuse_images(_smooth(16, 16), _smooth(64, 64), checkpoint=checkpoint, ir_name="thermal.png")
+    message = str(err.value)
+    assert "thermal.png" in message and "larger" in message
+    assert "visible image first" in message
+
+
+@pytest.mark.parametrize("preset,shape", [("x4", (70, 90)), ("x1", (50, 66))])
+def test_tiles_equal_one_pass(tiny_presets, preset, shape):
+    model = load_preset(tiny_presets[preset]).model
+    scale = 4 if preset == "x4" else 1
+    vis = _smooth(*shape)
+    ir = align_ir(shape, _smooth(*shape), scale, [])
+    whole = run_generator(model, vis, ir, scale, tile=10_000)
+    tiled = run_generator(model, vis, ir, scale, tile=32, margin=16)
+    assert whole.shape == tiled.shape == shape
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
+    # Without a margin the tile borders show: the margin is what makes tiles independent.
+    seams = run_generator(model, vis, ir, scale, tile=32, margin=0)
+    assert np.abs(seams - whole).max() > 1e-3
+
+
+def test_align_ir_exact_and_inexact():
+    notes = []
+    ir = _smooth(16, 24)
+    assert align_ir((64, 96), ir, 4, notes) is ir and notes == []
+    out = align_ir((61, 97), _smooth(16, 25), 4, notes)
+    assert out.shape == (16, 25) and len(notes) == 1  # ceil(61/4) x ceil(97/4)
+    full = _smooth(64, 96)
+    np.testing.assert_allclose(align_ir((64, 96), full, 4, []), downsample_area(full, 4), atol=1e-6)
+
+
+def test_baseline_method(tiny_presets):
+    vis, ir = _smooth(40, 48, channels=3), _smooth(40, 48)
+    result = fuse_images(vis, ir, method="average", gray=True)
+    assert result.checkpoint is None and result.method == "average"
+    np.testing.assert_allclose(result.image, average(to_gray(vis), ir), atol=1e-6)
+    # A smaller IR is resized for a baseline, and said so.
+    small = fuse_images(to_gray(vis), _smooth(10, 12), method="average")
+    assert small.image.shape == (40, 48) and any("resized" in n for n in small.notes)
+    with pytest.raises(UserError, match="--method"):
+        fuse_images(vis, ir, method="median")
+    with pytest.raises(UserError, match="--checkpoint"):
+        fuse_images(vis, ir, method="average", checkpoint=str(tiny_presets["x4"]))
+
+
+def test_preset_folder_errors(tmp_path):
+    with pytest.raises(UserError) as err:
+        load_preset(tmp_path)
+    assert str(tmp_path) in str(err.value) and "config.json" in str(err.value)
+    with pytest.raises(UserError, match="no such checkpoint"):
+        load_preset("no-such-model-name")
