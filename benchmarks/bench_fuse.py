@@ -179,7 +179,7 @@ def main(argv=None) -> int:
     info = machine()
     notes = (f"Machine: {info}.\n\nCommand: `{command_line()}`; input `{vis_path.name}` / `{ir_path.name}`"
              f"; {macs / 1e6:.2f} M multiply-adds per output pixel; first call = preset load "
-             f"({load_seconds:.2f} s) + first fuse (tracing); "
+             f"({load_seconds:.2f} s) + first fuse; "
              f"intra-op threads: {args.threads or 'default'}.\n")
     print(table)
     print(notes)

@@ -154,7 +154,8 @@ def main(argv=None) -> int:
     table = markdown_table(header, rows)
     counted = "; ".join(f"{p}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
                         for p, c in counts.items())
-    notes = (f"Machine: {machine()}.\n\nCommand: `{command_line()}`; {args.preset} preset, scale {args.scale}, "
+    notes = (f"Machine: {machine()}.\n\n"
+             f"Command: `{command_line()}`; {args.preset} preset, scale {args.scale}, "
              f"patch {args.patch} (IR {args.patch // args.scale}), batch {args.batch_size}, jit {args.jit}, "
              f"intra-op threads {args.threads or 'default'}; peak RSS {peak_rss_mib():.0f} MiB. "
              f"Batch from {args.data or 'random images'}. Compiled steps run inside the timed "

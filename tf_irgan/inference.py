@@ -65,13 +65,22 @@ def check_serves(scale: int, ratio: float, checkpoint: str, ir_name="IR"):
 
 
 def align_ir(vis_shape, ir: np.ndarray, scale: int, notes: list, ir_name="IR") -> np.ndarray:
-    """The IR image at exactly 1/scale of the visible size (resampled only when it is not)."""
+    """The IR image on the grid of the visible image padded to a multiple of scale.
+
+    Accepted as they are: ceil(H/s) x ceil(W/s) (the padded grid) and floor(H/s) x floor(W/s)
+    (an IR that covers the whole multiples of s; its missing last row/column is edge-padded).
+    Anything else is resampled onto the visible frame first, so the geometry stays exact.
+    """
     height, width = vis_shape
-    if ir.shape == (height // scale, width // scale) and height % scale == 0 and width % scale == 0:
+    ceil_shape = (-(-height // scale), -(-width // scale))
+    floor_shape = (height // scale, width // scale)
+    if ir.shape == ceil_shape:
         return ir
-    # Resample onto the visible frame first so the geometry is exact, then pad and reduce.
+    if ir.shape == floor_shape:
+        return np.pad(ir, ((0, ceil_shape[0] - floor_shape[0]), (0, ceil_shape[1] - floor_shape[1])),
+                      mode="edge")
     full = cv2.resize(ir, (width, height), interpolation=cv2.INTER_CUBIC)
-    notes.append(f"{ir_name}: {ir.shape[1]}x{ir.shape[0]} is not exactly 1/{scale} of the visible "
+    notes.append(f"{ir_name}: {ir.shape[1]}x{ir.shape[0]} is not 1/{scale} of the visible "
                  f"{width}x{height}; resampled onto the visible frame")
     pad_h, pad_w = -height % scale, -width % scale
     full = np.pad(full, ((0, pad_h), (0, pad_w)), mode="reflect") if pad_h or pad_w else full
@@ -101,7 +110,7 @@ def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
 
 def _generate(model, vis, ir):
     batch = {"vis": vis[None, :, :, None].astype(np.float32), "ir": ir[None, :, :, None].astype(np.float32)}
-    return np.asarray(model(batch, training=False))[0, :, :, 0]
+    return model(batch, training=False).numpy()[0, :, :, 0]
 
 
 def fuse_images(vis: np.ndarray, ir: np.ndarray, checkpoint=None, method: str = "ddcgan",

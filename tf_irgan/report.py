@@ -207,17 +207,19 @@ def plan(options: ReportOptions) -> tuple[list[EvalSet], list]:
 
     sets = []
     if "tno" in options.sets:
-        pairs = pair_folders(_check_folder(root / "tno" / "vi", root), _check_folder(root / "tno" / "ir", root))
+        base = root / "tno"
+        pairs = pair_folders(_check_folder(base / "vi", root), _check_folder(base / "ir", root))
         sets.append(EvalSet("tno", f"TNO-{len(pairs)}", "visible", "IR", pairs, methods(fusion_presets),
-                            "The TNO test split used by published tables (`tno/vi`, `tno/ir`): gray, 256x256 to 768x576"))
+                            "The TNO test split used by published tables (`tno/vi`, `tno/ir`): "
+                            "gray, 256x256 to 768x576"))
     if "roadscene" in options.sets:
         base = root / "roadscene"
         every = pair_folders(_check_folder(base / "vi", root), _check_folder(base / "ir", root))
         pairs, how = roadscene_pairs(every, fusion_presets)
         sets.append(EvalSet("roadscene", "RoadScene, held-out pairs", "visible (Y)", "IR", pairs,
                             methods(fusion_presets),
-                            f"The {len(pairs)} of the {len(every)} pairs in `roadscene/{{vi,ir}}` chosen as {how}; "
-                            "visible RGB, fused and scored on its luminance"))
+                            f"The {len(pairs)} of the {len(every)} pairs in `roadscene/{{vi,ir}}` "
+                            f"chosen as {how}; visible RGB, fused and scored on its luminance"))
     if "medical" in options.sets:
         if medical_presets:
             base = root / "mri_pet42"
@@ -425,7 +427,8 @@ Reading the published rows:
 def _checkpoint_section(presets: list) -> str:
     lines = ["## Shipped checkpoints", ""]
     if not presets:
-        lines += ["No checkpoint was evaluated (none found, or excluded with --no-checkpoints/--methods).", ""]
+        lines += ["No checkpoint was evaluated (none found, or excluded with "
+                  "--no-checkpoints/--methods).", ""]
         return "\n".join(lines)
     lines += [_row(["Checkpoint", "task", "scale", "preset", "trained on", "patches",
                     "batches x batch", "precision", "held-out pairs", "saved"]),

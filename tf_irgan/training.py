@@ -3,7 +3,7 @@
 A run folder holds `run.json` (what was asked), `checkpoints/` (tf.train checkpoints: weights,
 optimizer state, batches seen), `logs/` (TensorBoard) and, at the end, `model/` (a preset that
 `fuse --checkpoint` loads). The loop is ours rather than `Model.fit` so that a resumed run
-continues mid-epoch on exactly the batch it would have seen and so that the same loop serves
+continues mid-epoch on exactly the batch it would have seen, and so that the same loop can serve
 MultiWorkerMirroredStrategy, where Keras 3 `fit` is broken (keras-team/keras#20585).
 """
 
@@ -122,8 +122,21 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     from tf_irgan.presets import DDcGANConfig, ddcgan_preset
     if stored:
         config = DDcGANConfig.from_dict(stored["config"])
-        options.mixed_precision = stored["options"]["mixed_precision"]
-        options.seed = stored["options"]["seed"]
+        previous = stored["options"]
+        options.mixed_precision, options.seed = previous["mixed_precision"], previous["seed"]
+        # A resumed run keeps its own settings; say so rather than silently ignoring flags.
+        changed = [f"--{k.replace('_', '-')}" for k in ("stride", "holdout_every")
+                   if str(getattr(options, k)) != str(previous.get(k))]
+        if str(Path(options.data).resolve()) != stored.get("data_resolved", str(Path(previous["data"]).resolve())):
+            changed.insert(0, "--data")
+        if changed:
+            raise UserError(f"{options.out}: was trained with other {', '.join(changed)} "
+                            f"({', '.join(str(previous.get(c[2:].replace('-', '_'))) for c in changed)}); "
+                            "resume with the same data or start a new --out")
+        if verbose:
+            print(f"resuming with the run's settings: preset {config.preset}, scale {config.scale}, "
+                  f"batch {config.batch_size}, lr {config.learning_rate}, "
+                  f"precision {options.mixed_precision}", flush=True)
     else:
         overrides = {k: v for k, v in (("batch_size", options.batch_size),
                                        ("learning_rate", options.learning_rate),
@@ -144,6 +157,7 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
         run = {"model": options.model, "config": config.to_dict(), "options": asdict(options),
                "patches": len(patches), "steps_per_epoch": batches.steps_per_epoch,
                "total_batches": total, "commands": [options.command],
+               "data_resolved": str(Path(options.data).resolve()),
                "data_attrs": {k: str(v) for k, v in patches.attrs.items()}}
         (out / RUN_FILE).write_text(json.dumps(run, indent=2))
     else:
@@ -167,7 +181,8 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
             generator=model.generator, d_vis=model.d_vis, d_ir=model.d_ir,
             g_optimizer=model.g_optimizer, d_vis_optimizer=model.d_vis_optimizer,
             d_ir_optimizer=model.d_ir_optimizer, batches=model.batches,
-            g_loss_start=model.g_loss_start)
+            g_loss_start=model.g_loss_start,
+            **checkpoint_layers(model.generator, model.d_vis, model.d_ir))
         manager = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=2)
         if stored:
             if manager.latest_checkpoint is None:
@@ -189,6 +204,16 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     (out / "last_session.json").write_text(json.dumps(summary, indent=2))
     return TrainResult(out, result["batches"], preset_dir, result["losses"],
                        dict(model.step_counts), result["seconds"])
+
+
+def checkpoint_layers(generator, *discriminators) -> dict:
+    """The layers that Keras keeps in Python lists, which a tf.train.Checkpoint does not follow:
+    without naming them, checkpoints miss the dense and decoder blocks (their batch-norm
+    statistics entirely, their weights except through the optimizer's references)."""
+    found = {"generator_dense": list(generator.dense), "generator_decoder": list(generator.decoder)}
+    for disc in discriminators:
+        found[f"{disc.name}_convs"] = list(disc.convs)
+    return found
 
 
 def _total_batches(options, stored, steps_per_epoch):
@@ -284,7 +309,8 @@ def preset_from_run(run_dir, out=None, overwrite: bool = False) -> Path:
     generator = Generator.from_ddcgan_config(config, name="generator")
     generator.build_for_inference()
     batches = tf.Variable(0, dtype=tf.int64)
-    tf.train.Checkpoint(generator=generator, batches=batches).restore(latest).expect_partial()
+    tf.train.Checkpoint(generator=generator, batches=batches,
+                        **checkpoint_layers(generator)).restore(latest).expect_partial()
     options = TrainOptions(**{k: v for k, v in run["options"].items() if k != "command"},
                            command=run["options"]["command"])
     return export_preset_from(generator, config, options, int(batches.numpy()), run,

@@ -1,0 +1,274 @@
+"""Training runs (tf_irgan.training): real short runs on RoadScene patches, exact resume, run
+folders, the NaN stop, MirroredStrategy on two logical CPUs, and the exported preset."""
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_irgan import losses
+from tf_irgan.checkpoints import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, load_preset
+from tf_irgan.data.patches import PatchSet, patches_from_folders, write_patches
+from tf_irgan.errors import UserError
+from tf_irgan.inference import fuse_images
+from tf_irgan.training import TrainOptions, preset_from_run, train
+
+pytestmark = pytest.mark.slow
+
+N_PATCHES, BATCH = 24, 2
+STEPS_PER_EPOCH = N_PATCHES // BATCH
+LR = 2e-4  # the official preset's
+
+
+@pytest.fixture(scope="module")
+def patch_file(tmp_path_factory, shared_data):
+    """24 scale-4 patch pairs (32 px visible) cut from two real RoadScene pairs."""
+    root = tmp_path_factory.mktemp("patches")
+    names = sorted(p.stem for p in (shared_data / "roadscene" / "vi").iterdir())[:2]
+    for role in ("vi", "ir"):
+        (root / role).mkdir()
+        for name in names:
+            shutil.copy(shared_data / "roadscene" / role / f"{name}.jpg", root / role)
+    patches = patches_from_folders(root / "vi", root / "ir", patch=32, stride=32, scale=4)
+    pick = np.linspace(0, len(patches) - 1, N_PATCHES).astype(int)
+    subset = PatchSet(patches.vis[pick], patches.ir[pick], 4, patches.source[pick], patches.attrs)
+    return write_patches(root / "patches.h5", subset)
+
+
+def _options(data, out, steps, resume=False, command=None, **kwargs):
+    settings = dict(batch_size=BATCH, patch=32, checkpoint_every=2, log_every=2)
+    settings.update(kwargs)
+    return TrainOptions(data=str(data), out=str(out), steps=steps, resume=resume,
+                        command=command or f"tf-irgan train --steps {steps}"
+                                           + (" --resume" if resume else ""), **settings)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, patch_file):
+    """Run "full": 6 batches in one go. Run "resumed": 4 batches, then --resume to 6."""
+    root = tmp_path_factory.mktemp("runs")
+    full = train(_options(patch_file, root / "full", 6), verbose=False)
+    first = train(_options(patch_file, root / "resumed", 4), verbose=False)
+    ckpt_after_first = sorted(p.name for p in (root / "resumed" / "checkpoints").iterdir())
+    second = train(_options(patch_file, root / "resumed", 6, resume=True), verbose=False)
+    return {"root": root, "full": full, "first": first, "second": second,
+            "ckpt_after_first": ckpt_after_first}
+
+
+def _weights(preset_dir):
+    model = load_preset(preset_dir).model
+    return {w.path: w.numpy() for w in model.weights}
+
+
+def _tensorboard_scalars(log_dir, tag):
+    values = {}
+    for event_file in sorted(log_dir.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    return values
+
+
+# ---------------------------------------------------------------- a real run learns
+
+def test_short_real_run_lowers_the_content_loss(tmp_path, copy_roadscene):
+    """~600 patches of four RoadScene pairs; 1 batch (D only: G still as initialised), then
+    resumed to 24 batches at lr 1e-3. The content term of L_G on a fixed batch must fall."""
+    vi_dir, ir_dir, _ = copy_roadscene(tmp_path / "pairs", 4)
+    patches = patches_from_folders(vi_dir, ir_dir, patch=32, stride=32, scale=4)
+    data = write_patches(tmp_path / "p.h5", patches)
+    opts = dict(batch_size=4, learning_rate=1e-3, checkpoint_every=100, log_every=100)
+    first = train(_options(data, tmp_path / "run", 1, **opts), verbose=False)
+    assert first.step_counts.get("g", 0) == 0  # batch 0 trains the discriminators only
+    before = shutil.copytree(first.preset_dir, tmp_path / "before")
+    after = train(_options(data, tmp_path / "run", 24, resume=True, **opts), verbose=False)
+    assert after.batches == 24 and after.step_counts["g"] >= 11
+
+    pick = np.random.default_rng(0).choice(len(patches), 8, replace=False)
+    batch = {"vis": patches.vis[pick][..., None], "ir": patches.ir[pick][..., None]}
+
+    def content(preset_dir):
+        fused = load_preset(preset_dir).model(batch, training=True)
+        l_ir = tf.reduce_mean(losses.ir_content(losses.downsample(fused, 4), batch["ir"]))
+        l_vis = tf.reduce_mean(losses.vis_content(fused, batch["vis"]))
+        return float(1.0 * l_ir + 1.2 * l_vis)  # the official x4 ir_weight and vis_weight
+
+    start, end = content(before), content(after.preset_dir)
+    assert np.isfinite([start, end]).all()
+    assert end < 0.5 * start, (start, end)
+    assert all(math.isfinite(v) for v in after.losses.values())
+
+
+# ---------------------------------------------------------------- resume
+
+def test_resume_is_exact(runs):
+    """4 batches + resume to 6 gives bit-identical generator weights (batch-norm statistics
+    included) to 6 batches in one go with the same seed."""
+    full, resumed = _weights(runs["full"].preset_dir), _weights(runs["second"].preset_dir)
+    assert full.keys() == resumed.keys() and len(full) > 40
+    for name in full:
+        np.testing.assert_array_equal(resumed[name], full[name], err_msg=name)
+    # Not trivially equal: training moved the weights away from any other run's.
+    first = _weights(runs["first"].preset_dir)
+    assert any(not np.array_equal(first[n], full[n]) for n in full)
+
+
+def test_resume_bookkeeping(runs):
+    root, second = runs["root"], runs["second"]
+    run_dir = root / "resumed"
+    assert runs["first"].batches == 4 and second.batches == 6
+    assert runs["ckpt_after_first"] == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
+                                        "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+    # The resumed session counted only its own optimizer steps: batch 4 (D) and batch 5 (G).
+    assert second.step_counts["g"] >= 1 and second.step_counts["d_vis"] >= 1
+    assert sum(runs["first"].step_counts.values()) + sum(second.step_counts.values()) == \
+        sum(runs["full"].step_counts.values())
+
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["commands"] == ["tf-irgan train --steps 4", "tf-irgan train --steps 6 --resume"]
+    assert run["total_batches"] == 6 and run["steps_per_epoch"] == STEPS_PER_EPOCH
+    assert run["patches"] == N_PATCHES and run["config"]["patch"] == 32
+    metadata = json.loads((second.preset_dir / METADATA_FILE).read_text())
+    assert metadata["batches"] == 6 and metadata["train_commands"] == run["commands"]
+
+    # Checkpoint at batch 6: batches seen, and the learning rate of its last batch (index 5).
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    assert reader.get_tensor("batches/.ATTRIBUTES/VARIABLE_VALUE") == 6
+    for name in ("g_optimizer", "d_vis_optimizer", "d_ir_optimizer"):
+        lr = reader.get_tensor(f"{name}/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
+        np.testing.assert_allclose(lr, LR * 0.9 ** (5 / STEPS_PER_EPOCH), rtol=1e-6)
+    # TensorBoard's learning_rate at step 6 is the rate for the batches to come: lr*0.9**(6/spe).
+    scalars = _tensorboard_scalars(run_dir / "logs", "learning_rate")
+    np.testing.assert_allclose(scalars[6], LR * 0.9 ** (6 / STEPS_PER_EPOCH), rtol=1e-6)
+    np.testing.assert_allclose(scalars[2], LR * 0.9 ** (2 / STEPS_PER_EPOCH), rtol=1e-6)
+
+
+def test_existing_run_folder_without_resume_is_refused(runs, patch_file):
+    run_dir = runs["root"] / "full"
+    before = (run_dir / "run.json").read_bytes()
+    with pytest.raises(UserError) as err:
+        train(_options(patch_file, run_dir, 2), verbose=False)
+    assert str(run_dir) in str(err.value) and "--resume" in str(err.value)
+    assert (run_dir / "run.json").read_bytes() == before
+
+
+def test_resume_without_a_run_is_refused(tmp_path, patch_file):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError) as err:
+        train(_options(patch_file, empty, 2, resume=True), verbose=False)
+    assert str(empty) in str(err.value) and "drop --resume" in str(err.value)
+    assert list(empty.iterdir()) == []
+    with pytest.raises(UserError):
+        train(_options(patch_file, tmp_path / "absent", 2, resume=True), verbose=False)
+    assert not (tmp_path / "absent").exists()
+
+
+def test_bad_step_requests_are_refused(tmp_path, patch_file):
+    with pytest.raises(UserError, match="not both"):
+        train(_options(patch_file, tmp_path / "a", 2, epochs=1.0), verbose=False)
+    with pytest.raises(UserError, match="at least one"):
+        train(_options(patch_file, tmp_path / "b", 0), verbose=False)
+    with pytest.raises(UserError, match="only ddcgan"):
+        train(_options(patch_file, tmp_path / "c", 2, model="pix2pix"), verbose=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+# ---------------------------------------------------------------- NaN stop
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runs, patch_file, tmp_path, monkeypatch):
+    run_dir = shutil.copytree(runs["root"] / "resumed", tmp_path / "run")
+    checkpoints = run_dir / "checkpoints"
+    saved = {p.name: p.read_bytes() for p in checkpoints.iterdir()}
+    # From now on the visible content term is NaN (traced into the new session's steps).
+    monkeypatch.setattr(losses, "vis_content", lambda fused, vis: tf.reduce_sum(fused, [1, 2, 3]) * np.nan)
+    with pytest.raises(UserError) as err:
+        train(_options(patch_file, run_dir, 10, resume=True), verbose=False)
+    message = str(err.value)
+    # Batch 6 trains D (finite), batch 7 trains G: NaN.
+    assert "batch 7" in message and "NaN" in message
+    assert "last good checkpoint (batch 6) is kept" in message and str(checkpoints) in message
+    assert {p.name: p.read_bytes() for p in checkpoints.iterdir()} == saved
+
+
+def test_nan_before_any_checkpoint_says_so(patch_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(losses, "discriminator", lambda real, fake: real * np.nan)
+    with pytest.raises(UserError) as err:
+        train(_options(patch_file, tmp_path / "run", 4), verbose=False)
+    assert "batch 0" in str(err.value) and "no checkpoint had been saved yet" in str(err.value)
+
+
+# ---------------------------------------------------------------- exported preset
+
+def test_exported_preset_loads_and_fuses(runs, shared_data):
+    preset_dir = runs["full"].preset_dir
+    assert preset_dir == runs["root"] / "full" / "model"
+    assert {p.name for p in preset_dir.iterdir()} == {CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE}
+    config = json.loads((preset_dir / CONFIG_FILE).read_text())
+    assert config["class_name"] == "Generator" and config["task"] == "fusion"
+    assert config["config"]["scale"] == 4
+    metadata = json.loads((preset_dir / METADATA_FILE).read_text())
+    assert metadata["scale"] == 4 and metadata["batches"] == 6 and metadata["model"] == "ddcgan"
+    assert metadata["patches"] == N_PATCHES and metadata["batch_size"] == BATCH
+
+    preset = load_preset(preset_dir)
+    assert preset.scale == 4 and preset.task == "fusion"
+    from tf_irgan.images import read_image
+    name = sorted(p.name for p in (shared_data / "roadscene" / "vi").iterdir())[0]
+    vis = read_image(shared_data / "roadscene" / "vi" / name)
+    ir = read_image(shared_data / "roadscene" / "ir" / name)
+    import cv2
+    small_ir = cv2.resize(ir, (ir.shape[1] // 4, ir.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    result = fuse_images(vis, small_ir, checkpoint=str(preset_dir))
+    assert result.image.shape == vis.shape and np.isfinite(result.image).all()
+
+
+def test_preset_from_checkpoint_equals_the_exported_one(runs, tmp_path):
+    """A preset rebuilt from the run's last checkpoint holds the very weights train() exported."""
+    rebuilt = preset_from_run(runs["root"] / "full", out=tmp_path / "from-ckpt")
+    exported, again = _weights(runs["full"].preset_dir), _weights(rebuilt)
+    assert exported.keys() == again.keys()
+    for name in exported:
+        np.testing.assert_array_equal(again[name], exported[name], err_msg=name)
+    assert json.loads((rebuilt / METADATA_FILE).read_text())["batches"] == 6
+
+
+# ---------------------------------------------------------------- two replicas
+
+_MIRRORED = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tf_irgan import training
+    made = []
+    make = training.make_strategy
+    training.make_strategy = lambda devices=None: made.append(make(devices)) or made[-1]
+    result = training.train(training.TrainOptions(
+        data=sys.argv[1], out=sys.argv[2], steps=3, batch_size=4, patch=32,
+        devices=["/cpu:0", "/cpu:1"], checkpoint_every=100, command="mirrored"), verbose=False)
+    print("RESULT " + json.dumps({"replicas": made[0].num_replicas_in_sync,
+                                  "batches": result.batches, "losses": result.losses,
+                                  "step_counts": result.step_counts}))
+""")
+
+
+def test_mirrored_strategy_on_two_logical_cpus(patch_file, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", _MIRRORED, str(patch_file), str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 1, proc.stdout[-2000:]
+    result = json.loads(lines[0][len("RESULT "):])
+    assert result["replicas"] == 2 and result["batches"] == 3
+    assert set(result["losses"]) == {"d_vis_loss", "d_ir_loss", "g_loss", "g_adv", "l_ir", "l_vis"}
+    assert all(math.isfinite(v) for v in result["losses"].values())
+    assert result["step_counts"]["g"] >= 1 and result["step_counts"]["d_vis"] >= 2
+    assert (tmp_path / "run" / "model" / WEIGHTS_FILE).is_file()
