@@ -22,15 +22,27 @@ def _smooth(h, w, channels=None):
     return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)
 
 
-def test_x4_any_size_with_inexact_ir(tiny_presets):
-    vis = _smooth(61, 97)            # 97 x 61 visible
-    ir = _smooth(16, 25)             # 25 x 16 IR: about 1/4, not exactly
+def test_x4_any_size(tiny_presets):
+    vis = _smooth(61, 97)            # 97 x 61 visible: not a multiple of 4
+    ir = _smooth(16, 25)             # 25 x 16 IR: ceil(97/4) x ceil(61/4), taken as it is
     result = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]))
     assert result.image.shape == (61, 97)
     assert result.image.dtype == np.float32
     assert 0.0 <= result.image.min() and result.image.max() <= 1.0
     assert result.method == "ddcgan" and result.checkpoint == "tiny-x4"
-    assert any("not exactly 1/4" in note and "resampled" in note for note in result.notes)
+    assert result.notes == []
+    # floor(97/4) x floor(61/4) is taken too (edge-padded), also without a note.
+    floor = fuse_images(vis, _smooth(15, 24), checkpoint=str(tiny_presets["x4"]))
+    assert floor.image.shape == (61, 97) and floor.notes == []
+
+
+def test_x4_inexact_ir_is_resampled_with_a_note(tiny_presets):
+    vis = _smooth(61, 97)
+    ir = _smooth(17, 27)             # 27 x 17: about 1/3.6, neither grid
+    result = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]), ir_name="ir.png")
+    assert result.image.shape == (61, 97)
+    assert len(result.notes) == 1
+    assert "ir.png" in result.notes[0] and "resampled" in result.notes[0]
 
 
 def test_x4_exact_quarter_needs_no_note(tiny_presets):
@@ -127,8 +139,15 @@ def test_align_ir_exact_and_inexact():
     notes = []
     ir = _smooth(16, 24)
     assert align_ir((64, 96), ir, 4, notes) is ir and notes == []
-    out = align_ir((61, 97), _smooth(16, 25), 4, notes)
-    assert out.shape == (16, 25) and len(notes) == 1  # ceil(61/4) x ceil(97/4)
+    ceil = _smooth(16, 25)
+    assert align_ir((61, 97), ceil, 4, notes) is ceil and notes == []  # ceil(61/4) x ceil(97/4)
+    floor = _smooth(15, 24)
+    padded = align_ir((61, 97), floor, 4, notes)
+    assert padded.shape == (16, 25) and notes == []
+    np.testing.assert_array_equal(padded[:15, :24], floor)
+    np.testing.assert_array_equal(padded[15, :24], floor[14])  # edge-padded
+    out = align_ir((61, 97), _smooth(17, 27), 4, notes)
+    assert out.shape == (16, 25) and len(notes) == 1
     full = _smooth(64, 96)
     np.testing.assert_allclose(align_ir((64, 96), full, 4, []), downsample_area(full, 4), atol=1e-6)
 

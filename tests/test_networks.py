@@ -19,13 +19,16 @@ def _inputs(batch, h, w, scale):
 @pytest.fixture(scope="module")
 def generators():
     keras.utils.set_random_seed(0)
-    return {scale: Generator.from_ddcgan_config(ddcgan_preset("official", scale, patch=32))
-            for scale in (1, 4)}
+    built = {scale: Generator.from_ddcgan_config(ddcgan_preset("official", scale, patch=32))
+             for scale in (1, 4)}
+    built["paper4"] = Generator.from_ddcgan_config(ddcgan_preset("paper", 4, patch=32))
+    return built
 
 
-@pytest.mark.parametrize("scale,h,w", [(4, 24, 40), (4, 36, 20), (1, 13, 22)])
-def test_generator_shape_and_range(generators, scale, h, w):
-    out = np.asarray(generators[scale](_inputs(2, h, w, scale), training=False))
+@pytest.mark.parametrize("key,h,w", [(4, 24, 40), (4, 36, 20), (1, 13, 22), ("paper4", 20, 28)])
+def test_generator_shape_and_range(generators, key, h, w):
+    scale = 1 if key == 1 else 4
+    out = np.asarray(generators[key](_inputs(2, h, w, scale), training=False))
     assert out.shape == (2, h, w, 1)
     assert out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 1.0

@@ -20,6 +20,7 @@ class DDcGANConfig:
     dense_layers: int = 4
     decoder_filters: tuple = (240, 240, 128, 64, 32)
     ir_upsample_kernel: int = 3
+    residual: bool = False     # output = average of the inputs + learned correction
     disc_filters: tuple = (16, 32, 64)
     weight_clip: float = 8.0
     # G loss = adv + content_weight * (ir_weight * L_ir + vis_weight * L_vis)
@@ -76,8 +77,13 @@ def ddcgan_preset(name: str = "official", scale: int = 4, **overrides) -> DDcGAN
                               content_weight=0.5, learning_rate=2e-3, lr_decay=0.75,
                               alternate=False, d_max=1.8, d_min=1.2, g_max=0.8,
                               g_max_relative=True, ir_weight=ir_weight)
+    elif name == "residual":
+        # The project's own: the paper's settings, but the generator learns a correction to the
+        # average of its inputs. It starts where plain averaging is and only has to learn
+        # what to sharpen, which it does in a fraction of the steps (docs/ddcgan.md).
+        config = dataclasses.replace(ddcgan_preset("paper", scale), preset=name, residual=True)
     else:
-        raise UserError(f"unknown preset '{name}'; use 'official' or 'paper'")
+        raise UserError(f"unknown preset '{name}'; use 'official', 'paper' or 'residual'")
     config = dataclasses.replace(config, **overrides) if overrides else config
     if config.patch % scale:
         raise UserError(f"patch size {config.patch} is not a multiple of --scale {scale}")

@@ -45,7 +45,7 @@ def _progress(label):
 @click.option("--data", required=True, type=click.Path(),
               help="HDF5 patches from `prepare`, or a folder with vi/ and ir/ subfolders.")
 @click.option("--out", required=True, type=click.Path(), help="Run folder (checkpoints, logs, model/).")
-@click.option("--preset", type=click.Choice(["official", "paper"]), default="official", show_default=True)
+@click.option("--preset", type=click.Choice(["official", "paper", "residual"]), default="official", show_default=True)
 @click.option("--scale", type=click.Choice(["1", "2", "4", "8"]), default="4", show_default=True,
               help="Visible/IR size ratio per side.")
 @click.option("--epochs", type=float, help="Epochs to train (default 1).")

@@ -28,8 +28,9 @@ class Generator(keras.Model):
     """
 
     def __init__(self, scale=4, growth=48, dense_layers=4, decoder_filters=(240, 240, 128, 64, 32),
-                 ir_upsample_kernel=3, weight_clip=8.0, **kwargs):
+                 ir_upsample_kernel=3, weight_clip=8.0, residual=False, **kwargs):
         super().__init__(**kwargs)
+        self.residual = residual
         self.scale, self.growth, self.dense_layers = scale, growth, dense_layers
         self.decoder_filters, self.ir_upsample_kernel = tuple(decoder_filters), ir_upsample_kernel
         self.weight_clip = weight_clip
@@ -51,7 +52,9 @@ class Generator(keras.Model):
         self.decoder = [ReflectConv(f, weight_clip=weight_clip, name=f"decoder{i}")
                         for i, f in enumerate(decoder_filters)]
         # float32 head: under mixed precision the output and the losses stay full precision.
+        # A residual head starts at zero, so the untrained network outputs the inputs' average.
         self.head = ReflectConv(1, batch_norm=False, activation=None, weight_clip=weight_clip,
+                                kernel_initializer="zeros" if residual else "he_normal",
                                 dtype="float32", name="head")
 
     def call(self, inputs, training=False):
@@ -63,12 +66,23 @@ class Generator(keras.Model):
             x = ops.concatenate([x, layer(x, training=training)], axis=-1)
         for layer in self.decoder:
             x = layer(x, training=training)
-        return ops.tanh(ops.cast(self.head(x), "float32")) / 2 + 0.5
+        head = ops.tanh(ops.cast(self.head(x), "float32")) / 2
+        if not self.residual:
+            return head + 0.5
+        return ops.clip(self._average(inputs) + head, 0.0, 1.0)
+
+    def _average(self, inputs):
+        """Mean of the visible image and the bilinearly upsampled IR image."""
+        vis, ir = inputs["vis"], inputs["ir"]
+        if self.scale > 1:
+            ir = tf.image.resize(ir, tf.shape(vis)[1:3], method="bilinear")
+        return (ops.cast(vis, "float32") + ops.cast(ir, "float32")) / 2
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "growth": self.growth,
                 "dense_layers": self.dense_layers, "decoder_filters": list(self.decoder_filters),
-                "ir_upsample_kernel": self.ir_upsample_kernel, "weight_clip": self.weight_clip}
+                "ir_upsample_kernel": self.ir_upsample_kernel, "weight_clip": self.weight_clip,
+                "residual": self.residual}
 
     def build_for_inference(self):
         """Create the weights (the network is fully convolutional: any size builds it)."""
@@ -80,7 +94,7 @@ class Generator(keras.Model):
         return cls(scale=config.scale, growth=config.growth, dense_layers=config.dense_layers,
                    decoder_filters=config.decoder_filters,
                    ir_upsample_kernel=config.ir_upsample_kernel, weight_clip=config.weight_clip,
-                   **kwargs)
+                   residual=config.residual, **kwargs)
 
     def macs_per_pixel(self) -> int:
         """Multiply-adds per output pixel (the full-resolution convolutions dominate)."""

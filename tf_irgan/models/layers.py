@@ -35,12 +35,13 @@ class ReflectConv(layers.Layer):
     """
 
     def __init__(self, filters, kernel_size=3, strides=1, batch_norm=True, activation="relu",
-                 weight_clip=None, **kwargs):
+                 weight_clip=None, kernel_initializer="he_normal", **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
         self.batch_norm, self.activation_name, self.weight_clip = batch_norm, activation, weight_clip
+        self.kernel_initializer = kernel_initializer
         self.conv = layers.Conv2D(filters, kernel_size, strides=strides, padding="valid",
-                                  kernel_initializer="he_normal",
+                                  kernel_initializer=kernel_initializer,
                                   dtype=self.dtype_policy,
                                   **constraint_kwargs(weight_clip))
         self.norm = (layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy,
@@ -77,7 +78,8 @@ class ReflectConv(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "batch_norm": self.batch_norm,
-                "activation": self.activation_name, "weight_clip": self.weight_clip}
+                "activation": self.activation_name, "weight_clip": self.weight_clip,
+                "kernel_initializer": self.kernel_initializer}
 
 
 @keras.saving.register_keras_serializable("tf_irgan")

@@ -1,0 +1,308 @@
+"""`tf-irgan fuse | checkpoints | prepare | train` through Click's runner, on real RoadScene pairs
+copied to tmp folders, with the tiny presets of conftest.py."""
+
+import json
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tf_irgan.cli.main import cli
+from tf_irgan.images import read_image, to_gray
+
+
+def _run(args, **kwargs):
+    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
+
+
+def _ok(result):
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "Traceback" not in result.output
+    return result
+
+
+def _assert_one_line_error(result, *fragments):
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for fragment in fragments:
+        assert str(fragment) in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def pairs(tmp_path, copy_roadscene):
+    """Three real RoadScene pairs: vi/ (RGB JPEG) and ir/ (gray JPEG), same size."""
+    vi_dir, ir_dir, names = copy_roadscene(tmp_path / "data", 3)
+    return {"vi": vi_dir, "ir": ir_dir, "names": names,
+            "vis": vi_dir / f"{names[0]}.jpg", "ir_file": ir_dir / f"{names[0]}.jpg"}
+
+
+def _quarter(path, out):
+    """The image at 1/4 size per side (area), as a PNG."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    small = cv2.resize(image, (image.shape[1] // 4, image.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(out), small)
+    return out
+
+
+# ---------------------------------------------------------------- fuse
+
+def test_fuse_single_pair_same_size(pairs, tiny_presets, tmp_path):
+    out = tmp_path / "fused.png"
+    result = _ok(_run(["fuse", pairs["vis"], pairs["ir_file"], "-o", out,
+                       "--checkpoint", tiny_presets["x1"]]))
+    assert f"wrote {out}" in result.stdout and "tiny-x1" in result.stdout
+    fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    vis = cv2.imread(str(pairs["vis"]), cv2.IMREAD_UNCHANGED)
+    assert fused.shape == vis.shape and fused.dtype == np.uint8  # color kept, visible size
+
+
+def test_fuse_x4_with_quarter_ir_and_gray_16bit_output(pairs, tiny_presets, tmp_path):
+    ir_small = _quarter(pairs["ir_file"], tmp_path / "ir_small.png")
+    out = tmp_path / "fused.tif"
+    _ok(_run(["fuse", pairs["vis"], ir_small, "-o", out, "--checkpoint", tiny_presets["x4"],
+              "--gray", "--bit-depth", "16"]))
+    fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    vis = cv2.imread(str(pairs["vis"]), cv2.IMREAD_UNCHANGED)
+    assert fused.shape == vis.shape[:2] and fused.dtype == np.uint16
+
+
+def test_fuse_note_for_inexact_ratio(tiny_presets, tmp_path):
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "v.png"), (rng.random((61, 97)) * 255).astype(np.uint8))
+    cv2.imwrite(str(tmp_path / "i.png"), (rng.random((17, 27)) * 255).astype(np.uint8))
+    result = _ok(_run(["fuse", tmp_path / "v.png", tmp_path / "i.png", "-o", tmp_path / "f.png",
+                       "--checkpoint", tiny_presets["x4"]]))
+    assert "note:" in result.stderr and "resampled" in result.stderr
+    assert cv2.imread(str(tmp_path / "f.png"), cv2.IMREAD_UNCHANGED).shape == (61, 97)
+
+
+def test_fuse_folder_mode(pairs, tiny_presets, tmp_path):
+    out_dir = tmp_path / "fused"
+    result = _ok(_run(["fuse", "--vis-dir", pairs["vi"], "--ir-dir", pairs["ir"], "--out-dir", out_dir,
+                       "--checkpoint", tiny_presets["x1"]]))
+    assert f"wrote 3 fused images to {out_dir}" in result.stdout
+    assert sorted(p.name for p in out_dir.iterdir()) == [f"{n}.png" for n in pairs["names"]]
+    for name in pairs["names"]:
+        vis = cv2.imread(str(pairs["vi"] / f"{name}.jpg"), cv2.IMREAD_UNCHANGED)
+        assert cv2.imread(str(out_dir / f"{name}.png"), cv2.IMREAD_UNCHANGED).shape == vis.shape
+
+
+def test_fuse_method_average(pairs, tmp_path):
+    out = tmp_path / "avg.png"
+    result = _ok(_run(["fuse", pairs["vis"], pairs["ir_file"], "-o", out, "--method", "average",
+                       "--gray"]))
+    assert "(average)" in result.stdout
+    expected = (to_gray(read_image(pairs["vis"])) + read_image(pairs["ir_file"])) / 2
+    np.testing.assert_allclose(read_image(out), expected, atol=1 / 255 + 1e-6)
+
+
+def test_fuse_16bit_png_input_works(tiny_presets, tmp_path):
+    rng = np.random.default_rng(1)
+    cv2.imwrite(str(tmp_path / "v16.png"), (rng.random((48, 64)) * 65535).astype(np.uint16))
+    cv2.imwrite(str(tmp_path / "i16.png"), (rng.random((48, 64)) * 65535).astype(np.uint16))
+    result = _ok(_run(["fuse", tmp_path / "v16.png", tmp_path / "i16.png", "-o", tmp_path / "f.png",
+                       "--checkpoint", tiny_presets["x1"]]))
+    assert "Error" not in result.output
+    assert cv2.imread(str(tmp_path / "f.png"), cv2.IMREAD_UNCHANGED).shape == (48, 64)
+
+
+def test_fuse_overwrite_flag(pairs, tmp_path):
+    out = tmp_path / "avg.png"
+    out.write_bytes(b"old bytes")
+    _ok(_run(["fuse", pairs["vis"], pairs["ir_file"], "-o", out, "--method", "average", "--overwrite"]))
+    assert read_image(out).shape[:2] == read_image(pairs["vis"]).shape[:2]
+
+
+def test_checkpoints_lists_presets(tiny_presets, monkeypatch):
+    monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tiny_presets["dir"]))
+    result = _ok(_run(["checkpoints"]))
+    out = result.stdout
+    assert "tiny-x4" in out and "tiny-x1" in out
+    assert "scale 4x" in out and "scale 1x" in out
+    assert str(tiny_presets["x4"]) in out
+
+
+def test_fuse_by_preset_name(pairs, tiny_presets, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tiny_presets["dir"]))
+    _ok(_run(["fuse", pairs["vis"], pairs["ir_file"], "-o", tmp_path / "f.png", "--checkpoint", "tiny-x1"]))
+    assert (tmp_path / "f.png").is_file()
+
+
+# ---------------------------------------------------------------- fuse: bad inputs
+
+def test_error_missing_file(pairs, tmp_path):
+    out = tmp_path / "out.png"
+    missing = tmp_path / "missing.png"
+    result = _run(["fuse", missing, pairs["ir_file"], "-o", out, "--method", "average"])
+    _assert_one_line_error(result, missing, "not found")
+    assert not out.exists()
+
+
+def test_error_corrupt_image(pairs, tmp_path):
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    out = tmp_path / "out.png"
+    result = _run(["fuse", pairs["vis"], corrupt, "-o", out])
+    _assert_one_line_error(result, corrupt)
+    assert not out.exists()
+
+
+def test_error_empty_folder(pairs, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _run(["fuse", "--vis-dir", empty, "--ir-dir", pairs["ir"], "--out-dir", tmp_path / "out"])
+    _assert_one_line_error(result, empty)
+    assert not (tmp_path / "out").exists()
+
+
+def test_error_unmatched_names(pairs, tmp_path):
+    (pairs["ir"] / f"{pairs['names'][1]}.jpg").rename(pairs["ir"] / "renamed.jpg")
+    result = _run(["fuse", "--vis-dir", pairs["vi"], "--ir-dir", pairs["ir"], "--out-dir",
+                   tmp_path / "out", "--method", "average"])
+    _assert_one_line_error(result, f"{pairs['names'][1]}.jpg", "renamed.jpg", pairs["ir"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_error_different_aspect_ratio(pairs, tmp_path):
+    ir = cv2.imread(str(pairs["ir_file"]), cv2.IMREAD_UNCHANGED)
+    squashed = tmp_path / "squashed.png"
+    cv2.imwrite(str(squashed), cv2.resize(ir, (ir.shape[1] // 2, ir.shape[0])))
+    out = tmp_path / "out.png"
+    result = _run(["fuse", pairs["vis"], squashed, "-o", out])
+    _assert_one_line_error(result, squashed, "aspect ratio")
+    assert not out.exists()
+
+
+def test_error_unsupported_ratio(pairs, tiny_presets, tmp_path):
+    ir = cv2.imread(str(pairs["ir_file"]), cv2.IMREAD_UNCHANGED)
+    tiny = tmp_path / "tenth.png"
+    cv2.imwrite(str(tiny), cv2.resize(ir, (ir.shape[1] // 10, ir.shape[0] // 10)))
+    out = tmp_path / "out.png"
+    _assert_one_line_error(_run(["fuse", pairs["vis"], tiny, "-o", out]), tiny, "smaller")
+    # A same-size pair given to a 4x model.
+    _assert_one_line_error(_run(["fuse", pairs["vis"], pairs["ir_file"], "-o", out,
+                                 "--checkpoint", tiny_presets["x4"]]), pairs["ir_file"], "4x")
+    assert not out.exists()
+
+
+def test_error_swapped_inputs(pairs, tmp_path):
+    small_vis = _quarter(pairs["vis"], tmp_path / "small_vis.png")
+    result = _run(["fuse", small_vis, pairs["ir_file"], "-o", tmp_path / "out.png"])
+    _assert_one_line_error(result, pairs["ir_file"], "visible image first")
+
+
+def test_error_output_exists_keeps_old_bytes(pairs, tmp_path):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"precious")
+    result = _run(["fuse", pairs["vis"], pairs["ir_file"], "-o", out, "--method", "average"])
+    _assert_one_line_error(result, out, "--overwrite")
+    assert out.read_bytes() == b"precious"
+    # Folder mode checks every output before fusing any.
+    out_dir = tmp_path / "outs"
+    out_dir.mkdir()
+    (out_dir / f"{pairs['names'][2]}.png").write_bytes(b"keep")
+    result = _run(["fuse", "--vis-dir", pairs["vi"], "--ir-dir", pairs["ir"], "--out-dir", out_dir,
+                   "--method", "average"])
+    _assert_one_line_error(result, f"{pairs['names'][2]}.png")
+    assert [p.name for p in out_dir.iterdir()] == [f"{pairs['names'][2]}.png"]
+    assert (out_dir / f"{pairs['names'][2]}.png").read_bytes() == b"keep"
+
+
+def test_error_usage(pairs, tmp_path):
+    _assert_one_line_error(_run(["fuse", pairs["vis"], pairs["ir_file"]]), "-o")
+    _assert_one_line_error(_run(["fuse", pairs["vis"], pairs["ir_file"], "-o", tmp_path / "o.png",
+                                 "--vis-dir", pairs["vi"]]), "either")
+    _assert_one_line_error(_run(["fuse", pairs["vis"], pairs["ir_file"], "-o", tmp_path / "o.png",
+                                 "--checkpoint", tmp_path]), tmp_path, "config.json")
+
+
+# ---------------------------------------------------------------- prepare and train
+
+@pytest.fixture
+def prepared(pairs, tmp_path):
+    out = tmp_path / "patches.h5"
+    result = _ok(_run(["prepare", "--vis-dir", pairs["vi"], "--ir-dir", pairs["ir"], "-o", out,
+                       "--patch", 32, "--stride", 64, "--scale", 4, "--holdout-every", 3]))
+    assert f"to {out}" in result.stdout and "held out" in result.stdout
+    return out
+
+
+def test_prepare_writes_hdf5(prepared, pairs):
+    with h5py.File(prepared, "r") as f:
+        assert f["vis"].shape[1:] == (32, 32) and f["ir"].shape[1:] == (8, 8)
+        assert len(f["vis"]) == len(f["ir"]) == len(f["source"]) > 10
+        assert json.loads(f.attrs["held_out"]) == [pairs["names"][2]]
+        assert f.attrs["scale"] == 4
+
+
+def test_prepare_refuses_existing_output(prepared, pairs):
+    before = prepared.read_bytes()
+    result = _run(["prepare", "--vis-dir", pairs["vi"], "--ir-dir", pairs["ir"], "-o", prepared])
+    _assert_one_line_error(result, prepared, "--overwrite")
+    assert prepared.read_bytes() == before
+
+
+def test_train_two_steps_then_refuse_existing_run(prepared, tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["train", "--data", prepared, "--out", run_dir, "--steps", 2, "--batch-size", 2,
+            "--patch", 32, "--checkpoint-every", 1, "--quiet"]
+    result = _ok(_run(args))
+    assert "done: 2 batches" in result.stdout
+    assert {"run.json", "checkpoints", "logs", "model", "last_session.json"} <= \
+        {p.name for p in run_dir.iterdir()}
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["config"]["patch"] == 32 and run["config"]["batch_size"] == 2
+    assert (run_dir / "model" / "model.weights.h5").is_file()
+
+    before = (run_dir / "run.json").read_bytes()
+    _assert_one_line_error(_run(args), run_dir, "--resume")
+    assert (run_dir / "run.json").read_bytes() == before
+
+    # --resume continues to 3 batches.
+    result = _ok(_run(["train", "--data", prepared, "--out", run_dir, "--steps", 3, "--resume",
+                       "--quiet"]))
+    assert "done: 3 batches" in result.stdout
+    assert len(json.loads((run_dir / "run.json").read_text())["commands"]) == 2
+
+
+def test_train_patch_size_must_match_the_file(prepared, tmp_path):
+    result = _run(["train", "--data", prepared, "--out", tmp_path / "run", "--steps", 1, "--quiet"])
+    _assert_one_line_error(result, prepared, "--patch 32")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_resume_on_empty_folder(prepared, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = _run(["train", "--data", prepared, "--out", tmp_path / "empty", "--resume", "--quiet"])
+    _assert_one_line_error(result, tmp_path / "empty", "run.json")
+
+
+def test_train_corrupt_hdf5(tmp_path):
+    corrupt = tmp_path / "corrupt.h5"
+    corrupt.write_bytes(np.random.default_rng(2).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    result = _run(["train", "--data", corrupt, "--out", tmp_path / "run", "--steps", 1,
+                   "--patch", 32, "--quiet"])
+    _assert_one_line_error(result, corrupt, "HDF5")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_wrong_layout_hdf5(tmp_path):
+    wrong = tmp_path / "wrong.h5"
+    with h5py.File(wrong, "w") as f:
+        f.create_dataset("images", data=np.zeros((4, 32, 32), np.float32))
+    result = _run(["train", "--data", wrong, "--out", tmp_path / "run", "--steps", 1, "--patch", 32,
+                   "--quiet"])
+    _assert_one_line_error(result, wrong, "images")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_scale_mismatch(prepared, tmp_path):
+    result = _run(["train", "--data", prepared, "--out", tmp_path / "run", "--steps", 1,
+                   "--patch", 32, "--scale", 1, "--quiet"])
+    _assert_one_line_error(result, prepared, "--scale 4")

@@ -1,0 +1,70 @@
+"""The shipped checkpoints (repository's checkpoints/) load by name and fuse the example pair."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tf_irgan.checkpoints import SHIPPED_DIR, list_presets, load_preset
+from tf_irgan.cli.main import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SHIPPED = {"ddcgan-ir-vis": 1, "ddcgan-ir-vis-x4": 4}
+
+
+@pytest.fixture(autouse=True)
+def only_shipped(monkeypatch):
+    monkeypatch.delenv("TF_IRGAN_CHECKPOINTS", raising=False)
+
+
+def test_shipped_dir_is_the_repository_one():
+    assert SHIPPED_DIR == ROOT / "checkpoints"
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_preset_loads_by_name(name):
+    folder = ROOT / "checkpoints" / name
+    assert {"config.json", "model.weights.h5", "metadata.json"} <= {p.name for p in folder.iterdir()}
+    preset = load_preset(name)
+    assert preset.path == folder.resolve()
+    assert preset.name == name and preset.scale == SHIPPED[name] and preset.task == "fusion"
+    assert preset.metadata.get("batches", 0) > 0 and preset.metadata.get("description")
+    assert preset.model is not None and preset.model.scale == SHIPPED[name]
+
+
+def test_checkpoints_command_lists_both():
+    names = {p.name for p in list_presets()}
+    assert set(SHIPPED) <= names
+    result = CliRunner().invoke(cli, ["checkpoints"])
+    assert result.exit_code == 0, result.output
+    for name, scale in SHIPPED.items():
+        assert name in result.stdout and f"scale {scale}x" in result.stdout
+
+
+def test_fuse_examples_with_the_default_checkpoint(tmp_path):
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(cli, ["fuse", str(EXAMPLES / "vis.png"), str(EXAMPLES / "ir.png"),
+                                      "-o", str(out)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "ddcgan-ir-vis" in result.stdout and "x4" not in result.stdout
+    vis = cv2.imread(str(EXAMPLES / "vis.png"), cv2.IMREAD_UNCHANGED)
+    fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert fused.shape == vis.shape
+    assert fused.std() > 5  # an image, not a flat field
+
+
+def test_fuse_examples_with_quarter_ir_picks_the_x4_model(tmp_path):
+    ir = cv2.imread(str(EXAMPLES / "ir.png"), cv2.IMREAD_UNCHANGED)
+    small = tmp_path / "ir_small.png"
+    cv2.imwrite(str(small), cv2.resize(ir, (ir.shape[1] // 4, ir.shape[0] // 4),
+                                       interpolation=cv2.INTER_AREA))
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(cli, ["fuse", str(EXAMPLES / "vis.png"), str(small), "-o", str(out),
+                                      "--gray"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "ddcgan-ir-vis-x4" in result.stdout
+    fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert fused.shape == ir.shape[:2] and np.isfinite(fused).all()
