@@ -79,8 +79,10 @@ def checkpoints():
         return
     for preset in presets:
         meta = preset.metadata
+        source = (meta.get("data_source") or {}).get("vis_dir")
+        data = f"{meta.get('data', '?')}" + (f" (from {source})" if source else "")
         click.echo(f"{preset.name}\n  {meta.get('description', '')}\n"
-                   f"  scale {preset.scale}x; trained on {meta.get('data', '?')} "
+                   f"  scale {preset.scale}x; trained on {data}, "
                    f"({meta.get('patches', '?')} patches, {meta.get('batches', '?')} batches of "
                    f"{meta.get('batch_size', '?')}); folder {preset.path}")
         if "evaluation" in meta:
