@@ -127,18 +127,26 @@ def load_fusion_triple(files: dict[str, Path]):
 def evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir) -> dict:
     """Score every fused image of `fused_dir` against its IR and visible sources (same names)."""
     folders = {"ir": Path(ir_dir), "vis": Path(vis_dir), "fused": Path(fused_dir)}
+
+    def score(paths):
+        ir, vis, fused, note = load_fusion_triple(paths)
+        return fusion.fusion_metrics(ir, vis, fused), note
+    return _score_folders(folders, score, fusion.CONVENTIONS, fusion.METRIC_NAMES)
+
+
+def _score_folders(folders, score, conventions, metric_names) -> dict:
+    """Run `score(paths) -> (metrics, note)` on every name the folders share; collect the result."""
     per_image, notes, files = {}, {}, {}
     for name, paths in match_by_stem(folders):
-        ir, vis, fused, note = load_fusion_triple(paths)
-        per_image[name] = fusion.fusion_metrics(ir, vis, fused)
+        per_image[name], note = score(paths)
         files[name] = {role: str(path) for role, path in paths.items()}
         if note:
             notes[name] = note
-    conventions = dict(fusion.CONVENTIONS)
+    conventions = dict(conventions)
     conventions["resizing"] = RESIZE_RULE
     conventions["resized_images"] = sorted(name for name, note in notes.items() if "resized" in note)
     return {
-        "mean": mean_metrics(per_image, fusion.METRIC_NAMES),
+        "mean": mean_metrics(per_image, metric_names),
         "per_image": per_image,
         "conventions": conventions,
         "notes": notes,
@@ -177,20 +185,8 @@ def evaluate_translation_dirs(pred_dir, target_dir, input_dir=None) -> dict:
     folders = {"pred": Path(pred_dir), "target": Path(target_dir)}
     if input_dir is not None:
         folders["input"] = Path(input_dir)
-    per_image, notes, files = {}, {}, {}
-    for name, paths in match_by_stem(folders):
+
+    def score(paths):
         pred, target, _, note = load_translation_set(paths)
-        per_image[name] = translation.translation_metrics(pred, target)
-        files[name] = {role: str(path) for role, path in paths.items()}
-        if note:
-            notes[name] = note
-    conventions = dict(translation.CONVENTIONS)
-    conventions["resizing"] = RESIZE_RULE
-    conventions["resized_images"] = sorted(name for name, note in notes.items() if "resized" in note)
-    return {
-        "mean": mean_metrics(per_image, translation.METRIC_NAMES),
-        "per_image": per_image,
-        "conventions": conventions,
-        "notes": notes,
-        "files": files,
-    }
+        return translation.translation_metrics(pred, target), note
+    return _score_folders(folders, score, translation.CONVENTIONS, translation.METRIC_NAMES)
