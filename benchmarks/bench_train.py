@@ -75,7 +75,9 @@ def bench_precision(precision: str, args) -> tuple[list[list[str]], dict]:
     from tf_irgan.training import _optimizer, precision as policy, use_jit
 
     mode = PRECISIONS[precision]
-    config = ddcgan_preset(args.preset, args.scale, batch_size=args.batch_size, patch=args.patch)
+    overrides = {"max_repeats": args.max_repeats} if args.max_repeats else {}
+    config = ddcgan_preset(args.preset, args.scale, batch_size=args.batch_size, patch=args.patch,
+                           **overrides)
     with policy(mode):
         strategy = tf.distribute.get_strategy()
         model = DDcGAN(config)
@@ -116,12 +118,14 @@ def bench_precision(precision: str, args) -> tuple[list[list[str]], dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16, fp16")
-    parser.add_argument("--preset", default="official", choices=["official", "paper"])
+    parser.add_argument("--preset", default="official", choices=["official", "paper", "residual"])
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=24)
     parser.add_argument("--patch", type=int, default=84)
     parser.add_argument("--data", type=Path, help="patches (HDF5 from `tf-irgan prepare`, or a folder "
                         "with vi/ and ir/) to take the batch from; default: random images")
+    parser.add_argument("--max-repeats", type=int,
+                        help="cap the schedule's repeats (1: one step per network per batch)")
     parser.add_argument("--steps", type=int, default=3, help="timed calls per kind (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls per kind first (default 1)")
     parser.add_argument("--jit", default="off", choices=["auto", "on", "off"],
