@@ -90,6 +90,15 @@ def append_section(path: Path, title: str, body: str) -> Path:
     return path
 
 
+def publish(table: str, notes: str, write: bool, doc: Path, title: str):
+    """Print the table and notes; with --write, append them to the benchmarks page."""
+    print(table)
+    print(notes)
+    if write:
+        heading = f"{title}, {time.strftime('%Y-%m-%d')}"
+        print(f"appended to {append_section(doc, heading, table + chr(10) + notes)}")
+
+
 def command_line() -> str:
     return shlex.join(["python", *sys.argv])
 
@@ -181,11 +190,7 @@ def main(argv=None) -> int:
              f"; {macs / 1e6:.2f} M multiply-adds per output pixel; first call = preset load "
              f"({load_seconds:.2f} s) + first fuse; "
              f"intra-op threads: {args.threads or 'default'}.\n")
-    print(table)
-    print(notes)
-    if args.write:
-        title = f"Fusion (inference), {time.strftime('%Y-%m-%d')}"
-        print(f"appended to {append_section(args.doc, title, table + chr(10) + notes)}")
+    publish(table, notes, args.write, args.doc, "Fusion (inference)")
     return 0
 
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_fuse import (DEFAULT_DOC, append_section, command_line, import_tensorflow,  # noqa: E402
+from bench_fuse import (DEFAULT_DOC, command_line, publish, import_tensorflow,  # noqa: E402
                         machine, markdown_table, peak_rss_mib)
 
 PRECISIONS = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
@@ -164,11 +164,7 @@ def main(argv=None) -> int:
              f"intra-op threads {args.threads or 'default'}; peak RSS {peak_rss_mib():.0f} MiB. "
              f"Batch from {args.data or 'random images'}. Compiled steps run inside the timed "
              f"`train_step` batches: {counted}.\n")
-    print(table)
-    print(notes)
-    if args.write:
-        title = f"Training steps, {time.strftime('%Y-%m-%d')}"
-        print(f"appended to {append_section(args.doc, title, table + chr(10) + notes)}")
+    publish(table, notes, args.write, args.doc, "Training steps")
     return 0
 
 
