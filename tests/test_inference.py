@@ -172,3 +172,20 @@ def test_preset_folder_errors(tmp_path):
     assert str(tmp_path) in str(err.value) and "config.json" in str(err.value)
     with pytest.raises(UserError, match="no such checkpoint"):
         load_preset("no-such-model-name")
+
+
+def test_registered_pair_with_other_pixel_aspect_is_fused_with_notes(tiny_presets):
+    # Like RoadScene's vi_hr/ir pairs: ratio ~3.3 per side, aspect ratios 9 % apart.
+    result = fuse_images(_smooth(100, 200), _smooth(30, 55), checkpoint=str(tiny_presets["x4"]),
+                         ir_name="thermal.png")
+    assert result.image.shape == (100, 200)
+    assert any("aspect ratio differs" in note and "thermal.png" in note for note in result.notes)
+    assert any("resampled onto the visible frame" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("ratio,expected", [(1.0, "ddcgan-ir-vis"), (1.9, "ddcgan-ir-vis"),
+                                            (2.0, "ddcgan-ir-vis-x4"), (2.9, "ddcgan-ir-vis-x4"),
+                                            (6.0, "ddcgan-ir-vis-x4")])
+def test_default_checkpoint_by_ratio(ratio, expected):
+    from tf_irgan.inference import default_checkpoint
+    assert default_checkpoint(ratio) == expected

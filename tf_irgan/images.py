@@ -16,6 +16,11 @@ import numpy as np
 
 from tf_irgan.errors import UserError
 
+# Registered pairs from two sensors need not have the same pixel aspect: RoadScene's
+# high-resolution visible frames differ from their IR frames by up to 10 % in aspect ratio and
+# are still registered edge to edge. Beyond this, two images cannot show the same field of view.
+ASPECT_TOLERANCE = 0.15
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 

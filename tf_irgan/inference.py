@@ -16,10 +16,12 @@ import numpy as np
 from tf_irgan.color import replace_luma
 from tf_irgan.data.patches import downsample_area
 from tf_irgan.errors import UserError
+from tf_irgan.images import ASPECT_TOLERANCE
 
 SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
-ASPECT_TOLERANCE = 0.02
-# A model trained at scale s serves size ratios within [s / SLACK, s * SLACK].
+# A model trained at scale s > 1 serves size ratios in [s / 2, 1.5 s]; a same-size model serves
+# [1 / 1.5, 2]. Ratios between two models go to the nearer one (in octaves), whose IR input is
+# then resampled to its scale.
 SLACK = 1.5
 TILE, MARGIN = 512, 32  # MARGIN exceeds the generator's receptive radius (~12 px + one IR pixel)
 
@@ -45,9 +47,9 @@ def default_checkpoint(ratio: float, ir_name="IR", vis_name="visible") -> str:
     if ratio < 1 / SLACK:
         raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than {vis_name}; "
                         "pass the visible image first, then the IR image")
-    if ratio <= SLACK:
+    if ratio < 2:
         return SAME_SIZE_MODEL
-    if 4 / SLACK <= ratio <= 4 * SLACK:
+    if ratio <= 4 * SLACK:
         return X4_MODEL
     raise UserError(f"{ir_name}: is {ratio:.2f}x smaller per side than {vis_name}; the shipped models "
                     f"serve ~1x ({SAME_SIZE_MODEL}) and ~4x ({X4_MODEL}); resize the IR image or pass "
@@ -58,7 +60,8 @@ def check_serves(scale: int, ratio: float, checkpoint: str, ir_name="IR"):
     if ratio < 1 / SLACK:  # no model fuses a larger IR image: the inputs are swapped
         raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than the visible image; "
                         "pass the visible image first, then the IR image")
-    if not scale / SLACK <= ratio <= scale * SLACK:
+    low, high = (1 / SLACK, 2.0) if scale == 1 else (scale / 2, scale * SLACK)
+    if not low <= ratio <= high:
         raise UserError(f"{ir_name}: the visible/IR size ratio is {ratio:.2f}, but {checkpoint} was "
                         f"trained for {scale}x; use a checkpoint trained near that ratio "
                         "(see `tf-irgan checkpoints`) or resize the IR image")
@@ -128,6 +131,10 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, checkpoint=None, method: str = 
     if ir.ndim == 3:
         notes.append(f"{ir_name}: color IR reduced to its luminance")
     ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name)
+    r_h, r_w = vis_y.shape[0] / ir_g.shape[0], vis_y.shape[1] / ir_g.shape[1]
+    if abs(r_h - r_w) > 0.02 * max(r_h, r_w):
+        notes.append(f"{ir_name}: its aspect ratio differs from the visible image's by "
+                     f"{abs(r_h - r_w) / max(r_h, r_w):.0%}; taken as registered edge to edge")
     if method == "ddcgan":
         from tf_irgan.checkpoints import load_preset
         name = checkpoint or default_checkpoint(ratio, ir_name, vis_name)

@@ -20,7 +20,7 @@ import numpy as np
 
 from tf_irgan import __version__
 from tf_irgan.errors import UserError
-from tf_irgan.images import ImagePair, pair_folders, read_image, to_gray
+from tf_irgan.images import ASPECT_TOLERANCE, ImagePair, pair_folders, read_image, to_gray
 
 
 @dataclass
@@ -54,7 +54,7 @@ def load_pair_gray(pair: ImagePair) -> tuple[np.ndarray, np.ndarray]:
     return vis, np.clip(ir, 0, 1)
 
 
-def check_aspect(vis_shape, ir_shape, vis_path, ir_path, tolerance=0.02):
+def check_aspect(vis_shape, ir_shape, vis_path, ir_path, tolerance=ASPECT_TOLERANCE):
     ratio_h, ratio_w = vis_shape[0] / ir_shape[0], vis_shape[1] / ir_shape[1]
     if abs(ratio_h - ratio_w) > tolerance * max(ratio_h, ratio_w):
         raise UserError(f"{ir_path}: {ir_shape[1]}x{ir_shape[0]} does not have the aspect ratio of "

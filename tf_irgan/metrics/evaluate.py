@@ -16,12 +16,11 @@ import cv2
 import numpy as np
 
 from tf_irgan.errors import UserError
-from tf_irgan.images import list_images, read_image, to_gray
+from tf_irgan.images import ASPECT_TOLERANCE, list_images, read_image, to_gray
 from tf_irgan.metrics import fusion, translation
 
 # Sources a few pixels off the fused size (crops, odd-size padding) are resized; anything
 # that changes the shape of the scene by more than this is a wrong pairing, not a resize.
-ASPECT_TOLERANCE = 0.02
 
 RESIZE_RULE = ("when sizes differ within a set, the reference images are resized to the size of "
                "the evaluated (fused / generated) image: cv2 INTER_AREA when shrinking, "
@@ -65,7 +64,8 @@ def _size_text(shape) -> str:
 def fit_to(image: np.ndarray, path: Path, reference_shape, reference_path: Path):
     """Resize `image` (read from `path`) to `reference_shape`; returns (image, note or None).
 
-    Refuses (UserError naming both files) when the aspect ratios differ by more than 2%.
+    Refuses (UserError naming both files) when the aspect ratios differ by more than
+    ASPECT_TOLERANCE (15 %).
     """
     height, width = image.shape[:2]
     ref_height, ref_width = reference_shape[:2]
