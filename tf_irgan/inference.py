@@ -34,12 +34,17 @@ class FuseResult:
     notes: list = field(default_factory=list)
 
 
-def size_ratio(vis_shape, ir_shape, vis_name="visible", ir_name="IR") -> float:
-    """Visible/IR size ratio per side; refuses pairs whose aspect ratios differ."""
+def size_ratio(vis_shape, ir_shape, vis_name="visible", ir_name="IR", notes=None) -> float:
+    """Visible/IR size ratio per side; refuses pairs whose aspect ratios differ beyond
+    ASPECT_TOLERANCE and, given `notes`, records a smaller difference there."""
     r_h, r_w = vis_shape[0] / ir_shape[0], vis_shape[1] / ir_shape[1]
-    if abs(r_h - r_w) > ASPECT_TOLERANCE * max(r_h, r_w):
+    mismatch = abs(r_h - r_w) / max(r_h, r_w)
+    if mismatch > ASPECT_TOLERANCE:
         raise UserError(f"{ir_name}: {ir_shape[1]}x{ir_shape[0]} does not have the aspect ratio of "
                         f"{vis_name} ({vis_shape[1]}x{vis_shape[0]}); crop both to the same field of view")
+    if notes is not None and mismatch > 0.02:
+        notes.append(f"{ir_name}: its aspect ratio differs from the visible image's by "
+                     f"{mismatch:.0%}; taken as registered edge to edge")
     return (r_h + r_w) / 2
 
 
@@ -130,11 +135,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, checkpoint=None, method: str = 
     vis_y, ir_g = to_gray(vis), to_gray(ir)
     if ir.ndim == 3:
         notes.append(f"{ir_name}: color IR reduced to its luminance")
-    ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name)
-    r_h, r_w = vis_y.shape[0] / ir_g.shape[0], vis_y.shape[1] / ir_g.shape[1]
-    if abs(r_h - r_w) > 0.02 * max(r_h, r_w):
-        notes.append(f"{ir_name}: its aspect ratio differs from the visible image's by "
-                     f"{abs(r_h - r_w) / max(r_h, r_w):.0%}; taken as registered edge to edge")
+    ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name, notes)
     if method == "ddcgan":
         from tf_irgan.checkpoints import load_preset
         name = checkpoint or default_checkpoint(ratio, ir_name, vis_name)

@@ -159,11 +159,11 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
                "total_batches": total, "commands": [options.command],
                "data_resolved": str(Path(options.data).resolve()),
                "data_attrs": {k: str(v) for k, v in patches.attrs.items()}}
-        (out / RUN_FILE).write_text(json.dumps(run, indent=2))
     else:
-        stored["total_batches"] = total
-        stored["commands"] = stored.get("commands", []) + [options.command]
-        (out / RUN_FILE).write_text(json.dumps(stored, indent=2))
+        run = stored
+        run["total_batches"] = total
+        run["commands"] = run.get("commands", []) + [options.command]
+    (out / RUN_FILE).write_text(json.dumps(run, indent=2))
 
     with precision(options.mixed_precision):
         import keras
@@ -196,9 +196,8 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
                   f"batch {start} -> {total}", flush=True)
         result = _loop(model, batches, strategy, manager, start, total, options, verbose)
 
-    commands = json.loads((out / RUN_FILE).read_text()).get("commands", [options.command])
-    preset_dir = export_preset(model, config, options, out, result["batches"], len(patches),
-                               patches.attrs, commands)
+    preset_dir = export_preset(model.generator, config, options, result["batches"], run,
+                               out / "model", overwrite=True)
     summary = {"batches": result["batches"], "losses": result["losses"],
                "step_counts": dict(model.step_counts), "seconds": result["seconds"]}
     (out / "last_session.json").write_text(json.dumps(summary, indent=2))
@@ -267,13 +266,8 @@ def _loop(model, batches, strategy, manager, start, total, options, verbose):
     return {"batches": max(total, start), "losses": losses, "seconds": time.time() - began}
 
 
-def export_preset(model, config, options, out, batches, n_patches, data_attrs, commands) -> Path:
-    run = {"patches": n_patches, "data_attrs": data_attrs, "commands": commands}
-    return export_preset_from(model.generator, config, options, batches, run,
-                              Path(out) / "model", overwrite=True)
-
-
-def export_preset_from(generator, config, options, batches, run, path, overwrite) -> Path:
+def export_preset(generator, config, options, batches, run, path, overwrite) -> Path:
+    """Write the generator as a preset whose metadata records how the run trained it."""
     from tf_irgan.checkpoints import save_preset
     attrs = run.get("data_attrs", {})
     what = (f"IR at 1/{config.scale} of the visible size" if config.scale > 1
@@ -313,5 +307,5 @@ def preset_from_run(run_dir, out=None, overwrite: bool = False) -> Path:
                         **checkpoint_layers(generator)).restore(latest).expect_partial()
     options = TrainOptions(**{k: v for k, v in run["options"].items() if k != "command"},
                            command=run["options"]["command"])
-    return export_preset_from(generator, config, options, int(batches.numpy()), run,
+    return export_preset(generator, config, options, int(batches.numpy()), run,
                               Path(out) if out else run_dir / "model", overwrite)

@@ -235,12 +235,12 @@ class DDcGAN(keras.Model):
         return out
 
     def _set_learning_rate(self, seen):
-        cfg = self.config
-        lr = cfg.learning_rate * cfg.lr_decay ** (seen / self.steps_per_epoch)
+        lr = self.learning_rate_at(seen)
         for optimizer in (self.g_optimizer, self.d_vis_optimizer, self.d_ir_optimizer):
             optimizer.learning_rate = lr
 
     def learning_rate_at(self, seen) -> float:
+        """One clock for all three optimizers: decay by lr_decay per epoch, continuously."""
         return self.config.learning_rate * self.config.lr_decay ** (seen / self.steps_per_epoch)
 
     # -- single compiled steps (per replica) -----------------------------------------------
