@@ -3,9 +3,8 @@
 Importing the package is cheap; TensorFlow loads on first use of a model.
 """
 
-__version__ = "0.1.0"
-
-from tf_irgan.errors import UserError  # noqa: E402
+from tf_irgan.errors import UserError  # noqa: F401
+from tf_irgan.version import __version__  # noqa: F401
 
 
 def load(name_or_dir):

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tf_irgan import __version__
+from tf_irgan.version import __version__
 from tf_irgan.errors import UserError
 
 CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE = "config.json", "model.weights.h5", "metadata.json"

@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from tf_irgan import __version__
+from tf_irgan.version import __version__
 from tf_irgan.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

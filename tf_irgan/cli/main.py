@@ -6,7 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 
 import click  # noqa: E402
 
-from tf_irgan import __version__
+from tf_irgan.version import __version__
 from tf_irgan.errors import UserError
 
 

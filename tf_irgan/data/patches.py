@@ -18,7 +18,7 @@ import cv2
 import h5py
 import numpy as np
 
-from tf_irgan import __version__
+from tf_irgan.version import __version__
 from tf_irgan.errors import UserError
 from tf_irgan.images import ASPECT_TOLERANCE, ImagePair, pair_folders, read_image, to_gray
 
