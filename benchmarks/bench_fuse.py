@@ -1,4 +1,4 @@
-"""Inference speed and memory: fuse one visible/IR pair through `tf_irgan.inference.fuse_images`.
+"""Inference speed and memory: fuse one visible/IR pair through `tf_irgan.pipelines.fusion.fuse_images`.
 
     python benchmarks/bench_fuse.py --checkpoint ddcgan-ir-vis-x4 [--runs 5] [--write]
 
@@ -143,10 +143,10 @@ def main(argv=None) -> int:
     ir_path = args.ir or tno / "ir" / "10.png"
 
     import_tensorflow(args.threads)
-    from tf_irgan.checkpoints import load_preset
+    from tf_irgan.presets import load_preset
     from tf_irgan.data.patches import downsample_area
     from tf_irgan.errors import UserError
-    from tf_irgan.inference import fuse_images
+    from tf_irgan.pipelines.fusion import fuse_images
 
     try:
         vis, ir_full = load_pair(vis_path, ir_path, args.width, args.height)

@@ -2,13 +2,13 @@
 
     python benchmarks/bench_train.py [--precisions fp32,bf16] [--steps 5] [--write]
 
-For each precision the model is built from presets.ddcgan_preset(--preset, --scale) under the
+For each precision the model is built from models.ddcgan.ddcgan_config(--config, --scale) under the
 matching Keras mixed-precision policy and compiled as `tf-irgan train` compiles it. On random
 data it times, after --warmup untimed calls each:
 - `g`: one compiled generator step (model._steps["g"]: G forward, both D forwards, G update);
 - `d_vis`, `d_ir`: one compiled discriminator step each (on a fused batch made once);
 - `train_step`: whole batches of the schedule (`model.train_step`), including the adaptive
-  repeats; with the official preset's alternation, D-batches (even) and G-batches (odd) are
+  repeats; with the official config's alternation, D-batches (even) and G-batches (odd) are
   timed as separate rows. The repeats depend on the data: on random data (the default) an
   untrained G stays above the G-loss threshold and runs the maximum of 20 G steps per
   G-batch, a worst case; `--data` takes real patches instead. The compiled steps run inside
@@ -70,20 +70,18 @@ def make_batch(data, config):
 def bench_precision(precision: str, args) -> tuple[list[list[str]], dict]:
     import tensorflow as tf
 
-    from tf_irgan.models.ddcgan import DDcGAN
-    from tf_irgan.presets import ddcgan_preset
-    from tf_irgan.training import _optimizer, precision as policy, use_jit
+    from tf_irgan.models.ddcgan import DDcGAN, ddcgan_config
+    from tf_irgan.training import precision as policy, use_jit
 
     mode = PRECISIONS[precision]
     overrides = {"max_repeats": args.max_repeats} if args.max_repeats else {}
-    config = ddcgan_preset(args.preset, args.scale, batch_size=args.batch_size, patch=args.patch,
+    config = ddcgan_config(args.config, args.scale, batch_size=args.batch_size, patch=args.patch,
                            **overrides)
     with policy(mode):
         strategy = tf.distribute.get_strategy()
         model = DDcGAN(config)
-        model.compile(d_optimizer=_optimizer(config.d_optimizer, config.learning_rate, mode),
-                      g_optimizer=_optimizer(config.g_optimizer, config.learning_rate, mode),
-                      steps_per_epoch=1000, jit_compile=use_jit(args.jit, strategy))
+        model.compile(**model.make_optimizers(mode), steps_per_epoch=1000,
+                      jit_compile=use_jit(args.jit, strategy))
         p, q, b = config.patch, config.ir_patch, config.batch_size
         batch = make_batch(args.data, config)
         fused = model._steps["fuse"](batch)
@@ -118,7 +116,8 @@ def bench_precision(precision: str, args) -> tuple[list[list[str]], dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16, fp16")
-    parser.add_argument("--preset", default="official", choices=["official", "paper", "residual"])
+    parser.add_argument("--config", "--preset", dest="config", default="official",
+                        choices=["official", "paper", "residual"])
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=24)
     parser.add_argument("--patch", type=int, default=84)
@@ -159,7 +158,7 @@ def main(argv=None) -> int:
     counted = "; ".join(f"{p}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
                         for p, c in counts.items())
     notes = (f"Machine: {machine()}.\n\n"
-             f"Command: `{command_line()}`; {args.preset} preset, scale {args.scale}, "
+             f"Command: `{command_line()}`; {args.config} config, scale {args.scale}, "
              f"patch {args.patch} (IR {args.patch // args.scale}), batch {args.batch_size}, jit {args.jit}, "
              f"intra-op threads {args.threads or 'default'}; peak RSS {peak_rss_mib():.0f} MiB. "
              f"Batch from {args.data or 'random images'}. Compiled steps run inside the timed "

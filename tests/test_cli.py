@@ -306,3 +306,57 @@ def test_train_scale_mismatch(prepared, tmp_path):
     result = _run(["train", "--data", prepared, "--out", tmp_path / "run", "--steps", 1,
                    "--patch", 32, "--scale", 1, "--quiet"])
     _assert_one_line_error(result, prepared, "--scale 4")
+
+
+# ---------------------------------------------------------------- conventions
+
+@pytest.mark.parametrize("name,args,fragment", [
+    ("out.gif", [], "unsupported output format"),
+    ("out.jpg", ["--bit-depth", "16"], "16-bit output needs .png or .tif"),
+])
+def test_output_format_is_checked_before_any_work(pairs, tmp_path, monkeypatch, name, args, fragment):
+    import tf_irgan.pipelines.fusion as fusion
+
+    def never(*a, **k):
+        raise AssertionError("fused before the output path was checked")
+    monkeypatch.setattr(fusion, "fuse_images", never)
+    out = tmp_path / name
+    result = _run(["fuse", pairs["vis"], pairs["ir_file"], "-o", out, *args])
+    _assert_one_line_error(result, out, fragment)
+    assert not out.exists()
+
+
+def test_train_progress_goes_to_stderr_as_plain_lines(prepared, tmp_path):
+    result = _ok(_run(["train", "--data", prepared, "--out", tmp_path / "run", "--steps", 4,
+                       "--batch-size", 2, "--patch", 32, "--log-every", 2]))
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("batch ")]
+    assert [line.split()[1] for line in progress] == ["2/4", "4/4"]
+    assert "d_vis_loss" in progress[0] and "s/batch" in progress[0]
+    assert result.stdout.strip().splitlines() == [line for line in result.stdout.strip().splitlines()
+                                                  if line.startswith("done: 4 batches")]
+
+
+def test_same_seed_gives_the_same_weights(prepared, tmp_path):
+    """The same command run twice, in two processes as a user would (same --seed,
+    --deterministic), ends with identical weights and losses."""
+    import subprocess
+    import sys
+
+    from tf_irgan.presets import load_preset
+
+    weights = []
+    for run in ("a", "b"):
+        proc = subprocess.run(
+            [sys.executable, "-c", "from tf_irgan.cli.main import cli; cli()", "train",
+             "--data", str(prepared), "--out", str(tmp_path / run), "--steps", "3",
+             "--batch-size", "2", "--patch", "32", "--seed", "7", "--deterministic", "--quiet"],
+            capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        weights.append([w.numpy() for w in load_preset(tmp_path / run / "model").model.weights])
+    assert len(weights[0]) == len(weights[1]) > 10
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+    losses = [json.loads((tmp_path / run / "last_session.json").read_text())["losses"]
+              for run in ("a", "b")]
+    assert losses[0] == losses[1]

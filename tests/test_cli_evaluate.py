@@ -106,7 +106,7 @@ def test_fusion_resizes_sources_of_a_smaller_fused_image(triples, tmp_path):
     report = json.loads(out.read_text())
     assert report["conventions"]["resized_images"] == [name]
     assert "180x135" in report["notes"][name] and "INTER_AREA" in report["notes"][name]
-    assert f"note: {name}" in result.stdout
+    assert f"note: {name}" in result.stderr and f"note: {name}" not in result.stdout
 
 
 def test_missing_partner(triples):

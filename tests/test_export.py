@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
-from tf_irgan.checkpoints import load_preset
+from tf_irgan.presets import load_preset
 from tf_irgan.cli.main import cli
-from tf_irgan.inference import run_generator
+from tf_irgan.pipelines.fusion import run_generator
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 from tf_irgan.models.ddcgan import Discriminator, Generator, count_parameters
 from tf_irgan.models.layers import ClipWeights, ReflectConv
-from tf_irgan.presets import ddcgan_preset
+from tf_irgan.models.ddcgan import ddcgan_config
 
 RNG = np.random.default_rng(3)
 
@@ -19,9 +19,9 @@ def _inputs(batch, h, w, scale):
 @pytest.fixture(scope="module")
 def generators():
     keras.utils.set_random_seed(0)
-    built = {scale: Generator.from_ddcgan_config(ddcgan_preset("official", scale, patch=32))
+    built = {scale: Generator.from_ddcgan_config(ddcgan_config("official", scale, patch=32))
              for scale in (1, 4)}
-    built["paper4"] = Generator.from_ddcgan_config(ddcgan_preset("paper", 4, patch=32))
+    built["paper4"] = Generator.from_ddcgan_config(ddcgan_config("paper", 4, patch=32))
     return built
 
 
@@ -59,7 +59,7 @@ def test_discriminator_shape_and_range(size):
 
 
 def test_official_generator_costs_about_1_6_million_macs_per_pixel():
-    generator = Generator.from_ddcgan_config(ddcgan_preset("official", 4))
+    generator = Generator.from_ddcgan_config(ddcgan_config("official", 4))
     macs = generator.macs_per_pixel()
     # Reference §4: ~1.6 M multiply-adds per output pixel; exactly, with the 240->240 layer twice:
     # stem 2*9*48, dense 9*48*(48+96+144+192), decoder 9*(240*240*2 + 240*128 + 128*64 + 64*32), head 9*32.
@@ -76,7 +76,7 @@ def _conv_params(cin, cout, batch_norm=True):
 
 
 def test_parameter_counts():
-    config = ddcgan_preset("official", 4)
+    config = ddcgan_config("official", 4)
     generator = Generator.from_ddcgan_config(config)
     generator.build_for_inference()
     expected = _conv_params(2, 48) + sum(_conv_params(48 * (i + 1), 48) for i in range(4))
@@ -88,7 +88,7 @@ def test_parameter_counts():
     assert count_parameters(generator) == expected
     assert 1.5e6 < expected < 1.7e6
 
-    same = Generator.from_ddcgan_config(ddcgan_preset("official", 1))
+    same = Generator.from_ddcgan_config(ddcgan_config("official", 1))
     same.build_for_inference()
     assert count_parameters(same) == expected - 18  # no transposed convs at scale 1
 
@@ -100,7 +100,7 @@ def test_parameter_counts():
 
 
 def test_generator_config_round_trip():
-    generator = Generator.from_ddcgan_config(ddcgan_preset("official", 4, growth=8,
+    generator = Generator.from_ddcgan_config(ddcgan_config("official", 4, growth=8,
                                                            decoder_filters=(16, 8)))
     clone = Generator.from_config(generator.get_config())
     assert (clone.scale, clone.growth, clone.decoder_filters) == (4, 8, (16, 8))

@@ -59,7 +59,7 @@ def test_baselines_only(tmp_path, shared_data):
 
 def test_tiny_checkpoint(tmp_path, shared_data, monkeypatch):
     pytest.importorskip("tensorflow")
-    from tf_irgan.checkpoints import save_preset
+    from tf_irgan.presets import save_preset
     from tf_irgan.models.ddcgan import Generator
 
     generator = Generator(scale=4, growth=4, dense_layers=1, decoder_filters=(8,))

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from tf_irgan.models.ddcgan import DDcGAN
-from tf_irgan.presets import ddcgan_preset
+from tf_irgan.models.ddcgan import ddcgan_config
 
 NEVER, ALWAYS = 1e9, -1.0   # as a "repeat while loss > threshold" limit
 REPEATS = 3
@@ -26,7 +26,7 @@ def _batch(seed=0, patch=32, scale=4):
 
 def _build(preset):
     keras.utils.set_random_seed(0)
-    config = ddcgan_preset(preset, 4, patch=32, batch_size=2)
+    config = ddcgan_config(preset, 4, patch=32, batch_size=2)
     model = DDcGAN(config)
     model.compile(d_optimizer=keras.optimizers.SGD(config.learning_rate),
                   g_optimizer=keras.optimizers.RMSprop(config.learning_rate), steps_per_epoch=10)
@@ -46,7 +46,7 @@ def make(built):
         model = built[preset]
         settings = dict(max_repeats=REPEATS, d_max=NEVER, d_min=ALWAYS, g_max=NEVER)
         settings.update(overrides)
-        model.config = dataclasses.replace(ddcgan_preset(preset, 4, patch=32, batch_size=2),
+        model.config = dataclasses.replace(ddcgan_config(preset, 4, patch=32, batch_size=2),
                                            **settings)
         model.steps_per_epoch = steps_per_epoch
         model.batches.assign(0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tf_irgan.checkpoints import SHIPPED_DIR, list_presets, load_preset
+from tf_irgan.presets import SHIPPED_DIR, list_presets, load_preset
 from tf_irgan.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,3 +68,43 @@ def test_fuse_examples_with_quarter_ir_picks_the_x4_model(tmp_path):
     assert "ddcgan-ir-vis-x4" in result.stdout
     fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert fused.shape == ir.shape[:2] and np.isfinite(fused).all()
+
+
+@pytest.fixture(scope="module")
+def odd_pair(tmp_path_factory, shared_data):
+    """A real TNO pair cropped to an odd 483x361 visible image, its IR at the same size and at
+    120x90 (floor of a quarter, the case that needs the IR's last row and column)."""
+    folder = tmp_path_factory.mktemp("odd_pair")
+    vis = cv2.imread(str(shared_data / "tno" / "vi" / "01.png"), cv2.IMREAD_GRAYSCALE)[7:368, 11:494]
+    ir = cv2.imread(str(shared_data / "tno" / "ir" / "01.png"), cv2.IMREAD_GRAYSCALE)[7:368, 11:494]
+    assert vis.shape == ir.shape == (361, 483)
+    paths = {"vis": folder / "vis.png", "ir": folder / "ir.png", "ir_small": folder / "ir_small.png"}
+    cv2.imwrite(str(paths["vis"]), vis)
+    cv2.imwrite(str(paths["ir"]), ir)
+    cv2.imwrite(str(paths["ir_small"]), cv2.resize(ir, (120, 90), interpolation=cv2.INTER_AREA))
+    return paths
+
+
+@pytest.mark.parametrize("name,ir_key", [("ddcgan-ir-vis", "ir"), ("ddcgan-ir-vis-x4", "ir_small")])
+def test_export_equals_fuse_on_odd_sizes(name, ir_key, odd_pair, tmp_path):
+    """The SavedModel (whole image in one graph) and `tf-irgan fuse` (tiles) agree within 1/255
+    mean absolute difference on the 8-bit outputs."""
+    import tensorflow as tf
+
+    fused_path = tmp_path / "fused.png"
+    result = CliRunner().invoke(cli, ["fuse", str(odd_pair["vis"]), str(odd_pair[ir_key]),
+                                      "-o", str(fused_path), "--preset", name])
+    assert result.exit_code == 0, (result.output, result.exception)
+    exported = tmp_path / "saved"
+    result = CliRunner().invoke(cli, ["export", name, "-o", str(exported)])
+    assert result.exit_code == 0, (result.output, result.exception)
+
+    vis = cv2.imread(str(odd_pair["vis"]), cv2.IMREAD_UNCHANGED)
+    ir = cv2.imread(str(odd_pair[ir_key]), cv2.IMREAD_UNCHANGED)
+    serve = tf.saved_model.load(str(exported)).signatures["serving_uint8"]
+    served = serve(vis=tf.constant(vis[None, ..., None]), ir=tf.constant(ir[None, ..., None]))["fused"]
+    served = served.numpy()[0, ..., 0].astype(np.float64)
+    fused = cv2.imread(str(fused_path), cv2.IMREAD_UNCHANGED).astype(np.float64)
+    assert served.shape == fused.shape == (361, 483)
+    assert np.abs(served - fused).mean() <= 1.0, np.abs(served - fused).mean()
+    assert fused.std() > 5  # a real image, not two equal flat fields

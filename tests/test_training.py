@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 
 from tf_irgan import losses
-from tf_irgan.checkpoints import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, load_preset
+from tf_irgan.presets import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, load_preset
 from tf_irgan.data.patches import PatchSet, patches_from_folders, write_patches
 from tf_irgan.errors import UserError
-from tf_irgan.inference import fuse_images
+from tf_irgan.pipelines.fusion import fuse_images
 from tf_irgan.training import TrainOptions, preset_from_run, train
 
 pytestmark = pytest.mark.slow
@@ -182,8 +182,8 @@ def test_bad_step_requests_are_refused(tmp_path, patch_file):
         train(_options(patch_file, tmp_path / "a", 2, epochs=1.0), verbose=False)
     with pytest.raises(UserError, match="at least one"):
         train(_options(patch_file, tmp_path / "b", 0), verbose=False)
-    with pytest.raises(UserError, match="only ddcgan"):
-        train(_options(patch_file, tmp_path / "c", 2, model="pix2pix"), verbose=False)
+    with pytest.raises(UserError, match="--model nope: not available"):
+        train(_options(patch_file, tmp_path / "c", 2, model="nope"), verbose=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 

@@ -8,12 +8,14 @@ from tf_irgan.version import __version__  # noqa: F401
 
 
 def load(name_or_dir):
-    """Load a shipped checkpoint by name (e.g. "ddcgan-ir-vis") or a preset folder."""
-    from tf_irgan.checkpoints import load_preset
+    """Load a preset (a saved model) by shipped name (e.g. "ddcgan-ir-vis") or folder."""
+    from tf_irgan.presets import load_preset
     return load_preset(name_or_dir)
 
 
-def fuse(vis, ir, checkpoint=None, **kwargs):
-    """Fuse a visible and an infrared image (float arrays in [0, 1]); see `inference.fuse_images`."""
-    from tf_irgan.inference import fuse_images
-    return fuse_images(vis, ir, checkpoint=checkpoint, **kwargs)
+def fuse(vis, ir, preset=None, **kwargs):
+    """Fuse a visible and an infrared image (float arrays in [0, 1]) with a preset (chosen by the
+    size ratio when None); see `tf_irgan.pipelines.fusion.fuse_images` (`checkpoint=` is the old
+    name of `preset=`)."""
+    from tf_irgan.pipelines.fusion import fuse_images
+    return fuse_images(vis, ir, preset=preset, **kwargs)

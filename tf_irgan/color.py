@@ -56,3 +56,17 @@ def replace_intensity(rgb: np.ndarray, intensity: np.ndarray) -> np.ndarray:
     ihs = rgb_to_ihs(rgb)
     ihs[..., 0] = intensity
     return ihs_to_rgb(ihs)
+
+
+class _ColorSpace:
+    """How a single-channel model's output goes back under a color input's color."""
+
+    def __init__(self, name, luminance, replace_luminance):
+        self.name, self.luminance, self.replace_luminance = name, luminance, replace_luminance
+
+
+# The color space a preset fuses in is named by its metadata ("color_space"; YCbCr if absent).
+COLOR_SPACES = {
+    "ycbcr": _ColorSpace("ycbcr", lambda rgb: rgb_to_ycbcr(rgb)[..., 0], replace_luma),
+    "ihs": _ColorSpace("ihs", lambda rgb: rgb_to_ihs(rgb)[..., 0], replace_intensity),
+}

@@ -7,7 +7,6 @@ for color. All failures are `UserError`s whose message names the file and the fi
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +14,39 @@ import cv2
 import numpy as np
 
 from tf_irgan.errors import UserError
+from tf_irgan.files import check_outputs, write_bytes
 
 # Registered pairs from two sensors need not have the same pixel aspect: RoadScene's
 # high-resolution visible frames differ from their IR frames by up to 10 % in aspect ratio and
 # are still registered edge to edge. Beyond this, two images cannot show the same field of view.
 ASPECT_TOLERANCE = 0.15
 
+
+def aspect_mismatch(shape_a, shape_b) -> float:
+    """How far two images' aspect ratios are apart: |r_h - r_w| / max(r_h, r_w), where r_h and
+    r_w are the per-side size ratios (0 for the same shape of scene)."""
+    r_h, r_w = shape_a[0] / shape_b[0], shape_a[1] / shape_b[1]
+    return abs(r_h - r_w) / max(r_h, r_w)
+
+
+def check_aspect(shape, reference_shape, name, reference_name, notes=None) -> float:
+    """The one aspect rule (fuse, prepare, evaluate): refuse a pair whose aspect ratios differ
+    by more than ASPECT_TOLERANCE; record a difference above 2 % in `notes` when given.
+    Returns the mismatch."""
+    mismatch = aspect_mismatch(reference_shape, shape)
+    if mismatch > ASPECT_TOLERANCE:
+        raise UserError(f"{name} ({shape[1]}x{shape[0]}) and {reference_name} "
+                        f"({reference_shape[1]}x{reference_shape[0]}) differ in aspect ratio by "
+                        f"{mismatch:.0%} (at most {ASPECT_TOLERANCE:.0%} is taken as registered); "
+                        "check the pairing or crop both to the same field of view")
+    if notes is not None and mismatch > 0.02:
+        notes.append(f"{name}: its aspect ratio differs from {reference_name}'s by {mismatch:.0%}; "
+                     "taken as registered edge to edge")
+    return mismatch
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+# Outputs: lossless PNG/TIFF (8 or 16 bit) and BMP; JPEG (8 bit, lossy) for previews.
+WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
 
 
 def read_image(path) -> np.ndarray:
@@ -83,34 +107,38 @@ def _channels_equal(image: np.ndarray) -> bool:
                 and np.array_equal(image[..., 0], image[..., 2]))
 
 
+def check_image_output(path, overwrite: bool = False, bit_depth: int = 8) -> Path:
+    """Refuse an output path before any work is done: unknown format, a 16-bit request the
+    format cannot hold, an existing file (without `overwrite`) or a folder."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise UserError(f"{path}: unsupported output format '{suffix}'; use "
+                        f"{', '.join(WRITE_SUFFIXES)}")
+    if bit_depth not in (8, 16):
+        raise UserError(f"bit depth {bit_depth} is not supported; use 8 or 16")
+    if bit_depth == 16 and suffix not in (".png", ".tif", ".tiff"):
+        raise UserError(f"{path}: 16-bit output needs .png or .tif")
+    check_outputs([path], overwrite)
+    return path
+
+
 def write_image(path, image: np.ndarray, overwrite: bool = False, bit_depth: int = 8) -> Path:
     """Write a [0, 1] float image (gray or RGB) as 8- or 16-bit; refuses to overwrite by default.
 
     The file is written beside its target and renamed into place, so an interrupted write never
     leaves a truncated image under the final name.
     """
-    path = Path(path)
+    path = check_image_output(path, overwrite, bit_depth)
     suffix = path.suffix.lower()
-    if suffix not in WRITE_SUFFIXES:
-        raise UserError(f"{path}: unsupported output format '{suffix}'; use .png or .tif")
-    if path.exists() and not overwrite:
-        raise UserError(f"{path}: already exists; pass --overwrite or choose another name")
-    if bit_depth not in (8, 16):
-        raise UserError(f"bit depth {bit_depth} is not supported; use 8 or 16")
-    if bit_depth == 16 and suffix not in (".png", ".tif", ".tiff"):
-        raise UserError(f"{path}: 16-bit output needs .png or .tif")
     top = 255.0 if bit_depth == 8 else 65535.0
     data = np.round(np.clip(image, 0.0, 1.0) * top).astype(np.uint8 if bit_depth == 8 else np.uint16)
     if data.ndim == 3:
         data = np.ascontiguousarray(data[..., ::-1])  # RGB -> BGR for OpenCV
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, encoded = cv2.imencode(suffix, data)
     if not ok:
         raise UserError(f"{path}: could not encode the image as {suffix}")
-    tmp = path.with_name(f".{path.name}.partial")
-    encoded.tofile(str(tmp))
-    os.replace(tmp, path)
-    return path
+    return write_bytes(path, encoded.tobytes(), overwrite)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

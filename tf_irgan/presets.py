@@ -1,93 +1,214 @@
-"""Named hyper-parameter sets. `official` follows the released TF1 code, `paper` the IEEE TIP
-paper; docs/ddcgan.md lists every difference and why both exist."""
+"""Presets: saved model folders, KerasHub style (`config.json` + `model.weights.h5` +
+`metadata.json`), loaded by name or path.
+
+Words used across the package: a *preset* is such a folder (what `fuse --preset` takes); a
+*config* is a named set of hyper-parameters (`train --config`); a *checkpoint* is a tf.train
+checkpoint inside a run folder (what `train --resume` restores).
+
+A preset is found by folder path or by name among the shipped ones (the repository's
+`checkpoints/`, or folders listed in $TF_IRGAN_CHECKPOINTS, separated by os.pathsep). Loading
+trusts nothing in the folder: only the project's registered Keras classes are built, and the
+weights file must hold exactly the variables of the network its config describes.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from tf_irgan.errors import UserError
+from tf_irgan.files import atomic_path
+from tf_irgan.version import __version__
 
-SCALES = (1, 2, 4, 8)
+CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE = "config.json", "model.weights.h5", "metadata.json"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+# Role names of each task: what the pipeline feeds the generator and what it returns.
+TASK_ROLES = {"fusion": (("vis", "ir"), "fused"), "translation": (("image",), "translated")}
 
 
 @dataclass
-class DDcGANConfig:
-    preset: str = "official"
-    scale: int = 4
-    # Generator: dense encoder then a plain decoder, all at full resolution.
-    growth: int = 48
-    dense_layers: int = 4
-    decoder_filters: tuple = (240, 240, 128, 64, 32)
-    ir_upsample_kernel: int = 3
-    residual: bool = False     # output = average of the inputs + learned correction
-    disc_filters: tuple = (16, 32, 64)
-    weight_clip: float = 8.0
-    # G loss = adv + content_weight * (ir_weight * L_ir + vis_weight * L_vis)
-    content_weight: float = 0.8
-    ir_weight: float = 1.0
-    vis_weight: float = 1.2
-    # Optimisation: the learning rate decays by lr_decay once per epoch, continuously.
-    learning_rate: float = 2e-4
-    lr_decay: float = 0.9
-    g_optimizer: str = "rmsprop"
-    d_optimizer: str = "sgd"
-    batch_size: int = 24
-    patch: int = 84
-    # Adaptive schedule. alternate: even batches train D, odd batches train G (official code);
-    # otherwise every batch trains both (paper's algorithm).
-    alternate: bool = True
-    d_max: float = 1.9         # repeat a D step while its loss is above this
-    d_min: float = 1.0         # extra adversarial G steps while a D loss is below this
-    g_max: float = 200.0       # extra G steps while L_G is above this ...
-    g_max_relative: bool = False  # ... or above g_max * (L_G of the first G step)
-    max_repeats: int = 20
-
-    def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "DDcGANConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise UserError(f"unknown DDcGAN settings {sorted(unknown)}; check the config file")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**values)
+class Preset:
+    path: Path
+    config: dict
+    metadata: dict
+    model: object = None  # the Keras generator, once loaded
 
     @property
-    def ir_patch(self) -> int:
-        return self.patch // self.scale
+    def name(self) -> str:
+        # The folder's name: what `resolve` finds it by (a run's export is saved as "model" and
+        # then copied under its own name, so metadata["name"] is not reliable).
+        return self.path.name
+
+    @property
+    def scale(self) -> int:
+        return int(self.config["config"].get("scale", 1))
+
+    @property
+    def task(self) -> str:
+        return self.config.get("task", "fusion")
+
+    @property
+    def input_roles(self) -> tuple:
+        return tuple(self.config.get("input_roles") or TASK_ROLES.get(self.task, ((), ""))[0])
+
+    @property
+    def output_role(self) -> str:
+        return self.config.get("output_role") or TASK_ROLES.get(self.task, ((), ""))[1]
 
 
-def ddcgan_preset(name: str = "official", scale: int = 4, **overrides) -> DDcGANConfig:
-    if scale not in SCALES:
-        raise UserError(f"--scale {scale} is not supported; use one of {', '.join(map(str, SCALES))}")
-    # L_ir sums over the IR patch's pixels: (scale/4)^2 keeps its weight what it is at 4x
-    # (the official same-resolution release divides by 16 for the same reason).
-    ir_weight = (scale / 4) ** 2
-    if name == "official":
-        config = DDcGANConfig(preset=name, scale=scale, ir_weight=ir_weight)
-        if scale == 1:
-            config = dataclasses.replace(config, content_weight=0.6, d_max=1.7, d_min=1.4)
-    elif name == "paper":
-        config = DDcGANConfig(preset=name, scale=scale, decoder_filters=(240, 128, 64, 32),
-                              ir_upsample_kernel=2 * scale,
-                              content_weight=0.5, learning_rate=2e-3, lr_decay=0.75,
-                              alternate=False, d_max=1.8, d_min=1.2, g_max=0.8,
-                              g_max_relative=True, ir_weight=ir_weight)
-    elif name == "residual":
-        # The project's own: the paper's settings, but the generator learns a correction to the
-        # average of its inputs. It starts where plain averaging is and only has to learn
-        # what to sharpen, which it does in a fraction of the steps (docs/ddcgan.md).
-        config = dataclasses.replace(ddcgan_preset("paper", scale), preset=name, residual=True)
-    else:
-        raise UserError(f"unknown preset '{name}'; use 'official', 'paper' or 'residual'")
-    config = dataclasses.replace(config, **overrides) if overrides else config
-    if config.patch % scale:
-        raise UserError(f"patch size {config.patch} is not a multiple of --scale {scale}")
-    if config.patch // scale < 8:
-        raise UserError(f"IR patches of {config.patch // scale} px are too small for the IR "
-                        f"discriminator; use a patch of at least {8 * scale} px")
-    return config
+def search_dirs() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get("TF_IRGAN_CHECKPOINTS", "").split(os.pathsep) if p]
+    return extra + [SHIPPED_DIR]
+
+
+def list_presets() -> list[Preset]:
+    found, seen = [], set()
+    for folder in search_dirs():
+        if not folder.is_dir():
+            continue
+        for sub in sorted(folder.iterdir()):
+            if (sub / CONFIG_FILE).is_file() and sub.name not in seen:
+                seen.add(sub.name)
+                found.append(read_preset(sub))
+    return found
+
+
+def resolve(name_or_dir) -> Path:
+    path = Path(name_or_dir)
+    if path.is_dir():
+        if not (path / CONFIG_FILE).is_file():
+            raise UserError(f"{path}: not a preset folder (no {CONFIG_FILE}); pass a folder written "
+                            "by `tf-irgan train` (its model/ subfolder) or a shipped name")
+        return path
+    for folder in search_dirs():
+        if (folder / str(name_or_dir) / CONFIG_FILE).is_file():
+            return folder / str(name_or_dir)
+    names = ", ".join(p.name for p in list_presets()) or "none found"
+    raise UserError(f"{name_or_dir}: no such checkpoint; shipped: {names} (see `tf-irgan presets`)")
+
+
+def read_preset(path) -> Preset:
+    path = Path(path)
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text())
+        meta_file = path / METADATA_FILE
+        metadata = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path}: unreadable preset ({err}); re-export it with `tf-irgan train`") from None
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict) \
+            or not isinstance(metadata, dict):
+        raise UserError(f"{path / CONFIG_FILE}: not a tf-irgan preset config (expected an object "
+                        "with class_name and config); re-export it with `tf-irgan train`")
+    return Preset(path, config, metadata)
+
+
+_CACHE: dict = {}
+
+
+def load_preset(name_or_dir) -> Preset:
+    """Read a preset and build its generator with the saved weights (cached per folder)."""
+    path = resolve(name_or_dir).resolve()
+    if path in _CACHE:
+        return _CACHE[path]
+    preset = read_preset(path)
+    preset.model = _build(preset)
+    _CACHE[path] = preset
+    return preset
+
+
+def _build(preset: Preset):
+    import keras
+
+    from tf_irgan.models import serializable_classes
+
+    config_file, weights = preset.path / CONFIG_FILE, preset.path / WEIGHTS_FILE
+    spec = dict(preset.config)
+    registered = spec.get("registered_name") or f"{spec.get('module')}>{spec.get('class_name')}"
+    allowed = serializable_classes()
+    if registered not in allowed:
+        names = ", ".join(sorted(name.split(">", 1)[1] for name in allowed))
+        raise UserError(f"{config_file}: class '{spec.get('class_name')}' ({registered}) is not one "
+                        f"of tf-irgan's networks ({names}); use a preset written by `tf-irgan train`")
+    # Inference runs in float32 whatever precision the model was trained in.
+    spec["config"] = {k: v for k, v in spec["config"].items() if k != "dtype"}
+    try:
+        model = keras.saving.deserialize_keras_object(
+            {"module": spec.get("module"), "class_name": spec["class_name"],
+             "config": spec["config"], "registered_name": registered})
+        model.build_for_inference()
+    except (TypeError, ValueError, KeyError) as err:
+        raise UserError(f"{config_file}: does not describe a valid {spec['class_name']} "
+                        f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+                        "re-export the preset") from None
+    if not weights.is_file():
+        raise UserError(f"{preset.path}: {WEIGHTS_FILE} is missing; the preset is incomplete")
+    _check_weights_match(model, weights, config_file)
+    try:
+        model.load_weights(weights)
+    except Exception as err:  # Keras raises several types for a mismatched file
+        raise UserError(f"{weights}: does not match {CONFIG_FILE} ({str(err).splitlines()[0]}); "
+                        "re-export the preset") from None
+    return model
+
+
+def _weight_shapes(path: Path, source: Path) -> dict:
+    import h5py
+
+    shapes = {}
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda name, item: shapes.__setitem__(name, item.shape)
+                         if isinstance(item, h5py.Dataset) else None)
+    except OSError:
+        raise UserError(f"{source}: is not a readable Keras weights file; re-export the preset") from None
+    return shapes
+
+
+def _check_weights_match(model, weights: Path, config_file: Path) -> None:
+    """The weights file must hold exactly what this network saves: Keras would silently skip
+    extra variables (the 4x model's IR upsampler in a same-size model's folder, say)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        expected_file = Path(tmp) / WEIGHTS_FILE
+        model.save_weights(expected_file)
+        expected = _weight_shapes(expected_file, expected_file)
+    found = _weight_shapes(weights, weights)
+    if found != expected:
+        extra = sorted(set(found) - set(expected))
+        missing = sorted(set(expected) - set(found))
+        resized = sorted(k for k in set(found) & set(expected) if found[k] != expected[k])
+        detail = "; ".join(part for part in (
+            f"{len(extra)} variable(s) the network does not have (e.g. {extra[0]})" if extra else "",
+            f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+            f"{len(resized)} of another shape (e.g. {resized[0]})" if resized else "") if part)
+        raise UserError(f"{weights}: does not hold the weights of the network in {config_file} "
+                        f"({detail}); copy the weights file and config.json from the same preset")
+
+
+def save_preset(path, model, task: str, metadata: dict, overwrite: bool = False,
+                input_roles=None, output_role=None, model_name=None) -> Path:
+    """Write a preset folder; it appears under its final name only once complete."""
+    import keras
+    import tensorflow as tf
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UserError(f"{path}: already exists; pass --overwrite or choose another folder")
+    roles = TASK_ROLES.get(task, ((), ""))
+    serialized = keras.saving.serialize_keras_object(model)
+    config = {"module": serialized.get("module"), "class_name": serialized["class_name"],
+              "registered_name": serialized.get("registered_name"), "config": serialized["config"],
+              "task": task, "model": model_name,
+              "input_roles": list(input_roles or roles[0]), "output_role": output_role or roles[1]}
+    metadata = {"name": path.name, **metadata, "tf_irgan_version": __version__,
+                "keras_version": keras.__version__, "tensorflow_version": tf.__version__,
+                "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    with atomic_path(path, overwrite=True, folder=True) as tmp:
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        model.save_weights(tmp / WEIGHTS_FILE)
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+    _CACHE.pop(path.resolve(), None)
+    return path

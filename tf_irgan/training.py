@@ -1,10 +1,15 @@
-"""Training runs: strategy and precision, the loop, checkpoints with exact resume, run folders.
+"""Training runs for any registered model: strategy, precision and XLA, the loop, checkpoints
+with exact resume, run folders and the final preset.
 
 A run folder holds `run.json` (what was asked), `checkpoints/` (tf.train checkpoints: weights,
 optimizer state, batches seen), `logs/` (TensorBoard) and, at the end, `model/` (a preset that
-`fuse --checkpoint` loads). The loop is ours rather than `Model.fit` so that a resumed run
+`fuse --preset` loads). The loop is ours rather than `Model.fit` so that a resumed run
 continues mid-epoch on exactly the batch it would have seen, and so that the same loop can serve
 MultiWorkerMirroredStrategy, where Keras 3 `fit` is broken (keras-team/keras#20585).
+
+Nothing here knows a particular model: `tf_irgan.models.get(options.model)` gives the class,
+which builds its config, its data and its optimizers and says what its checkpoints hold
+(`tf_irgan.models.base.GAN`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -28,7 +34,7 @@ class TrainOptions:
     data: str
     out: str
     model: str = "ddcgan"
-    preset: str = "official"
+    config: str | None = None          # named config of the model; None: the model's default
     scale: int = 4
     epochs: float | None = None
     steps: int | None = None
@@ -43,8 +49,19 @@ class TrainOptions:
     checkpoint_every: int = 100
     log_every: int = 10
     seed: int = 0
+    deterministic: bool = False        # TF op determinism: slower, bit-identical reruns
+    direction: str | None = None       # translation models: vis2ir | ir2vis
+    overrides: dict | None = None      # config fields to change (Python API), e.g. {"depth": 4}
     devices: list | None = None        # e.g. ["/cpu:0", "/cpu:1"]; default: all GPUs, else CPU
     command: str = field(default_factory=lambda: shlex.join(["tf-irgan", *sys.argv[1:]]))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainOptions":
+        data = dict(data)
+        if "preset" in data:  # run.json files written before 0.2
+            data.setdefault("config", data.pop("preset"))
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -55,13 +72,19 @@ class TrainResult:
     losses: dict
     step_counts: dict
     seconds: float
+    task: str = "fusion"
 
 
 def make_strategy(devices=None):
+    """MirroredStrategy over several devices (all GPUs by default); on a single device the
+    default strategy, since a one-device MirroredStrategy costs ~1.8x per step on CPU
+    (docs/benchmarks.md) and brings nothing."""
     import tensorflow as tf
     if devices is None:
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or ["/cpu:0"]
+    if len(devices) == 1:
+        return tf.distribute.get_strategy()
     return tf.distribute.MirroredStrategy(devices)
 
 
@@ -89,14 +112,17 @@ def precision(mode: str):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def _optimizer(name, learning_rate, mixed_precision):
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and TensorFlow (weights, dropout, shuffles); with `deterministic`, also
+    ask TensorFlow for deterministic kernels (reruns and killed-and-resumed runs are then
+    weight-for-weight identical on one device)."""
     import keras
-    classes = {"rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD,
-               "adam": keras.optimizers.Adam}
-    optimizer = classes[name](learning_rate=learning_rate)
-    if mixed_precision == "fp16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
+    import tensorflow as tf
+
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
 
 
 def _prepare_run_dir(options: TrainOptions) -> dict | None:
@@ -106,7 +132,10 @@ def _prepare_run_dir(options: TrainOptions) -> dict | None:
     if options.resume:
         if not run_file.is_file():
             raise UserError(f"{out}: no run to resume ({RUN_FILE} missing); drop --resume to start one")
-        return json.loads(run_file.read_text())
+        try:
+            return json.loads(run_file.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"{run_file}: unreadable ({err}); start a new run in another --out") from None
     if run_file.exists() or (out / "checkpoints").exists():
         raise UserError(f"{out}: already holds a training run; pass --resume to continue it "
                         "or choose another --out")
@@ -115,104 +144,101 @@ def _prepare_run_dir(options: TrainOptions) -> dict | None:
     return None
 
 
+def _resumed_config(model_class, options: TrainOptions, stored: dict, verbose: bool):
+    """The stored run's config and settings; refuses a resume on other data."""
+    config = model_class.config_class.from_dict(stored["config"])
+    previous = stored["options"]
+    options.mixed_precision, options.seed = previous["mixed_precision"], previous["seed"]
+    options.deterministic = previous.get("deterministic", False)
+    # A resumed run keeps its own settings; say so rather than silently ignoring flags.
+    changed = [f"--{k.replace('_', '-')}" for k in ("stride", "holdout_every")
+               if str(getattr(options, k)) != str(previous.get(k))]
+    if str(Path(options.data).resolve()) != stored.get("data_resolved", str(Path(previous["data"]).resolve())):
+        changed.insert(0, "--data")
+    if changed:
+        raise UserError(f"{options.out}: was trained with other {', '.join(changed)} "
+                        f"({', '.join(str(previous.get(c[2:].replace('-', '_'))) for c in changed)}); "
+                        "resume with the same data or start a new --out")
+    if verbose:
+        _say(f"resuming with the run's settings: config {config.name}, batch {config.batch_size}, "
+             f"lr {config.learning_rate}, precision {options.mixed_precision}")
+    return config
+
+
 def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
-    if options.model != "ddcgan":
-        raise UserError(f"--model {options.model}: only ddcgan is available in this release")
+    from tf_irgan import models
+
+    model_class = models.get(options.model)
     stored = _prepare_run_dir(options)
-    from tf_irgan.presets import DDcGANConfig, ddcgan_preset
     if stored:
-        config = DDcGANConfig.from_dict(stored["config"])
-        previous = stored["options"]
-        options.mixed_precision, options.seed = previous["mixed_precision"], previous["seed"]
-        # A resumed run keeps its own settings; say so rather than silently ignoring flags.
-        changed = [f"--{k.replace('_', '-')}" for k in ("stride", "holdout_every")
-                   if str(getattr(options, k)) != str(previous.get(k))]
-        if str(Path(options.data).resolve()) != stored.get("data_resolved", str(Path(previous["data"]).resolve())):
-            changed.insert(0, "--data")
-        if changed:
-            raise UserError(f"{options.out}: was trained with other {', '.join(changed)} "
-                            f"({', '.join(str(previous.get(c[2:].replace('-', '_'))) for c in changed)}); "
-                            "resume with the same data or start a new --out")
-        if verbose:
-            print(f"resuming with the run's settings: preset {config.preset}, scale {config.scale}, "
-                  f"batch {config.batch_size}, lr {config.learning_rate}, "
-                  f"precision {options.mixed_precision}", flush=True)
+        if stored.get("model", "ddcgan") != options.model:
+            raise UserError(f"{options.out}: is a {stored.get('model')} run; resume it with "
+                            f"--model {stored.get('model')}")
+        config = _resumed_config(model_class, options, stored, verbose)
     else:
-        overrides = {k: v for k, v in (("batch_size", options.batch_size),
-                                       ("learning_rate", options.learning_rate),
-                                       ("patch", options.patch)) if v is not None}
-        config = ddcgan_preset(options.preset, options.scale, **overrides)
+        config = model_class.config_from_options(options)
 
     import tensorflow as tf
-    from tf_irgan.data.datasets import PatchBatches, load_training_patches
-
-    patches = load_training_patches(options.data, config.scale, config.patch, options.stride,
-                                    options.holdout_every)
-    batches = PatchBatches(patches, config.batch_size, options.seed)
-    total = _total_batches(options, stored, batches.steps_per_epoch)
 
     out = Path(options.out)
+    with precision(options.mixed_precision):
+        seed_everything(options.seed, options.deterministic)  # --seed fixes the initial weights too
+        strategy = make_strategy(options.devices)
+        jit = use_jit(options.jit, strategy)
+        with strategy.scope():
+            model = model_class(config)
+            data = model.training_data(options)
+            total = _total_batches(options, stored, data.steps_per_epoch)
+            model.compile(**model.make_optimizers(options.mixed_precision),
+                          steps_per_epoch=data.steps_per_epoch, jit_compile=jit)
+        run = _write_run_file(out, options, config, data, total, stored)
+        checkpoint = tf.train.Checkpoint(**model.checkpoint_objects())
+        manager = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=2)
+        if stored:
+            if manager.latest_checkpoint is None:
+                raise UserError(f"{out}: no checkpoint saved yet; start the run again without --resume")
+            _restore(checkpoint, manager.latest_checkpoint, out)
+        start = int(model.batches.numpy())
+        if verbose:
+            _say(f"{'Resuming' if stored else 'Training'} {options.model} ({config.name}"
+                 + (f", x{config.scale}" if hasattr(config, "scale") else "") + f") on {data.size} "
+                 f"examples, {strategy.num_replicas_in_sync} replica(s), jit {'on' if jit else 'off'}, "
+                 f"precision {options.mixed_precision}: batch {start} -> {total}")
+        result = _loop(model, data, strategy, manager, start, total, options, verbose)
+
+    preset_dir = export_preset(model, options, result["batches"], run, out / "model", overwrite=True)
+    step_counts = dict(getattr(model, "step_counts", {}))
+    summary = {"batches": result["batches"], "losses": result["losses"],
+               "step_counts": step_counts, "seconds": result["seconds"]}
+    (out / "last_session.json").write_text(json.dumps(summary, indent=2))
+    return TrainResult(out, result["batches"], preset_dir, result["losses"], step_counts,
+                       result["seconds"], model.task)
+
+
+def _write_run_file(out: Path, options, config, data, total, stored) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if not stored:
         run = {"model": options.model, "config": config.to_dict(), "options": asdict(options),
-               "patches": len(patches), "steps_per_epoch": batches.steps_per_epoch,
+               "patches": data.size, "steps_per_epoch": data.steps_per_epoch,
                "total_batches": total, "commands": [options.command],
                "data_resolved": str(Path(options.data).resolve()),
-               "data_attrs": {k: str(v) for k, v in patches.attrs.items()}}
+               "data_attrs": {k: str(v) for k, v in data.attrs.items()}}
     else:
         run = stored
         run["total_batches"] = total
         run["commands"] = run.get("commands", []) + [options.command]
     (out / RUN_FILE).write_text(json.dumps(run, indent=2))
-
-    with precision(options.mixed_precision):
-        import keras
-        keras.utils.set_random_seed(options.seed)  # --seed fixes the initial weights too
-        strategy = make_strategy(options.devices)
-        jit = use_jit(options.jit, strategy)
-        with strategy.scope():
-            from tf_irgan.models.ddcgan import DDcGAN
-            model = DDcGAN(config)
-            model.compile(
-                d_optimizer=_optimizer(config.d_optimizer, config.learning_rate, options.mixed_precision),
-                g_optimizer=_optimizer(config.g_optimizer, config.learning_rate, options.mixed_precision),
-                steps_per_epoch=batches.steps_per_epoch, jit_compile=jit)
-        checkpoint = tf.train.Checkpoint(
-            generator=model.generator, d_vis=model.d_vis, d_ir=model.d_ir,
-            g_optimizer=model.g_optimizer, d_vis_optimizer=model.d_vis_optimizer,
-            d_ir_optimizer=model.d_ir_optimizer, batches=model.batches,
-            g_loss_start=model.g_loss_start,
-            **checkpoint_layers(model.generator, model.d_vis, model.d_ir))
-        manager = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=2)
-        if stored:
-            if manager.latest_checkpoint is None:
-                raise UserError(f"{out}: no checkpoint saved yet; start the run again without --resume")
-            checkpoint.restore(manager.latest_checkpoint).expect_partial()
-        start = int(model.batches.numpy())
-        if verbose:
-            print(f"{'Resuming' if stored else 'Training'} {options.model} ({config.preset}, x{config.scale}) "
-                  f"on {len(patches)} patches, {strategy.num_replicas_in_sync} replica(s), "
-                  f"jit {'on' if jit else 'off'}, precision {options.mixed_precision}: "
-                  f"batch {start} -> {total}", flush=True)
-        result = _loop(model, batches, strategy, manager, start, total, options, verbose)
-
-    preset_dir = export_preset(model.generator, config, options, result["batches"], run,
-                               out / "model", overwrite=True)
-    summary = {"batches": result["batches"], "losses": result["losses"],
-               "step_counts": dict(model.step_counts), "seconds": result["seconds"]}
-    (out / "last_session.json").write_text(json.dumps(summary, indent=2))
-    return TrainResult(out, result["batches"], preset_dir, result["losses"],
-                       dict(model.step_counts), result["seconds"])
+    return run
 
 
-def checkpoint_layers(generator, *discriminators) -> dict:
-    """The layers that Keras keeps in Python lists, which a tf.train.Checkpoint does not follow:
-    without naming them, checkpoints miss the dense and decoder blocks (their batch-norm
-    statistics entirely, their weights except through the optimizer's references)."""
-    found = {"generator_dense": list(generator.dense), "generator_decoder": list(generator.decoder)}
-    for disc in discriminators:
-        found[f"{disc.name}_convs"] = list(disc.convs)
-    return found
+def _restore(checkpoint, path, out):
+    status = checkpoint.restore(path)
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError:
+        raise UserError(f"{out}: its checkpoint does not match the model this version builds "
+                        "for the run's config; resume it with the tf-irgan version that started it "
+                        "or start a new --out") from None
 
 
 def _total_batches(options, stored, steps_per_epoch):
@@ -231,65 +257,127 @@ def _total_batches(options, stored, steps_per_epoch):
     return total
 
 
-def _loop(model, batches, strategy, manager, start, total, options, verbose):
-    import keras
+def _replica_step(model, strategy):
+    """A keras-io style `train_step` written for one replica, run on every replica; the trackers
+    (sync-on-read metrics) are read afterwards in cross-replica context, i.e. over all replicas."""
     import tensorflow as tf
 
-    dataset = strategy.experimental_distribute_dataset(batches.dataset(start))
+    replica_fn = tf.function(model.train_step, jit_compile=model.jit)
+
+    @tf.function
+    def step(batch):
+        strategy.run(replica_fn, args=(batch,))
+    return step
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """Progress on stderr (results stay on stdout): a bar in a terminal; in a redirected log,
+    a plain line every `every` batches, with no control codes."""
+
+    def __init__(self, start, total, every, enabled=True):
+        self.start, self.total, self.every, self.enabled = start, total, max(int(every), 1), enabled
+        self.terminal = enabled and sys.stderr.isatty()
+        self.began, self.bar = time.time(), None
+
+    def __enter__(self):
+        if self.terminal:
+            import click
+            self.bar = click.progressbar(length=self.total - self.start, label="training",
+                                         file=sys.stderr, show_pos=True, show_eta=True)
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def update(self, done, losses):
+        if not self.enabled:
+            return
+        text = "  ".join(f"{k} {v:.4g}" for k, v in losses.items())
+        if self.bar is not None:
+            self.bar.label = f"training ({text})"
+            self.bar.update(1)
+        elif done % self.every == 0 or done == self.total:
+            rate = (time.time() - self.began) / max(done - self.start, 1)
+            print(f"batch {done}/{self.total}  {text}  {rate:.2f} s/batch", file=sys.stderr, flush=True)
+
+
+def _loop(model, data, strategy, manager, start, total, options, verbose):
+    import tensorflow as tf
+
+    dataset = strategy.experimental_distribute_dataset(data.dataset(start))
     iterator = iter(dataset)
     writer = tf.summary.create_file_writer(str(Path(options.out) / "logs"))
-    bar = keras.utils.Progbar(total, stateful_metrics=[m.name for m in model.metrics],
-                              verbose=1 if verbose else 0)
-    bar.update(start)
+    step = None if model.distributes_itself else _replica_step(model, strategy)
+    model.total_batches = total  # the learning-rate schedules that decay over the run need it
+    progress = Progress(start, total, options.log_every, verbose)
     last_saved, losses, began = start, {}, time.time()
-    for seen in range(start, total):
-        logs = model.train_step(next(iterator))
-        losses = {k: float(v) for k, v in logs.items()}
-        if not all(math.isfinite(v) for v in losses.values()):
-            kept = (f"the last good checkpoint (batch {last_saved}) is kept in {manager.directory}"
-                    if manager.latest_checkpoint else "no checkpoint had been saved yet")
-            raise UserError(f"training stopped at batch {seen}: a loss became NaN/inf; {kept}; "
-                            "resume with a lower --lr or --mixed-precision off")
-        done = seen + 1
-        bar.update(done, values=list(losses.items()))
-        if done % options.log_every == 0 or done == total:
-            with writer.as_default(step=done):
-                for name, value in losses.items():
-                    tf.summary.scalar(name, value)
-                tf.summary.scalar("learning_rate", model.learning_rate_at(done))
-            for tracker in model.metrics:
-                tracker.reset_state()
-        if done % options.checkpoint_every == 0 or done == total:
-            manager.save(checkpoint_number=done)
-            last_saved = done
+    with progress:
+        for seen in range(start, total):
+            batch = next(iterator)
+            if step is None:
+                model.train_step(batch)
+            else:
+                # Set outside the compiled step: the optimizers read their learning-rate variable.
+                rate = model.learning_rate_at(seen)
+                for optimizer in model.optimizers().values():
+                    optimizer.learning_rate = rate
+                step(batch)
+                model.batches.assign_add(1)
+            losses = {m.name: float(m.result()) for m in model.metrics}
+            if not all(math.isfinite(v) for v in losses.values()):
+                kept = (f"the last good checkpoint (batch {last_saved}) is kept in {manager.directory}"
+                        if manager.latest_checkpoint else "no checkpoint had been saved yet")
+                raise UserError(f"training stopped at batch {seen}: a loss became NaN/inf; {kept}; "
+                                "resume with a lower --lr or --mixed-precision off")
+            done = seen + 1
+            progress.update(done, losses)
+            if done % options.log_every == 0 or done == total:
+                with writer.as_default(step=done):
+                    for name, value in losses.items():
+                        tf.summary.scalar(name, value)
+                    tf.summary.scalar("learning_rate", model.learning_rate_at(done))
+                for tracker in model.metrics:
+                    tracker.reset_state()
+            if done % options.checkpoint_every == 0 or done == total:
+                manager.save(checkpoint_number=done)
+                last_saved = done
     writer.flush()
+    writer.close()
     return {"batches": max(total, start), "losses": losses, "seconds": time.time() - began}
 
 
-def export_preset(generator, config, options, batches, run, path, overwrite) -> Path:
-    """Write the generator as a preset whose metadata records how the run trained it."""
-    from tf_irgan.checkpoints import save_preset
+def export_preset(model, options, batches, run, path, overwrite) -> Path:
+    """Write the model's generator as a preset whose metadata records how the run trained it."""
+    from tf_irgan.presets import save_preset
+
+    config = model.config
     attrs = run.get("data_attrs", {})
-    what = (f"IR at 1/{config.scale} of the visible size" if config.scale > 1
-            else "same-resolution IR and visible")
     metadata = {
-        "description": f"DDcGAN generator, {config.preset} preset, {what}",
-        "model": "ddcgan", "scale": config.scale, "preset": config.preset,
+        **model.preset_metadata(),
+        "model": options.model, "config": config.name,
         "train_commands": run.get("commands", [options.command]), "data": str(options.data),
         "data_source": {"vis_dir": attrs.get("vis_dir"), "ir_dir": attrs.get("ir_dir"),
                         "patch": attrs.get("patch"), "stride": attrs.get("stride")},
         "data_pairs": attrs.get("pairs"), "held_out": attrs.get("held_out"),
         "patches": run.get("patches"), "batches": batches, "batch_size": config.batch_size,
-        "mixed_precision": options.mixed_precision, "ddcgan_config": config.to_dict(),
+        "mixed_precision": options.mixed_precision, "model_config": config.to_dict(),
     }
-    return save_preset(path, generator, task="fusion", metadata=metadata, overwrite=overwrite)
+    return save_preset(path, model.generator, task=model.task, metadata=metadata,
+                       overwrite=overwrite, input_roles=model.input_roles,
+                       output_role=model.output_role, model_name=options.model)
 
 
 def preset_from_run(run_dir, out=None, overwrite: bool = False) -> Path:
     """Write a preset from a run's latest checkpoint (e.g. of a run still going, or stopped)."""
     import tensorflow as tf
-    from tf_irgan.models.ddcgan import Generator
-    from tf_irgan.presets import DDcGANConfig
+
+    from tf_irgan import models
 
     run_dir = Path(run_dir)
     run_file = run_dir / RUN_FILE
@@ -299,13 +387,10 @@ def preset_from_run(run_dir, out=None, overwrite: bool = False) -> Path:
     latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
     if latest is None:
         raise UserError(f"{run_dir}: has no checkpoint yet")
-    config = DDcGANConfig.from_dict(run["config"])
-    generator = Generator.from_ddcgan_config(config, name="generator")
-    generator.build_for_inference()
-    batches = tf.Variable(0, dtype=tf.int64)
-    tf.train.Checkpoint(generator=generator, batches=batches,
-                        **checkpoint_layers(generator)).restore(latest).expect_partial()
-    options = TrainOptions(**{k: v for k, v in run["options"].items() if k != "command"},
-                           command=run["options"]["command"])
-    return export_preset(generator, config, options, int(batches.numpy()), run,
-                              Path(out) if out else run_dir / "model", overwrite)
+    model_class = models.get(run.get("model", "ddcgan"))
+    model = model_class(model_class.config_class.from_dict(run["config"]))
+    generator_only = {"batches": model.batches, "generator": list(model.generator.variables)}
+    tf.train.Checkpoint(**generator_only).restore(latest).expect_partial()
+    options = TrainOptions.from_dict(run["options"])
+    return export_preset(model, options, int(model.batches.numpy()), run,
+                         Path(out) if out else run_dir / "model", overwrite)

@@ -2,8 +2,11 @@
 
 from tf_irgan.cli.evaluate import evaluate
 from tf_irgan.cli.export import export
-from tf_irgan.cli.fuse import checkpoints, fuse
+from tf_irgan.cli.fuse import fuse, presets
 from tf_irgan.cli.report import report
 from tf_irgan.cli.train import prepare, train
+from tf_irgan.cli.translate import translate
 
-ALL = [fuse, checkpoints, prepare, train, evaluate, report, export]
+# name -> command; "checkpoints" is the old name of "presets".
+ALL = {"fuse": fuse, "translate": translate, "presets": presets, "checkpoints": presets, "prepare": prepare,
+       "train": train, "evaluate": evaluate, "report": report, "export": export}

@@ -17,9 +17,10 @@ def evaluate():
 def _echo_results(result: dict, first_header: str, written: list) -> None:
     from tf_irgan.metrics.reporting import text_table
 
+    # Results on stdout; notes on stderr, as every command does.
     click.echo(text_table(result, first_header))
     for name, note in result["notes"].items():
-        click.echo(f"note: {name}: {note}")
+        click.echo(f"note: {name}: {note}", err=True)
     for path in written:
         click.echo(f"wrote {path}")
 

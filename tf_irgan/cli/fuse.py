@@ -1,5 +1,6 @@
-"""`tf-irgan fuse` and `tf-irgan checkpoints`."""
+"""`tf-irgan fuse` and `tf-irgan presets`."""
 
+import sys
 from pathlib import Path
 
 import click
@@ -14,16 +15,17 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
 @click.option("--vis-dir", type=click.Path(), help="Folder of visible images (batch mode).")
 @click.option("--ir-dir", type=click.Path(), help="Folder of IR images, paired by file name.")
 @click.option("--out-dir", type=click.Path(), help="Folder for the fused images (batch mode).")
-@click.option("--checkpoint", help="Shipped name or preset folder (default: chosen by the size ratio).")
+@click.option("--preset", "--checkpoint", "preset", help="Shipped preset name or preset folder "
+              "(default: chosen by the size ratio). --checkpoint is the old name.")
 @click.option("--method", type=click.Choice(METHODS), default="ddcgan", show_default=True,
               help="The model, or a classical baseline.")
 @click.option("--gray", is_flag=True, help="Write the fused luminance only, even for color input.")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, checkpoint, method, gray, bit_depth, overwrite):
+def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, bit_depth, overwrite):
     """Fuse a visible image VIS with an infrared image IR (or two folders of pairs)."""
     from tf_irgan.errors import UserError
-    from tf_irgan.images import pair_folders, read_image, write_image
+    from tf_irgan.images import check_image_output, pair_folders, read_image, write_image
 
     single = vis is not None or ir is not None
     batch = any(x is not None for x in (vis_dir, ir_dir, out_dir))
@@ -42,14 +44,16 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, checkpoint, method, gray, bi
         if taken:
             more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
             raise UserError(f"{taken[0]}{more}: already exists; pass --overwrite or choose another output")
+    for _, _, out in jobs:  # format and bit depth, before any image is fused
+        check_image_output(out, overwrite=True, bit_depth=int(bit_depth))
 
     if method == "ddcgan":
         from tf_irgan.cli.main import import_tensorflow_quietly
         import_tensorflow_quietly()
-    from tf_irgan.inference import fuse_images
+    from tf_irgan.pipelines.fusion import fuse_images
 
     def run(vis_path, ir_path, out_path):
-        result = fuse_images(read_image(vis_path), read_image(ir_path), checkpoint=checkpoint,
+        result = fuse_images(read_image(vis_path), read_image(ir_path), checkpoint=preset,
                              method=method, gray=gray, vis_name=str(vis_path), ir_name=str(ir_path))
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
         for note in result.notes:
@@ -61,7 +65,7 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, checkpoint, method, gray, bi
         used = f" with {result.checkpoint}" if result.checkpoint else f" ({method})"
         click.echo(f"wrote {jobs[0][2]}{used}")
         return
-    with click.progressbar(jobs, label="fusing", file=click.get_text_stream("stderr"),
+    with click.progressbar(jobs, label="fusing", file=sys.stderr,
                            item_show_func=lambda j: j[0].name if j else "") as bar:
         for job in bar:
             run(*job)
@@ -69,20 +73,20 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, checkpoint, method, gray, bi
 
 
 @click.command()
-def checkpoints():
-    """List the shipped models and what they were trained on."""
-    from tf_irgan.checkpoints import list_presets
+def presets():
+    """List the shipped presets (trained models) and what they were trained on."""
+    from tf_irgan.presets import list_presets
 
-    presets = list_presets()
-    if not presets:
-        click.echo("no checkpoints found (set TF_IRGAN_CHECKPOINTS to a folder of presets)")
+    found = list_presets()
+    if not found:
+        click.echo("no presets found (set TF_IRGAN_CHECKPOINTS to a folder of presets)")
         return
-    for preset in presets:
+    for preset in found:
         meta = preset.metadata
         source = (meta.get("data_source") or {}).get("vis_dir")
         data = f"{meta.get('data', '?')}" + (f" (from {source})" if source else "")
         click.echo(f"{preset.name}\n  {meta.get('description', '')}\n"
-                   f"  scale {preset.scale}x; trained on {data}, "
+                   f"  task {preset.task}, scale {preset.scale}x; trained on {data}, "
                    f"({meta.get('patches', '?')} patches, {meta.get('batches', '?')} batches of "
                    f"{meta.get('batch_size', '?')}); folder {preset.path}")
         if "evaluation" in meta:

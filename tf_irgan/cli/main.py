@@ -54,8 +54,8 @@ def cli():
 
 def _register():
     from tf_irgan.cli import commands
-    for command in commands.ALL:
-        cli.add_command(command)
+    for name, command in commands.ALL.items():
+        cli.add_command(command, name=name)
 
 
 _register()

@@ -53,7 +53,7 @@ def report(data_root, output, work_dir, limit, methods, no_checkpoints, sets, ov
                             sets=tuple(_csv(sets) or ()), overwrite=overwrite,
                             command=_command_line(click.get_current_context()))
     if options.checkpoints:
-        from tf_irgan.checkpoints import list_presets
+        from tf_irgan.presets import list_presets
         if list_presets():
             from tf_irgan.cli.main import import_tensorflow_quietly
             import_tensorflow_quietly()

@@ -1,8 +1,11 @@
 """`tf-irgan prepare` and `tf-irgan train`."""
 
 import os
+import sys
 
 import click
+
+from tf_irgan.models import names as model_names
 
 
 @click.command()
@@ -19,10 +22,9 @@ def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, overwr
     """Cut registered image pairs into training patches (HDF5)."""
     from tf_irgan.data.patches import patches_from_folders, write_patches
     from tf_irgan.errors import UserError
-    from tf_irgan.presets import SCALES
+    from tf_irgan.data.patches import check_scale
 
-    if scale not in SCALES:
-        raise UserError(f"--scale {scale} is not supported; use one of {', '.join(map(str, SCALES))}")
+    check_scale(scale)
     if os.path.exists(output) and not overwrite:
         raise UserError(f"{output}: already exists; pass --overwrite or choose another name")
     patches = patches_from_folders(vis_dir, ir_dir, patch, stride, scale, holdout_every,
@@ -35,25 +37,30 @@ def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, overwr
 
 def _progress(label):
     def wrap(items):
-        with click.progressbar(items, label=label, file=click.get_text_stream("stderr")) as bar:
+        with click.progressbar(items, label=label, file=sys.stderr) as bar:
             yield from bar
     return wrap
 
 
 @click.command()
-@click.option("--model", type=click.Choice(["ddcgan"]), default="ddcgan", show_default=True)
+@click.option("--model", type=click.Choice(model_names()), default="ddcgan", show_default=True)
 @click.option("--data", required=True, type=click.Path(),
-              help="HDF5 patches from `prepare`, or a folder with vi/ and ir/ subfolders.")
+              help="ddcgan: HDF5 patches from `prepare` or a folder with vi/ and ir/; "
+                   "pix2pix: a folder with vi/ and ir/ (registered pairs, same names).")
 @click.option("--out", required=True, type=click.Path(), help="Run folder (checkpoints, logs, model/).")
-@click.option("--preset", type=click.Choice(["official", "paper", "residual"]), default="official", show_default=True)
+@click.option("--config", "--preset", "config", help="Named hyper-parameter config of the model "
+              "(ddcgan: official, paper, residual; default official. pix2pix: canonical, paper, "
+              "compact; default canonical). --preset is the old name.")
 @click.option("--scale", type=click.Choice(["1", "2", "4", "8"]), default="4", show_default=True,
-              help="Visible/IR size ratio per side.")
+              help="ddcgan: visible/IR size ratio per side.")
+@click.option("--direction", type=click.Choice(["vis2ir", "ir2vis"]),
+              help="pix2pix: visible -> infrared (default) or infrared -> visible.")
 @click.option("--epochs", type=float, help="Epochs to train (default 1).")
 @click.option("--steps", type=int, help="Batches to train in total (instead of --epochs).")
-@click.option("--batch-size", type=int, help="Global batch (preset: 24).")
-@click.option("--lr", "learning_rate", type=float, help="Initial learning rate (preset's otherwise).")
-@click.option("--patch", type=int, help="Visible patch size (preset: 84); an HDF5 file's patches "
-              "must have this size.")
+@click.option("--batch-size", type=int, help="Global batch (config's otherwise: 24 for ddcgan).")
+@click.option("--lr", "learning_rate", type=float, help="Initial learning rate (config's otherwise).")
+@click.option("--patch", type=int, help="ddcgan: visible patch size (config: 84; an HDF5 file's "
+              "patches must have it). pix2pix: crop size (config: 256).")
 @click.option("--stride", default=14, show_default=True, help="Patch stride when --data is a folder.")
 @click.option("--holdout-every", default=0, show_default=True,
               help="With a folder: leave every K-th pair out of training.")
@@ -63,20 +70,28 @@ def _progress(label):
 @click.option("--mixed-precision", type=click.Choice(["off", "bf16", "fp16"]), default="off",
               show_default=True)
 @click.option("--checkpoint-every", default=100, show_default=True, help="Batches between checkpoints.")
+@click.option("--log-every", default=10, show_default=True,
+              help="Batches between TensorBoard scalars (and progress lines in a redirected log).")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(model, data, out, preset, scale, epochs, steps, batch_size, learning_rate, patch, stride,
-          holdout_every, resume, jit, mixed_precision, checkpoint_every, seed, quiet):
+@click.option("--deterministic", is_flag=True,
+              help="Deterministic TensorFlow kernels: slower, but a rerun gives identical weights.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def train(model, data, out, config, scale, direction, epochs, steps, batch_size, learning_rate, patch, stride,
+          holdout_every, resume, jit, mixed_precision, checkpoint_every, log_every, seed,
+          deterministic, quiet):
     """Train a model; --resume continues exactly where the last checkpoint left off."""
     from tf_irgan.cli.main import import_tensorflow_quietly
     import_tensorflow_quietly()
     from tf_irgan.training import TrainOptions, train as run_training
 
-    options = TrainOptions(data=data, out=out, model=model, preset=preset, scale=int(scale),
+    options = TrainOptions(data=data, out=out, model=model, config=config, scale=int(scale),
+                           direction=direction,
                            epochs=epochs, steps=steps, batch_size=batch_size,
-                           learning_rate=learning_rate, patch=patch, stride=stride, holdout_every=holdout_every,
-                           resume=resume, jit=jit, mixed_precision=mixed_precision,
-                           checkpoint_every=checkpoint_every, seed=seed)
+                           learning_rate=learning_rate, patch=patch, stride=stride,
+                           holdout_every=holdout_every, resume=resume, jit=jit,
+                           mixed_precision=mixed_precision, checkpoint_every=checkpoint_every,
+                           log_every=log_every, seed=seed, deterministic=deterministic)
     result = run_training(options, verbose=not quiet)
+    use = "translate" if result.task == "translation" else "fuse"
     click.echo(f"done: {result.batches} batches; model preset in {result.preset_dir} "
-               f"(use it with `tf-irgan fuse --checkpoint {result.preset_dir}`)")
+               f"(use it with `tf-irgan {use} --preset {result.preset_dir}`)")

@@ -38,7 +38,12 @@ def load_training_patches(data, scale, patch=84, stride=14, holdout_every=0) -> 
 
 
 class PatchBatches:
-    """Shuffled fixed-size batches over an in-memory PatchSet, resumable by batch index."""
+    """Shuffled fixed-size batches over an in-memory PatchSet, resumable by batch index.
+
+    What the training loop needs of a model's data (`GAN.training_data`): `size` (examples),
+    `attrs` (provenance, recorded in run.json and the preset's metadata), `steps_per_epoch` and
+    `dataset(start_batch)`, the batches from global batch `start_batch` on.
+    """
 
     def __init__(self, patches: PatchSet, batch_size: int, seed: int = 0):
         if len(patches) < batch_size:
@@ -46,6 +51,7 @@ class PatchBatches:
                             "use more images, a smaller --stride or a smaller --batch-size")
         self.patches, self.batch_size, self.seed = patches, batch_size, seed
         self.steps_per_epoch = len(patches) // batch_size
+        self.size, self.attrs = len(patches), patches.attrs
 
     def order(self, epoch: int) -> np.ndarray:
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.patches))

@@ -9,7 +9,6 @@ sees as (N, 2, W, H), channel 0 visible, channel 1 IR at full resolution.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,17 @@ import numpy as np
 
 from tf_irgan.version import __version__
 from tf_irgan.errors import UserError
-from tf_irgan.images import ASPECT_TOLERANCE, ImagePair, pair_folders, read_image, to_gray
+from tf_irgan.files import atomic_path
+from tf_irgan.images import ImagePair, check_aspect, pair_folders, read_image, to_gray
+
+
+SCALES = (1, 2, 4, 8)  # visible/IR size ratios per side that patches (and models) are cut for
+
+
+def check_scale(scale: int) -> int:
+    if scale not in SCALES:
+        raise UserError(f"--scale {scale} is not supported; use one of {', '.join(map(str, SCALES))}")
+    return scale
 
 
 @dataclass
@@ -49,16 +58,9 @@ def load_pair_gray(pair: ImagePair) -> tuple[np.ndarray, np.ndarray]:
     """Visible luminance and IR gray at the visible size (IR resized if it differs)."""
     vis, ir = to_gray(read_image(pair.vis)), to_gray(read_image(pair.ir))
     if vis.shape != ir.shape:
-        check_aspect(vis.shape, ir.shape, pair.vis, pair.ir)
+        check_aspect(ir.shape, vis.shape, pair.ir, pair.vis)
         ir = cv2.resize(ir, (vis.shape[1], vis.shape[0]), interpolation=cv2.INTER_CUBIC)
     return vis, np.clip(ir, 0, 1)
-
-
-def check_aspect(vis_shape, ir_shape, vis_path, ir_path, tolerance=ASPECT_TOLERANCE):
-    ratio_h, ratio_w = vis_shape[0] / ir_shape[0], vis_shape[1] / ir_shape[1]
-    if abs(ratio_h - ratio_w) > tolerance * max(ratio_h, ratio_w):
-        raise UserError(f"{ir_path}: {ir_shape[1]}x{ir_shape[0]} does not have the aspect ratio of "
-                        f"{vis_path} ({vis_shape[1]}x{vis_shape[0]}); crop both to the same field of view")
 
 
 def extract_patches(vis: np.ndarray, ir: np.ndarray, patch: int, stride: int, scale: int):
@@ -110,20 +112,14 @@ def patches_from_folders(vis_dir, ir_dir, patch=84, stride=14, scale=4, holdout_
 
 def write_patches(path, patches: PatchSet, overwrite=False) -> Path:
     """Write the project's layout; the file appears under its name only once complete."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise UserError(f"{path}: already exists; pass --overwrite or choose another name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("vis", data=patches.vis, chunks=(min(len(patches), 256),) + patches.vis.shape[1:])
         f.create_dataset("ir", data=patches.ir, chunks=(min(len(patches), 256),) + patches.ir.shape[1:])
         if patches.source is not None:
             f.create_dataset("source", data=patches.source)
         for key, value in patches.attrs.items():
             f.attrs[key] = value
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 def write_official_layout(path, vis: np.ndarray, ir_full: np.ndarray):

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from tf_irgan.errors import UserError
-from tf_irgan.images import ASPECT_TOLERANCE, list_images, read_image, to_gray
+from tf_irgan.images import ASPECT_TOLERANCE, check_aspect, list_images, read_image, to_gray
 from tf_irgan.metrics import fusion, translation
 
 # Sources a few pixels off the fused size (crops, odd-size padding) are resized; anything
@@ -24,7 +24,7 @@ from tf_irgan.metrics import fusion, translation
 
 RESIZE_RULE = ("when sizes differ within a set, the reference images are resized to the size of "
                "the evaluated (fused / generated) image: cv2 INTER_AREA when shrinking, "
-               "INTER_CUBIC when enlarging; aspect ratios may differ by at most 2%")
+               f"INTER_CUBIC when enlarging; aspect ratios may differ by at most {ASPECT_TOLERANCE:.0%}")
 
 
 def match_by_stem(folders: dict[str, Path]) -> list[tuple[str, dict[str, Path]]]:
@@ -65,18 +65,13 @@ def fit_to(image: np.ndarray, path: Path, reference_shape, reference_path: Path)
     """Resize `image` (read from `path`) to `reference_shape`; returns (image, note or None).
 
     Refuses (UserError naming both files) when the aspect ratios differ by more than
-    ASPECT_TOLERANCE (15 %).
+    ASPECT_TOLERANCE (`tf_irgan.images.check_aspect`).
     """
     height, width = image.shape[:2]
     ref_height, ref_width = reference_shape[:2]
     if (height, width) == (ref_height, ref_width):
         return image, None
-    ratio = (width / height) / (ref_width / ref_height)
-    if abs(ratio - 1.0) > ASPECT_TOLERANCE:
-        raise UserError(f"{path} ({_size_text(image.shape)}) and {reference_path} "
-                        f"({_size_text(reference_shape)}) differ in aspect ratio by "
-                        f"{abs(ratio - 1.0):.1%}; they cannot show the same scene, check the pairing "
-                        "or crop them to a common shape")
+    check_aspect(image.shape, reference_shape, path, reference_path)
     shrinking = ref_height * ref_width < height * width
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
     resized = cv2.resize(image, (ref_width, ref_height), interpolation=interpolation)

@@ -11,12 +11,12 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from tf_irgan.errors import UserError
+from tf_irgan.files import check_outputs, write_bytes, write_text  # noqa: F401  (re-exported)
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -25,40 +25,10 @@ _LABELS = {"PSNR": "PSNR (dB)", "MI": "MI (nats)", "EN": "EN (bits)"}
 
 # ---------------------------------------------------------------- output safety
 
-def check_outputs(paths, overwrite: bool = False) -> None:
-    """Refuse, before any work is done, output paths that exist (without overwrite) or are folders."""
-    seen = set()
-    for path in paths:
-        if path is None:
-            continue
-        path = Path(path)
-        if path.is_dir():
-            raise UserError(f"{path}: is a folder; give a file name for the output")
-        if path.exists() and not overwrite:
-            raise UserError(f"{path}: already exists; pass --overwrite or choose another name")
-        if path.resolve() in seen:
-            raise UserError(f"{path}: given for two different outputs; choose distinct names")
-        seen.add(path.resolve())
-
-
 def check_figure_path(path) -> None:
     if path is not None and Path(path).suffix.lower() not in FIGURE_SUFFIXES:
         raise UserError(f"{path}: figures are written as {', '.join(FIGURE_SUFFIXES)}; "
                         "change the file extension")
-
-
-def _write_atomically(path, data: bytes, overwrite: bool) -> Path:
-    path = Path(path)
-    check_outputs([path], overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
-    return path
-
-
-def write_text(path, text: str, overwrite: bool = False) -> Path:
-    return _write_atomically(path, text.encode("utf-8"), overwrite)
 
 
 # ---------------------------------------------------------------- numbers
@@ -170,7 +140,7 @@ def _save_figure(figure, path, overwrite: bool, dpi: float) -> Path:
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=Path(path).suffix.lower()[1:], dpi=dpi, bbox_inches="tight")
-    return _write_atomically(path, buffer.getvalue(), overwrite)
+    return write_bytes(path, buffer.getvalue(), overwrite)
 
 
 def write_metric_bars(path, means_by_method: dict[str, dict[str, float]], overwrite: bool = False,

@@ -6,6 +6,8 @@ Inputs are dicts {"vis": (B, H, W, 1), "ir": (B, H/scale, W/scale, 1)} in [0, 1]
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -15,7 +17,79 @@ from keras import layers, ops
 from tf_irgan import losses
 from tf_irgan.models.layers import (BilinearUpsampling, Identity3x3, ReflectConv,
                                     constraint_kwargs)
-from tf_irgan.presets import DDcGANConfig
+from tf_irgan.data.patches import check_scale
+from tf_irgan.errors import UserError
+from tf_irgan.models.base import GAN, Config, replace_config
+
+@dataclass
+class DDcGANConfig(Config):
+    name: str = "official"
+    batch_size: int = 24
+    learning_rate: float = 2e-4
+    g_optimizer: str = "rmsprop"
+    d_optimizer: str = "sgd"
+    scale: int = 4
+    # Generator: dense encoder then a plain decoder, all at full resolution.
+    growth: int = 48
+    dense_layers: int = 4
+    decoder_filters: tuple = (240, 240, 128, 64, 32)
+    ir_upsample_kernel: int = 3
+    residual: bool = False     # output = average of the inputs + learned correction
+    disc_filters: tuple = (16, 32, 64)
+    weight_clip: float = 8.0
+    # G loss = adv + content_weight * (ir_weight * L_ir + vis_weight * L_vis)
+    content_weight: float = 0.8
+    ir_weight: float = 1.0
+    vis_weight: float = 1.2
+    # Optimisation: the learning rate decays by lr_decay once per epoch, continuously.
+    lr_decay: float = 0.9
+    patch: int = 84
+    # Adaptive schedule. alternate: even batches train D, odd batches train G (official code);
+    # otherwise every batch trains both (paper's algorithm).
+    alternate: bool = True
+    d_max: float = 1.9         # repeat a D step while its loss is above this
+    d_min: float = 1.0         # extra adversarial G steps while a D loss is below this
+    g_max: float = 200.0       # extra G steps while L_G is above this ...
+    g_max_relative: bool = False  # ... or above g_max * (L_G of the first G step)
+    max_repeats: int = 20
+
+    @property
+    def ir_patch(self) -> int:
+        return self.patch // self.scale
+
+
+CONFIG_NAMES = ("official", "paper", "residual")
+
+
+def ddcgan_config(name: str = "official", scale: int = 4, **overrides) -> DDcGANConfig:
+    check_scale(scale)
+    # L_ir sums over the IR patch's pixels: (scale/4)^2 keeps its weight what it is at 4x
+    # (the official same-resolution release divides by 16 for the same reason).
+    ir_weight = (scale / 4) ** 2
+    if name == "official":
+        config = DDcGANConfig(name=name, scale=scale, ir_weight=ir_weight)
+        if scale == 1:
+            config = dataclasses.replace(config, content_weight=0.6, d_max=1.7, d_min=1.4)
+    elif name == "paper":
+        config = DDcGANConfig(name=name, scale=scale, decoder_filters=(240, 128, 64, 32),
+                              ir_upsample_kernel=2 * scale,
+                              content_weight=0.5, learning_rate=2e-3, lr_decay=0.75,
+                              alternate=False, d_max=1.8, d_min=1.2, g_max=0.8,
+                              g_max_relative=True, ir_weight=ir_weight)
+    elif name == "residual":
+        # The project's own: the paper's settings, but the generator learns a correction to the
+        # average of its inputs. It starts where plain averaging is and only has to learn
+        # what to sharpen, which it does in a fraction of the steps (docs/ddcgan.md).
+        config = dataclasses.replace(ddcgan_config("paper", scale), name=name, residual=True)
+    else:
+        raise UserError(f"--config {name}: unknown DDcGAN config; use {', '.join(CONFIG_NAMES)}")
+    config = replace_config(config, overrides)
+    if config.patch % scale:
+        raise UserError(f"patch size {config.patch} is not a multiple of --scale {scale}")
+    if config.patch // scale < 8:
+        raise UserError(f"IR patches of {config.patch // scale} px are too small for the IR "
+                        f"discriminator; use a patch of at least {8 * scale} px")
+    return config
 
 
 @keras.saving.register_keras_serializable("tf_irgan")
@@ -133,18 +207,24 @@ class Discriminator(keras.Model):
                 "weight_clip": self.weight_clip}
 
 
-class DDcGAN(keras.Model):
+class DDcGAN(GAN):
     """The generator and its two discriminators, trained with DDcGAN's adaptive schedule.
 
     The schedule repeats a step while a loss is on the wrong side of a threshold. Those
     data-dependent repeats run in Python around compiled single steps: a `tf.while_loop` around
     optimizer updates fails under MirroredStrategy (merge_call inside a loop body), while this
-    form runs the same on one device, many GPUs, or logical CPUs.
+    form runs the same on one device, many GPUs, or logical CPUs. So this model distributes its
+    own sub-steps (`distributes_itself`) and advances `batches` itself.
     """
 
+    task = "fusion"
+    input_roles = ("vis", "ir")
+    output_role = "fused"
+    distributes_itself = True
+    config_class = DDcGANConfig
+
     def __init__(self, config: DDcGANConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
+        super().__init__(config, **kwargs)
         self.generator = Generator.from_ddcgan_config(config, name="generator")
         self.d_vis = Discriminator(config.disc_filters, config.weight_clip, name="d_vis")
         self.d_ir = Discriminator(config.disc_filters, config.weight_clip, name="d_ir")
@@ -155,9 +235,33 @@ class DDcGAN(keras.Model):
         self.generator({"vis": ops.zeros((1, p, p, 1)), "ir": ops.zeros((1, q, q, 1))})
         self.d_vis(ops.zeros((1, p, p, 1)))
         self.d_ir(ops.zeros((1, q, q, 1)))
-        # Batches seen: drives the alternation and the learning rate, and is checkpointed.
-        self.batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches")
         self.g_loss_start = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="g_loss_start")
+
+    @classmethod
+    def config_names(cls):
+        return list(CONFIG_NAMES)
+
+    @classmethod
+    def config(cls, name="official", scale=4, **overrides):
+        return ddcgan_config(name, scale, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def config_from_options(cls, options):
+        return cls.config(options.config or "official", options.scale,
+                          batch_size=options.batch_size, learning_rate=options.learning_rate,
+                          patch=options.patch, **(options.overrides or {}))
+
+    def training_data(self, options):
+        from tf_irgan.data.datasets import PatchBatches, load_training_patches
+        patches = load_training_patches(options.data, self.config.scale, self.config.patch,
+                                        options.stride, options.holdout_every)
+        return PatchBatches(patches, self.config.batch_size, options.seed)
+
+    def preset_metadata(self) -> dict:
+        cfg = self.config
+        what = (f"IR at 1/{cfg.scale} of the visible size" if cfg.scale > 1
+                else "same-resolution IR and visible")
+        return {"description": f"DDcGAN generator, {cfg.name} config, {what}", "scale": cfg.scale}
 
     @property
     def metrics(self):
@@ -166,9 +270,19 @@ class DDcGAN(keras.Model):
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
+    def networks(self):
+        return {"generator": self.generator, "d_vis": self.d_vis, "d_ir": self.d_ir}
+
+    def optimizers(self):
+        return {"g_optimizer": self.g_optimizer, "d_vis_optimizer": self.d_vis_optimizer,
+                "d_ir_optimizer": self.d_ir_optimizer}
+
+    def checkpoint_objects(self):
+        return {**super().checkpoint_objects(), "g_loss_start": self.g_loss_start}
+
     def compile(self, d_optimizer, g_optimizer, steps_per_epoch=1000, jit_compile=False):
         """`d_optimizer` serves D_v; D_i gets a fresh copy of it (same class and settings)."""
-        super().compile()
+        keras.Model.compile(self)
         self.d_vis_optimizer = d_optimizer
         self.d_ir_optimizer = d_optimizer.__class__.from_config(d_optimizer.get_config())
         self.g_optimizer = g_optimizer
@@ -236,12 +350,12 @@ class DDcGAN(keras.Model):
 
     def _set_learning_rate(self, seen):
         lr = self.learning_rate_at(seen)
-        for optimizer in (self.g_optimizer, self.d_vis_optimizer, self.d_ir_optimizer):
+        for optimizer in self.optimizers().values():
             optimizer.learning_rate = lr
 
-    def learning_rate_at(self, seen) -> float:
+    def learning_rate_at(self, batches) -> float:
         """One clock for all three optimizers: decay by lr_decay per epoch, continuously."""
-        return self.config.learning_rate * self.config.lr_decay ** (seen / self.steps_per_epoch)
+        return self.config.learning_rate * self.config.lr_decay ** (batches / self.steps_per_epoch)
 
     # -- single compiled steps (per replica) -----------------------------------------------
 
@@ -259,12 +373,6 @@ class DDcGAN(keras.Model):
                     for k, v in per_replica.items()}
         return run
 
-    @staticmethod
-    def _average(per_example):
-        global_batch = tf.cast(tf.shape(per_example)[0], tf.float32) * \
-            tf.distribute.get_strategy().num_replicas_in_sync
-        return tf.reduce_sum(per_example) / global_batch
-
     def _discriminator_step(self, batch, fused, which):
         if which == "vis":
             disc, optimizer, real, fake = self.d_vis, self.d_vis_optimizer, batch["vis"], fused
@@ -272,8 +380,8 @@ class DDcGAN(keras.Model):
             disc, optimizer = self.d_ir, self.d_ir_optimizer
             real, fake = batch["ir"], losses.downsample(fused, self.config.scale)
         with tf.GradientTape() as tape:
-            loss = self._average(losses.discriminator(disc(real, training=True),
-                                                      disc(fake, training=True)))
+            loss = self.global_mean(losses.discriminator(disc(real, training=True),
+                                                         disc(fake, training=True)))
             scaled = optimizer.scale_loss(loss)
         optimizer.apply_gradients(zip(tape.gradient(scaled, disc.trainable_variables),
                                       disc.trainable_variables))
@@ -286,31 +394,20 @@ class DDcGAN(keras.Model):
             fused_small = losses.downsample(fused, cfg.scale)
             d_vis_fake = self.d_vis(fused, training=True)
             d_ir_fake = self.d_ir(fused_small, training=True)
-            adv = self._average(losses.generator_adversarial(d_vis_fake, d_ir_fake))
-            l_ir = self._average(losses.ir_content(fused_small, batch["ir"]))
-            l_vis = self._average(losses.vis_content(fused, batch["vis"]))
+            adv = self.global_mean(losses.generator_adversarial(d_vis_fake, d_ir_fake))
+            l_ir = self.global_mean(losses.ir_content(fused_small, batch["ir"]))
+            l_vis = self.global_mean(losses.vis_content(fused, batch["vis"]))
             g_loss = adv + cfg.content_weight * (cfg.ir_weight * l_ir + cfg.vis_weight * l_vis)
             scaled = self.g_optimizer.scale_loss(adv if adversarial_only else g_loss)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         # The D losses on this batch decide whether G needs extra adversarial steps.
-        d_vis_loss = self._average(losses.discriminator(
+        d_vis_loss = self.global_mean(losses.discriminator(
             self.d_vis(batch["vis"], training=True), d_vis_fake))
-        d_ir_loss = self._average(losses.discriminator(
+        d_ir_loss = self.global_mean(losses.discriminator(
             self.d_ir(batch["ir"], training=True), d_ir_fake))
         return {"g_loss": g_loss, "g_adv": adv, "l_ir": l_ir, "l_vis": l_vis,
                 "d_vis_loss": d_vis_loss, "d_ir_loss": d_ir_loss}
-
-    # -- keras.Model.fit support -----------------------------------------------------------
-
-    def make_train_function(self, force=False):
-        if self.train_function is not None and not force:
-            return self.train_function
-
-        def train_function(iterator):
-            return self.train_step(next(iterator))
-        self.train_function = train_function
-        return train_function
 
 
 def count_parameters(model) -> int:

@@ -1,15 +1,15 @@
-"""Whole-image fusion (tf_irgan.inference) with tiny trained presets and the baselines."""
+"""Whole-image fusion (tf_irgan.pipelines.fusion) with tiny trained presets and the baselines."""
 
 import numpy as np
 import pytest
 
 from tf_irgan.baselines import average
-from tf_irgan.checkpoints import load_preset
+from tf_irgan.presets import load_preset
 from tf_irgan.color import replace_luma, rgb_to_ycbcr
 from tf_irgan.data.patches import downsample_area
 from tf_irgan.errors import UserError
 from tf_irgan.images import to_gray
-from tf_irgan.inference import align_ir, fuse_images, run_generator, size_ratio
+from tf_irgan.pipelines.fusion import align_ir, fuse_images, run_generator, size_ratio
 
 RNG = np.random.default_rng(5)
 
@@ -187,5 +187,5 @@ def test_registered_pair_with_other_pixel_aspect_is_fused_with_notes(tiny_preset
                                             (2.0, "ddcgan-ir-vis-x4"), (2.9, "ddcgan-ir-vis-x4"),
                                             (6.0, "ddcgan-ir-vis-x4")])
 def test_default_checkpoint_by_ratio(ratio, expected):
-    from tf_irgan.inference import default_checkpoint
+    from tf_irgan.pipelines.fusion import default_checkpoint
     assert default_checkpoint(ratio) == expected

@@ -1,0 +1,258 @@
+"""pix2pix: networks, jitter, a short real run on RoadScene pairs, exact resume, the translation
+pipeline and `tf-irgan translate`'s errors."""
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from tf_irgan.cli.main import cli
+from tf_irgan.data.pairs import JitteredPairBatches, PairSet, load_pairs
+from tf_irgan.errors import UserError
+from tf_irgan.models.pix2pix import PairDiscriminator, UNetGenerator, pix2pix_config
+from tf_irgan.pipelines.translation import mirror_pad_to_multiple, translate_image
+from tf_irgan.presets import load_preset
+from tf_irgan.training import TrainOptions, train
+
+TINY = {"depth": 3, "base_width": 8, "max_width": 16, "disc_width": 8, "dropout_layers": 1}
+RNG = np.random.default_rng(11)
+
+
+# ---------------------------------------------------------------- networks
+
+@pytest.mark.parametrize("depth,in_channels,out_channels,shape", [
+    (3, 3, 1, (24, 40)), (4, 1, 3, (48, 16)), (8, 3, 1, (256, 256))])
+def test_unet_shapes(depth, in_channels, out_channels, shape):
+    generator = UNetGenerator(in_channels, out_channels, depth=depth, base_width=8, max_width=32)
+    out = generator(tf.random.uniform((2, *shape, in_channels)), training=False)
+    assert out.shape == (2, *shape, out_channels)
+    assert float(tf.reduce_min(out)) >= 0.0 and float(tf.reduce_max(out)) <= 1.0
+    assert generator.multiple == 2 ** depth
+
+
+def test_discriminators():
+    image, target = tf.random.uniform((2, 256, 256, 3)), tf.random.uniform((2, 256, 256, 1))
+    patchgan = PairDiscriminator("patchgan", width=64, layers_down=3)
+    assert patchgan((image, target)).shape == (2, 30, 30, 1)  # a logit per 70x70 patch
+    paper = PairDiscriminator("paper", width=16, layers_down=4)
+    assert paper((image, target)).shape == (2, 1)  # one logit for the whole image
+    # The paper's discriminator takes any size.
+    assert paper((image[:, :96, :160], target[:, :96, :160])).shape == (2, 1)
+
+
+def test_configs():
+    canonical = pix2pix_config("canonical", "vis2ir")
+    assert (canonical.depth, canonical.base_width, canonical.discriminator) == (8, 64, "patchgan")
+    assert (canonical.l1_weight, canonical.learning_rate, canonical.crop) == (100.0, 2e-4, 256)
+    assert (canonical.in_channels, canonical.out_channels) == (3, 1)
+    paper = pix2pix_config("paper", "ir2vis")
+    assert paper.discriminator == "paper" and paper.depth > canonical.depth
+    assert (paper.in_channels, paper.out_channels) == (1, 3)
+    assert pix2pix_config("compact", crop=256).load == 286  # the jitter scales with the crop
+    with pytest.raises(UserError, match="multiple of 2"):
+        pix2pix_config("canonical", crop=100)
+    with pytest.raises(UserError, match="no setting widht"):
+        pix2pix_config("canonical", widht=3)
+    with pytest.raises(UserError, match="--direction"):
+        pix2pix_config("canonical", "rgb2ir")
+
+
+def test_mirror_padding_any_amount():
+    image = tf.constant(np.arange(15, dtype=np.float32).reshape(1, 3, 5, 1))
+    padded, (top, left) = mirror_pad_to_multiple(image, 8)
+    assert padded.shape == (1, 8, 8, 1) and (top, left) == (2, 1)
+    np.testing.assert_array_equal(padded[0, top:top + 3, left:left + 5, 0], image[0, ..., 0])
+    # Mirrored without repeating the edge: row above the image is the image's second row.
+    np.testing.assert_array_equal(padded[0, top - 1, left:left + 5, 0], image[0, 1, :, 0])
+
+
+# ---------------------------------------------------------------- data
+
+def test_jitter_applies_one_crop_to_both_images():
+    """Target = a fixed pixelwise function of the source: after jitter it must still be."""
+    # Values kept inside [0.25, 0.75], where the bicubic overshoot is never clipped.
+    sources = [0.25 + 0.5 * RNG.random((50, 70, 3), dtype=np.float32) for _ in range(3)]
+    targets = [s.mean(axis=-1, keepdims=True) for s in sources]
+    batches = JitteredPairBatches(PairSet(sources, targets, ["a", "b", "c"]), batch_size=3,
+                                  crop=32, load=36, seed=4)
+    batch = batches.batch(0)
+    assert batch["image"].shape == (3, 32, 32, 3) and batch["target"].shape == (3, 32, 32, 1)
+    np.testing.assert_allclose(batch["target"], batch["image"].mean(axis=-1, keepdims=True), atol=1e-5)
+    # Crops differ between batches and are reproducible from (seed, batch).
+    np.testing.assert_array_equal(batches.batch(5)["image"], batches.batch(5)["image"])
+    assert not np.array_equal(batches.batch(0)["image"], batches.batch(1)["image"])
+
+
+def test_load_pairs_channels_and_holdout(tmp_path, copy_roadscene):
+    copy_roadscene(tmp_path / "data", 4)
+    pairs = load_pairs(tmp_path / "data", "ir", "vis", 1, 3, holdout_every=2)
+    assert len(pairs) == 2 and json.loads(pairs.attrs["held_out"]) == pairs_held(tmp_path)
+    assert pairs.sources[0].shape[-1] == 1 and pairs.targets[0].shape[-1] == 3
+
+
+def pairs_held(tmp_path):
+    names = sorted(p.stem for p in (tmp_path / "data" / "vi").iterdir())
+    return [names[1], names[3]]
+
+
+def test_unmatched_names_and_empty_folders_are_refused(tmp_path, copy_roadscene):
+    vi_dir, ir_dir, names = copy_roadscene(tmp_path / "data", 2)
+    (ir_dir / f"{names[1]}.jpg").rename(ir_dir / "other.jpg")
+    with pytest.raises(UserError, match="other.jpg"):
+        load_pairs(tmp_path / "data", "vis", "ir", 3, 1)
+    (tmp_path / "empty" / "vi").mkdir(parents=True)
+    (tmp_path / "empty" / "ir").mkdir()
+    with pytest.raises(UserError) as err:
+        load_pairs(tmp_path / "empty", "vis", "ir", 3, 1)
+    assert str(tmp_path / "empty") in str(err.value)
+    with pytest.raises(UserError, match="no vi/vis/visible subfolder"):
+        load_pairs(tmp_path / "empty" / "vi", "vis", "ir", 3, 1)
+
+
+# ---------------------------------------------------------------- training
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, shared_data):
+    """Four RoadScene pairs; tiny U-Net on 32-px crops. "full": 6 batches; "resumed": the same
+    run interrupted after 4 batches and resumed."""
+    root = tmp_path_factory.mktemp("pix2pix")
+    names = sorted(p.stem for p in (shared_data / "roadscene" / "vi").iterdir())[:4]
+    for role in ("vi", "ir"):
+        (root / "data" / role).mkdir(parents=True)
+        for name in names:
+            shutil.copy(shared_data / "roadscene" / role / f"{name}.jpg", root / "data" / role)
+
+    def options(out, steps, resume=False, direction="vis2ir"):
+        return TrainOptions(data=str(root / "data"), out=str(root / out), model="pix2pix",
+                            direction=direction, steps=steps, resume=resume, batch_size=2,
+                            patch=32, overrides=TINY, checkpoint_every=2, log_every=2,
+                            command=f"pix2pix {steps}")
+    full = train(options("full", 6), verbose=False)
+    # "resumed" is killed during batch 5 (after the batch-4 checkpoint), then resumed: the
+    # learning-rate schedule (constant, then linear decay over the run) must come out the same.
+    with pytest.MonkeyPatch.context() as patch:
+        from tf_irgan import training
+
+        def interrupt(self, done, losses):
+            if done == 5:
+                raise KeyboardInterrupt
+        patch.setattr(training.Progress, "update", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train(options("resumed", 6), verbose=False)
+    resumed = train(options("resumed", 6, resume=True), verbose=False)
+    return {"root": root, "options": options, "full": full, "resumed": resumed}
+
+
+def _weights(preset_dir):
+    return [w.numpy() for w in load_preset(preset_dir).model.weights]
+
+
+def test_resume_gives_the_same_step_weights_and_learning_rate(runs):
+    full, resumed = runs["full"], runs["resumed"]
+    assert full.batches == resumed.batches == 6 and full.task == "translation"
+    for a, b in zip(_weights(full.preset_dir), _weights(resumed.preset_dir)):
+        np.testing.assert_array_equal(a, b)
+    reader = tf.train.load_checkpoint(str(runs["root"] / "resumed" / "checkpoints"))
+    assert reader.get_tensor("batches/.ATTRIBUTES/VARIABLE_VALUE") == 6
+    # Constant for the first half (3 of 6 batches), then linear: batch 5 ran at 2e-4 * 1/3.
+    for name in ("g_optimizer", "d_optimizer"):
+        lr = reader.get_tensor(f"{name}/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
+        np.testing.assert_allclose(lr, 2e-4 * (6 - 5) / 3, rtol=1e-6)
+    config = json.loads((full.preset_dir / "config.json").read_text())
+    assert config["task"] == "translation" and config["input_roles"] == ["image"]
+    assert config["output_role"] == "translated" and config["class_name"] == "UNetGenerator"
+    metadata = json.loads((full.preset_dir / "metadata.json").read_text())
+    assert metadata["direction"] == "vis2ir" and metadata["batches"] == 6
+
+
+def test_short_real_run_lowers_the_l1_loss(runs, tmp_path):
+    """1 batch, then resumed to 60 at a higher rate: L1 to the IR targets of fixed crops falls."""
+    root, options = runs["root"], runs["options"]
+    first = train(options("learn", 1), verbose=False)
+    before = shutil.copytree(first.preset_dir, tmp_path / "before")
+    after = train(options("learn", 60, resume=True), verbose=False).preset_dir
+    pairs = load_pairs(root / "data", "vis", "ir", 3, 1)
+    batch = JitteredPairBatches(pairs, 4, crop=64, load=64, seed=9).batch(0)
+
+    def l1(preset_dir):
+        out = load_preset(preset_dir).model(tf.constant(batch["image"]), training=False)
+        return float(np.abs(out.numpy() - batch["target"]).mean())
+
+    assert l1(after) < 0.85 * l1(before), (l1(before), l1(after))
+
+
+# ---------------------------------------------------------------- translation pipeline and CLI
+
+def test_translate_returns_the_input_size_and_adapts_channels(runs):
+    preset = str(runs["full"].preset_dir)   # vis2ir: 3 channels in, 1 out
+    for shape in ((45, 61), (100, 33), (8, 8)):
+        result = translate_image(RNG.random((*shape, 3), dtype=np.float32), preset=preset)
+        assert result.image.shape == shape and result.notes == []
+    gray = translate_image(RNG.random((30, 50), dtype=np.float32), preset=preset, name="g.png")
+    assert gray.image.shape == (30, 50) and "g.png" in gray.notes[0] and "repeated" in gray.notes[0]
+
+
+def test_one_channel_model_given_color(runs):
+    result = train(runs["options"]("ir2vis", 1, direction="ir2vis"), verbose=False)
+    out = translate_image(RNG.random((40, 52, 3), dtype=np.float32), preset=str(result.preset_dir),
+                          name="c.png")
+    assert out.image.shape == (40, 52, 3)   # ir2vis writes color
+    assert "luminance" in out.notes[0] and "c.png" in out.notes[0]
+
+
+def _run(args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output
+    for fragment in fragments:
+        assert str(fragment) in lines[0], (fragment, lines[0])
+
+
+def test_translate_cli(runs, tmp_path, shared_data):
+    preset = runs["full"].preset_dir
+    source = shared_data / "roadscene" / "vi" / "FLIR_00060.jpg"
+    out = tmp_path / "ir.png"
+    result = _run(["translate", source, "-o", out, "--preset", preset])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape == cv2.imread(str(source)).shape[:2]
+    # Folder mode.
+    (tmp_path / "in").mkdir()
+    for name in ("FLIR_00060", "FLIR_00122"):
+        shutil.copy(shared_data / "roadscene" / "vi" / f"{name}.jpg", tmp_path / "in")
+    result = _run(["translate", "--in-dir", tmp_path / "in", "--out-dir", tmp_path / "out",
+                   "--preset", preset])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["FLIR_00060.png", "FLIR_00122.png"]
+
+
+def test_translate_cli_bad_input(runs, tmp_path):
+    preset = runs["full"].preset_dir
+    _one_line_error(_run(["translate", tmp_path / "missing.png", "-o", tmp_path / "o.png",
+                          "--preset", preset]), "missing.png", "not found")
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG not really")
+    _one_line_error(_run(["translate", corrupt, "-o", tmp_path / "o.png", "--preset", preset]),
+                    corrupt, "cannot be decoded")
+    (tmp_path / "empty").mkdir()
+    _one_line_error(_run(["translate", "--in-dir", tmp_path / "empty", "--out-dir", tmp_path / "x",
+                          "--preset", preset]), tmp_path / "empty", "no images")
+    existing = tmp_path / "exists.png"
+    existing.write_bytes(b"keep")
+    image = tmp_path / "in.png"
+    cv2.imwrite(str(image), (RNG.random((20, 30)) * 255).astype(np.uint8))
+    _one_line_error(_run(["translate", image, "-o", existing, "--preset", preset]), existing,
+                    "--overwrite")
+    assert existing.read_bytes() == b"keep"
+    _one_line_error(_run(["translate", image, "-o", tmp_path / "o.gif", "--preset", preset]),
+                    "unsupported output format")
+    # A fusion preset is not a translation model.
+    _one_line_error(_run(["translate", image, "-o", tmp_path / "o.png", "--preset", "ddcgan-ir-vis"]),
+                    "fusion model")

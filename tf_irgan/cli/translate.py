@@ -1,0 +1,66 @@
+"""`tf-irgan translate`."""
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("image", required=False, type=click.Path())
+@click.option("-o", "--output", type=click.Path(), help="Translated image to write (single image).")
+@click.option("--in-dir", type=click.Path(), help="Folder of images to translate (batch mode).")
+@click.option("--out-dir", type=click.Path(), help="Folder for the translated images (batch mode).")
+@click.option("--preset", "--checkpoint", "preset", default="pix2pix-vis2ir", show_default=True,
+              help="Shipped preset name or preset folder (pix2pix-vis2ir, pix2pix-ir2vis). "
+                   "--checkpoint is the old name.")
+@click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+def translate(image, output, in_dir, out_dir, preset, bit_depth, overwrite):
+    """Translate IMAGE (visible -> infrared with the default preset, or infrared -> visible with
+    --preset pix2pix-ir2vis), or every image of a folder. The output has the input's size."""
+    from tf_irgan.errors import UserError
+    from tf_irgan.images import check_image_output, list_images, read_image, write_image
+
+    single, batch = image is not None, in_dir is not None or out_dir is not None
+    if single == batch:
+        raise UserError("give either IMAGE -o OUT, or --in-dir D --out-dir D")
+    if single:
+        if output is None:
+            raise UserError("a single image needs -o OUTPUT (e.g. -o ir.png)")
+        jobs = [(Path(image), Path(output))]
+    else:
+        if in_dir is None or out_dir is None:
+            raise UserError("folder mode needs both --in-dir and --out-dir")
+        files = list_images(in_dir)
+        if not files:
+            raise UserError(f"{in_dir}: holds no images (.png, .jpg, .bmp, .tif); check the folder")
+        jobs = [(path, Path(out_dir) / f"{path.stem}.png") for path in files]
+    if not overwrite:
+        taken = [str(out) for _, out in jobs if out.exists()]
+        if taken:
+            more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
+            raise UserError(f"{taken[0]}{more}: already exists; pass --overwrite or choose another output")
+    for _, out in jobs:
+        check_image_output(out, overwrite=True, bit_depth=int(bit_depth))
+
+    from tf_irgan.cli.main import import_tensorflow_quietly
+    import_tensorflow_quietly()
+    from tf_irgan.pipelines.translation import translate_image
+
+    def run(in_path, out_path):
+        result = translate_image(read_image(in_path), preset=preset, name=str(in_path))
+        write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
+        for note in result.notes:
+            click.echo(f"note: {note}", err=True)
+        return result
+
+    if single:
+        result = run(*jobs[0])
+        click.echo(f"wrote {jobs[0][1]} with {result.preset}")
+        return
+    with click.progressbar(jobs, label="translating", file=sys.stderr,
+                           item_show_func=lambda j: j[0].name if j else "") as bar:
+        for job in bar:
+            run(*job)
+    click.echo(f"wrote {len(jobs)} translated images to {out_dir}")

@@ -1,0 +1,76 @@
+"""Writing outputs safely: refuse to replace what exists unless asked, and never leave a
+half-written file or folder under its final name.
+
+Every writer in the package goes through `atomic_path`: it yields a hidden `.NAME.partial`
+path beside the target, and only when the block finishes is that renamed onto the target (a
+file with `os.replace`, a folder by removing the old one first). An interrupted run leaves at
+most a `.partial` beside the target, which the next run replaces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+from tf_irgan.errors import UserError
+
+
+def check_outputs(paths, overwrite: bool = False, folders: bool = False) -> None:
+    """Refuse, before any work is done, outputs that exist (without `overwrite`), that are a
+    folder where a file is wanted (or the reverse), or that are named twice."""
+    seen = set()
+    for path in paths:
+        if path is None:
+            continue
+        path = Path(path)
+        if not folders and path.is_dir():
+            raise UserError(f"{path}: is a folder; give a file name for the output")
+        if folders and path.exists() and not path.is_dir():
+            raise UserError(f"{path}: exists and is not a folder; choose another output folder")
+        if path.exists() and not overwrite:
+            raise UserError(f"{path}: already exists; pass --overwrite or choose another name")
+        if path.resolve() in seen:
+            raise UserError(f"{path}: given for two different outputs; choose distinct names")
+        seen.add(path.resolve())
+
+
+@contextlib.contextmanager
+def atomic_path(path, overwrite: bool = False, folder: bool = False):
+    """Yield a temporary path beside `path`; on success move it onto `path`.
+
+    `folder=True` yields an empty folder to fill; otherwise a file path to write.
+    """
+    path = Path(path)
+    check_outputs([path], overwrite, folders=folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    _remove(partial)
+    if folder:
+        partial.mkdir()
+    try:
+        yield partial
+    except BaseException:
+        _remove(partial)
+        raise
+    if folder:
+        _remove(path)
+    os.replace(partial, path)
+
+
+def write_bytes(path, data: bytes, overwrite: bool = False) -> Path:
+    with atomic_path(path, overwrite) as partial:
+        partial.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path, text: str, overwrite: bool = False) -> Path:
+    return write_bytes(path, text.encode("utf-8"), overwrite)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()

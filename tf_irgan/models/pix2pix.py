@@ -1,0 +1,311 @@
+"""pix2pix (Isola et al., CVPR 2017) for visible <-> infrared translation, as in the paper that
+translates visible images into infrared ones and back: a U-Net generator and a conditional
+discriminator judging (input, output) pairs, trained with the cGAN loss + lambda * L1.
+
+Images enter and leave in [0, 1]; inside, the networks work on [-1, 1] (tanh output), as the
+reference implementations do. Configs: `canonical` (Isola et al.: U-Net-256, 70x70 PatchGAN,
+batch 1), `paper` (more downsampling, the paper's whole-image four-conv discriminator) and
+`compact` (the project's CPU-sized network that the shipped presets use); docs/pix2pix.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from tf_irgan.errors import UserError
+from tf_irgan.models.base import GAN, Config, replace_config
+
+DIRECTIONS = {"vis2ir": ("vis", "ir", 3, 1), "ir2vis": ("ir", "vis", 1, 3)}
+NORMS = ("batch", "instance")
+DISCRIMINATORS = ("patchgan", "paper")
+
+
+@dataclass
+class Pix2PixConfig(Config):
+    name: str = "canonical"
+    batch_size: int = 1
+    learning_rate: float = 2e-4
+    g_optimizer: str = "adam"          # Adam, beta1 0.5
+    d_optimizer: str = "adam"
+    direction: str = "vis2ir"
+    in_channels: int = 3
+    out_channels: int = 1
+    # U-Net: `depth` stride-2 levels (the input must be a multiple of 2**depth), widths
+    # base_width * 2**level capped at max_width; dropout on the `dropout_layers` innermost
+    # decoder blocks (also at inference, as in pix2pix's test mode: off here, see docs).
+    depth: int = 8
+    base_width: int = 64
+    max_width: int = 512
+    norm: str = "batch"
+    dropout: float = 0.5
+    dropout_layers: int = 3
+    discriminator: str = "patchgan"
+    disc_width: int = 64
+    disc_layers: int = 3               # stride-2 convs (PatchGAN: 3 gives the 70x70 field)
+    l1_weight: float = 100.0
+    # Learning rate: constant for the first `decay_start` of the run, then linear to zero.
+    decay_start: float = 0.5
+    crop: int = 256
+    load: int = 286
+
+
+CONFIG_NAMES = ("canonical", "paper", "compact")
+
+
+def pix2pix_config(name: str = "canonical", direction: str = "vis2ir", **overrides) -> Pix2PixConfig:
+    if direction not in DIRECTIONS:
+        raise UserError(f"--direction {direction}: use {' or '.join(DIRECTIONS)}")
+    _, _, c_in, c_out = DIRECTIONS[direction]
+    base = Pix2PixConfig(name=name, direction=direction, in_channels=c_in, out_channels=c_out)
+    if name == "canonical":
+        config = base
+    elif name == "paper":
+        # "Borrows U-Net with more downsampling layers", batch norm and dropout; the
+        # discriminator judges the whole (input, output) pair: four convs, one probability.
+        config = dataclasses.replace(base, depth=9, crop=512, load=572, discriminator="paper",
+                                     disc_layers=4)
+    elif name == "compact":
+        # The project's own, sized for CPU training (docs/pix2pix.md): a 6-level U-Net of base
+        # width 32 on 128-pixel crops (a 2x2 bottleneck), batch 4, instance norm (batch
+        # statistics of 4 crops were unstable), less dropout; ~67 k multiply-adds per pixel.
+        config = dataclasses.replace(base, depth=6, base_width=32, max_width=256, crop=128,
+                                     load=143, batch_size=4, norm="instance", dropout=0.2,
+                                     dropout_layers=2, disc_width=32, l1_weight=100.0)
+    else:
+        raise UserError(f"--config {name}: unknown pix2pix config; use {', '.join(CONFIG_NAMES)}")
+    if "crop" in overrides and "load" not in overrides:  # keep the jitter's enlargement
+        overrides = {**overrides, "load": round(overrides["crop"] * config.load / config.crop)}
+    config = replace_config(config, overrides)
+    if config.norm not in NORMS:
+        raise UserError(f"norm {config.norm}: use {' or '.join(NORMS)}")
+    if config.discriminator not in DISCRIMINATORS:
+        raise UserError(f"discriminator {config.discriminator}: use {' or '.join(DISCRIMINATORS)}")
+    if config.crop % (2 ** config.depth):
+        raise UserError(f"--patch {config.crop} is not a multiple of 2**depth = {2 ** config.depth}; "
+                        "the U-Net halves it that many times")
+    return config
+
+
+def _norm(kind, name):
+    if kind == "instance":
+        return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+
+
+_INIT = keras.initializers.RandomNormal(0.0, 0.02)
+
+
+@keras.saving.register_keras_serializable("tf_irgan")
+class UNetGenerator(keras.Model):
+    """U-Net: `depth` 4x4 stride-2 convs down (LeakyReLU 0.2, no norm on the first and the
+    innermost), transposed convs up (ReLU, dropout on the innermost `dropout_layers`), skips by
+    concatenation, tanh. Takes (B, H, W, in_channels) in [0, 1], H and W multiples of
+    2**depth; returns (B, H, W, out_channels) in [0, 1]."""
+
+    def __init__(self, in_channels=3, out_channels=1, depth=8, base_width=64, max_width=512,
+                 norm="batch", dropout=0.5, dropout_layers=3, **kwargs):
+        super().__init__(**kwargs)
+        self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
+        self.base_width, self.max_width, self.norm = base_width, max_width, norm
+        self.dropout, self.dropout_layers = dropout, dropout_layers
+        widths = [min(base_width * 2 ** i, max_width) for i in range(depth)]
+        self.down = []
+        for i, width in enumerate(widths):
+            block = [layers.Conv2D(width, 4, strides=2, padding="same", use_bias=False,
+                                   kernel_initializer=_INIT, name=f"down{i}_conv")]
+            if 0 < i < depth - 1:
+                block.append(_norm(norm, f"down{i}_norm"))
+            self.down.append(block)
+        self.up = []
+        for i in reversed(range(depth - 1)):  # from the innermost skip outwards
+            block = [layers.Conv2DTranspose(widths[i], 4, strides=2, padding="same", use_bias=False,
+                                            kernel_initializer=_INIT, name=f"up{i}_conv"),
+                     _norm(norm, f"up{i}_norm")]
+            if depth - 2 - i < dropout_layers and dropout > 0:
+                block.append(layers.Dropout(dropout, name=f"up{i}_dropout"))
+            self.up.append(block)
+        self.head = layers.Conv2DTranspose(out_channels, 4, strides=2, padding="same",
+                                           kernel_initializer=_INIT, dtype="float32", name="head")
+
+    @property
+    def multiple(self) -> int:
+        return 2 ** self.depth
+
+    def call(self, images, training=False):
+        x = images * 2.0 - 1.0
+        skips = []
+        for i, block in enumerate(self.down):
+            if i > 0:
+                x = tf.nn.leaky_relu(x, 0.2)
+            for layer in block:
+                x = layer(x, training=training)
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1])):
+            x = tf.nn.relu(x)
+            for layer in block:
+                x = layer(x, training=training)
+            x = tf.concat([x, tf.cast(skip, x.dtype)], axis=-1)
+        out = self.head(tf.nn.relu(x))
+        return (tf.tanh(tf.cast(out, tf.float32)) + 1.0) / 2.0
+
+    def build_for_inference(self):
+        self(tf.zeros((1, self.multiple, self.multiple, self.in_channels)))
+
+    def get_config(self):
+        return {**super().get_config(), "in_channels": self.in_channels,
+                "out_channels": self.out_channels, "depth": self.depth,
+                "base_width": self.base_width, "max_width": self.max_width, "norm": self.norm,
+                "dropout": self.dropout, "dropout_layers": self.dropout_layers}
+
+    def macs_per_pixel(self) -> float:
+        """Multiply-adds per output pixel (4x4 kernels; each level has 1/4 the pixels)."""
+        widths = [min(self.base_width * 2 ** i, self.max_width) for i in range(self.depth)]
+        total, channels = 0.0, self.in_channels
+        for i, width in enumerate(widths):
+            total += 16 * channels * width / 4 ** (i + 1)
+            channels = width
+        up_in = widths[-1]
+        for i in reversed(range(self.depth - 1)):
+            total += 16 * up_in * widths[i] / 4 ** (i + 1)
+            up_in = 2 * widths[i]
+        return total + 16 * up_in * self.out_channels
+
+
+@keras.saving.register_keras_serializable("tf_irgan")
+class PairDiscriminator(keras.Model):
+    """Judges (input, output) pairs. `patchgan`: 4x4 convs C64 (no norm) ... stride 2, one
+    stride-1 C and a 1-channel stride-1 conv: a logit per 70x70 patch. `paper`: the same
+    stride-2 convs with LeakyReLU, then one logit for the whole image (global average)."""
+
+    def __init__(self, kind="patchgan", width=64, layers_down=3, norm="batch", **kwargs):
+        super().__init__(**kwargs)
+        self.kind, self.width, self.layers_down, self.norm = kind, width, layers_down, norm
+        self.convs = []
+        for i in range(layers_down):
+            block = [layers.Conv2D(min(width * 2 ** i, 512), 4, strides=2, padding="same",
+                                   kernel_initializer=_INIT, name=f"conv{i}")]
+            if i > 0:
+                block.append(_norm(norm, f"norm{i}"))
+            self.convs.append(block)
+        if kind == "patchgan":
+            self.convs.append([layers.ZeroPadding2D(1), layers.Conv2D(
+                min(width * 2 ** layers_down, 512), 4, kernel_initializer=_INIT, name="conv_s1"),
+                _norm(norm, "norm_s1")])
+            self.score = [layers.ZeroPadding2D(1),
+                          layers.Conv2D(1, 4, kernel_initializer=_INIT, dtype="float32", name="score")]
+        else:
+            self.score = [layers.GlobalAveragePooling2D(),
+                          layers.Dense(1, kernel_initializer=_INIT, dtype="float32", name="score")]
+
+    def call(self, pair, training=False):
+        x = tf.concat([pair[0], pair[1]], axis=-1) * 2.0 - 1.0
+        for block in self.convs:
+            for layer in block:
+                x = layer(x, training=training)
+            x = tf.nn.leaky_relu(x, 0.2)
+        for layer in self.score:
+            x = layer(x)
+        return tf.cast(x, tf.float32)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "width": self.width,
+                "layers_down": self.layers_down, "norm": self.norm}
+
+
+class Pix2Pix(GAN):
+    """keras-io style conditional GAN: `train_step` runs once per replica."""
+
+    task = "translation"
+    input_roles = ("image",)
+    output_role = "translated"
+    config_class = Pix2PixConfig
+
+    def __init__(self, config: Pix2PixConfig, **kwargs):
+        super().__init__(config, **kwargs)
+        self.generator = UNetGenerator(config.in_channels, config.out_channels, config.depth,
+                                       config.base_width, config.max_width, config.norm,
+                                       config.dropout, config.dropout_layers, name="generator")
+        self.discriminator = PairDiscriminator(config.discriminator, config.disc_width,
+                                               config.disc_layers, config.norm, name="discriminator")
+        c = config.crop
+        self.generator(tf.zeros((1, c, c, config.in_channels)))
+        self.discriminator((tf.zeros((1, c, c, config.in_channels)),
+                            tf.zeros((1, c, c, config.out_channels))))
+        self.trackers = [keras.metrics.Mean(name=n) for n in ("d_loss", "g_gan", "g_l1", "g_loss")]
+
+    @classmethod
+    def config_names(cls):
+        return list(CONFIG_NAMES)
+
+    @classmethod
+    def config(cls, name="canonical", direction="vis2ir", **overrides):
+        return pix2pix_config(name, direction, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def config_from_options(cls, options):
+        return cls.config(options.config or "canonical", options.direction or "vis2ir",
+                          batch_size=options.batch_size, learning_rate=options.learning_rate,
+                          crop=options.patch, **(options.overrides or {}))
+
+    def training_data(self, options):
+        from tf_irgan.data.pairs import JitteredPairBatches, load_pairs
+        source, target, _, _ = DIRECTIONS[self.config.direction]
+        pairs = load_pairs(options.data, source, target, self.config.in_channels,
+                           self.config.out_channels, options.holdout_every)
+        return JitteredPairBatches(pairs, self.config.batch_size, self.config.crop,
+                                   self.config.load, options.seed)
+
+    def preset_metadata(self) -> dict:
+        cfg = self.config
+        source, target, _, _ = DIRECTIONS[cfg.direction]
+        return {"description": f"pix2pix U-Net generator, {cfg.name} config, {source} -> {target}",
+                "direction": cfg.direction, "source": source, "target": target}
+
+    @property
+    def metrics(self):
+        return self.trackers
+
+    def learning_rate_at(self, batches) -> float:
+        """Constant, then linear decay to zero over the last (1 - decay_start) of the run."""
+        total = max(getattr(self, "total_batches", 0) or 1, 1)
+        start = self.config.decay_start * total
+        if batches <= start:
+            return float(self.config.learning_rate)
+        return float(self.config.learning_rate * max(0.0, (total - batches) / max(total - start, 1)))
+
+    def train_step(self, batch):
+        image, target = batch["image"], batch["target"]
+        with tf.GradientTape() as tape:
+            fake = self.generator(image, training=True)
+            real_logits = self.discriminator((image, target), training=True)
+            fake_logits = self.discriminator((image, tf.stop_gradient(fake)), training=True)
+            # Halved, as in the reference implementation: D learns at half the rate of G.
+            d_loss = 0.5 * self.global_mean(_bce(real_logits, 1.0) + _bce(fake_logits, 0.0))
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+
+        with tf.GradientTape() as tape:
+            fake = self.generator(image, training=True)
+            g_gan = self.global_mean(_bce(self.discriminator((image, fake), training=True), 1.0))
+            g_l1 = self.global_mean(tf.reduce_mean(tf.abs(target - fake), axis=[1, 2, 3]))
+            g_loss = g_gan + self.config.l1_weight * g_l1
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        variables = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        for tracker, value in zip(self.trackers, (d_loss, g_gan, g_l1, g_loss)):
+            tracker.update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def _bce(logits, label: float):
+    """Per-example binary cross-entropy of logits against a constant label, averaged over the
+    example's logits (one for `paper`, one per patch for `patchgan`)."""
+    loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label),
+                                                   logits=logits)
+    return tf.reduce_mean(tf.reshape(loss, [tf.shape(loss)[0], -1]), axis=1)

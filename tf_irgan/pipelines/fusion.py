@@ -1,0 +1,242 @@
+"""The fusion pipeline: whole images of any size through a trained generator (or a classical
+baseline). `tf-irgan fuse`, `tf-irgan report` and `tf-irgan export` all go through it.
+
+Steps, in order:
+1. Checks on the arrays (numpy): luminance of color inputs, the one aspect rule, the size ratio
+   and which preset serves it (`fuse_images`).
+2. The graph part, in TensorFlow ops so that the SavedModel runs the very same code:
+   `align_ir_tensor` puts the IR on the grid of the visible image padded to a multiple of the scale,
+   `pad_to_multiple` reflect-pads the visible image, the generator runs, the result is cropped
+   back (`fuse_tensor` for whole images, `run_generator` for overlapping tiles: same pixels,
+   bounded memory).
+3. Color (numpy): the fused luminance goes back under the colored input's chrominance, in the
+   color space the preset names (YCbCr by default).
+
+The visible image sets the output geometry; its content is never stretched.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tf_irgan.color import COLOR_SPACES
+from tf_irgan.errors import UserError
+from tf_irgan.images import check_aspect, to_gray
+
+SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
+# A model trained at scale s > 1 serves size ratios in [s / 2, 1.5 s]; a same-size model serves
+# [1 / 1.5, 2]. Ratios between two models go to the nearer one (in octaves), whose IR input is
+# then resampled to its scale.
+SLACK = 1.5
+# Tiles: the image is split into equal tiles of at most TILE pixels a side (so a 640x480 image is
+# one tile and 1280x1024 two), each with MARGIN pixels of context, which exceeds the generator's
+# receptive radius (~12 px + one IR pixel), so tiled and whole-image results agree.
+TILE, MARGIN = 1024, 32
+
+
+@dataclass
+class FuseResult:
+    image: np.ndarray          # float32 [0, 1], (H, W) or (H, W, 3)
+    method: str
+    checkpoint: str | None = None   # the name of the preset used (None for a baseline)
+    notes: list = field(default_factory=list)
+
+    @property
+    def preset(self) -> str | None:
+        return self.checkpoint
+
+
+# ---------------------------------------------------------------- sizes and model choice
+
+def size_ratio(vis_shape, ir_shape, vis_name="visible", ir_name="IR", notes=None) -> float:
+    """Visible/IR size ratio per side, after the one aspect rule (`images.check_aspect`)."""
+    check_aspect(ir_shape, vis_shape, ir_name, vis_name, notes)
+    return (vis_shape[0] / ir_shape[0] + vis_shape[1] / ir_shape[1]) / 2
+
+
+def default_checkpoint(ratio: float, ir_name="IR", vis_name="visible") -> str:
+    if ratio < 1 / SLACK:
+        raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than {vis_name}; "
+                        "pass the visible image first, then the IR image")
+    if ratio < 2:
+        return SAME_SIZE_MODEL
+    if ratio <= 4 * SLACK:
+        return X4_MODEL
+    raise UserError(f"{ir_name}: is {ratio:.2f}x smaller per side than {vis_name}; the shipped models "
+                    f"serve ~1x ({SAME_SIZE_MODEL}) and ~4x ({X4_MODEL}); resize the IR image or pass "
+                    "--preset with a model trained at that ratio")
+
+
+def check_serves(scale: int, ratio: float, checkpoint: str, ir_name="IR"):
+    if ratio < 1 / SLACK:  # no model fuses a larger IR image: the inputs are swapped
+        raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than the visible image; "
+                        "pass the visible image first, then the IR image")
+    low, high = (1 / SLACK, 2.0) if scale == 1 else (scale / 2, scale * SLACK)
+    if not low <= ratio <= high:
+        raise UserError(f"{ir_name}: the visible/IR size ratio is {ratio:.2f}, but {checkpoint} was "
+                        f"trained for {scale}x; use a preset trained near that ratio "
+                        "(see `tf-irgan presets`) or resize the IR image")
+
+
+def ir_grid(height: int, width: int, scale: int) -> tuple[tuple, tuple]:
+    """The IR shapes taken as they are: ceil (the padded visible grid) and floor."""
+    return (-(-height // scale), -(-width // scale)), (height // scale, width // scale)
+
+
+# ---------------------------------------------------------------- the graph part (TF ops)
+
+def pad_to_multiple(images, multiple: int):
+    """Reflect-pad (B, H, W, C) at the bottom and right to multiples of `multiple`."""
+    import tensorflow as tf
+
+    if multiple == 1:
+        return images
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    return tf.pad(images, [[0, 0], [0, (-height) % multiple], [0, (-width) % multiple], [0, 0]],
+                  mode="REFLECT")
+
+
+def reduce_to_scale(images, scale: int):
+    """(B, H, W, C) at full resolution -> 1/scale per side: reflect-pad to a multiple of scale,
+    then block means, which is what a sensor with `scale`-times larger pixels records."""
+    import tensorflow as tf
+
+    if scale == 1:
+        return images
+    return tf.nn.avg_pool2d(pad_to_multiple(images, scale), scale, scale, "VALID")
+
+
+def align_ir_tensor(vis_hw, ir, scale: int):
+    """The IR image (B, h, w, 1) on the grid of the visible image padded to a multiple of scale,
+    i.e. (B, ceil(H/s), ceil(W/s), 1).
+
+    Taken as they are: that grid, and floor(H/s) x floor(W/s) (an IR covering the whole
+    multiples of s; its missing last row/column repeats the edge). Anything else is resampled
+    onto the visible frame (bicubic) and reduced to the grid, so the geometry stays exact.
+    Works eagerly and in a traced SavedModel function alike.
+    """
+    import tensorflow as tf
+
+    height, width = vis_hw[0], vis_hw[1]
+    ceil_h, ceil_w = -(-height // scale), -(-width // scale)
+    ir_h, ir_w = tf.shape(ir)[1], tf.shape(ir)[2]
+    is_ceil = tf.logical_and(tf.equal(ir_h, ceil_h), tf.equal(ir_w, ceil_w))
+    is_floor = tf.logical_and(tf.equal(ir_h, height // scale), tf.equal(ir_w, width // scale))
+
+    def edge_padded():
+        # At most one row and column are missing: SYMMETRIC repeats the edge for those.
+        return tf.pad(ir, [[0, 0], [0, ceil_h - ir_h], [0, ceil_w - ir_w], [0, 0]], mode="SYMMETRIC")
+
+    def resampled():
+        full = tf.image.resize(ir, tf.stack([height, width]), method="bicubic")
+        return tf.clip_by_value(reduce_to_scale(full, scale), 0.0, 1.0)
+
+    return tf.cond(is_ceil, lambda: tf.identity(ir),
+                   lambda: tf.cond(is_floor, edge_padded, resampled))
+
+
+def fuse_tensor(model, vis, ir, scale: int):
+    """Whole-image fusion in TF ops: vis (B, H, W, 1), ir (B, h, w, 1) float32 [0, 1] ->
+    (B, H, W, 1). What the SavedModel serves."""
+    import tensorflow as tf
+
+    height, width = tf.shape(vis)[1], tf.shape(vis)[2]
+    aligned = align_ir_tensor((height, width), ir, scale)
+    fused = model({"vis": pad_to_multiple(vis, scale), "ir": aligned}, training=False)
+    return tf.clip_by_value(fused[:, :height, :width, :], 0.0, 1.0)
+
+
+def _tiles(length: int, tile: int, scale: int) -> list[int]:
+    """Start offsets of equal tiles (multiples of scale) covering `length`."""
+    count = max(1, math.ceil(length / tile))
+    size = -(-math.ceil(length / count) // scale) * scale
+    return list(range(0, length, size)), size
+
+
+def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
+                  tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
+    """Generator output for a visible luminance (H, W) and an IR image already on the padded grid
+    (ceil(H/s), ceil(W/s)), in overlapping tiles; equals `fuse_tensor` on the whole image."""
+    import tensorflow as tf
+
+    height, width = vis.shape
+    padded = pad_to_multiple(tf.constant(vis[None, :, :, None], tf.float32), scale)
+    ir_t = tf.constant(ir[None, :, :, None], tf.float32)
+    full_h, full_w = int(padded.shape[1]), int(padded.shape[2])
+    margin = margin + (-margin % scale)
+    starts_y, tile_h = _tiles(full_h, max(scale, tile), scale)
+    starts_x, tile_w = _tiles(full_w, max(scale, tile), scale)
+    out = np.empty((full_h, full_w), np.float32)
+    for y in starts_y:
+        for x in starts_x:
+            y0, x0 = max(0, y - margin), max(0, x - margin)
+            y1, x1 = min(full_h, y + tile_h + margin), min(full_w, x + tile_w + margin)
+            batch = {"vis": padded[:, y0:y1, x0:x1, :],
+                     "ir": ir_t[:, y0 // scale:y1 // scale, x0 // scale:x1 // scale, :]}
+            fused = model(batch, training=False).numpy()[0, :, :, 0]
+            out[y:y + tile_h, x:x + tile_w] = fused[y - y0:y - y0 + tile_h, x - x0:x - x0 + tile_w]
+    return out[:height, :width]
+
+
+def align_ir(vis_shape, ir: np.ndarray, scale: int, notes: list, ir_name="IR") -> np.ndarray:
+    """`align_ir_tensor` for numpy arrays (H, W): the same array when it is already on the grid; a note
+    when the IR had to be resampled."""
+    ceil_shape, floor_shape = ir_grid(vis_shape[0], vis_shape[1], scale)
+    if ir.shape == ceil_shape:
+        return ir
+    if ir.shape != floor_shape:
+        notes.append(f"{ir_name}: {ir.shape[1]}x{ir.shape[0]} is not 1/{scale} of the visible "
+                     f"{vis_shape[1]}x{vis_shape[0]}; resampled onto the visible frame")
+    import tensorflow as tf
+    out = align_ir_tensor(vis_shape, tf.constant(ir[None, :, :, None], tf.float32), scale)
+    return out.numpy()[0, :, :, 0]
+
+
+# ---------------------------------------------------------------- whole images
+
+def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddcgan",
+                gray: bool = False, vis_name: str = "visible", ir_name: str = "IR",
+                checkpoint=None) -> FuseResult:
+    """Fuse a visible image (gray or RGB) with an IR image; arrays float in [0, 1].
+
+    Color visible input is fused on its luminance and gets its chrominance back (in the preset's
+    color space) unless `gray`. `method` is "ddcgan" (a preset; chosen by the size ratio when
+    None) or one of the classical baselines. `checkpoint` is the old name of `preset`.
+    """
+    preset_name = preset or checkpoint
+    notes = []
+    vis_y, ir_g = to_gray(vis), to_gray(ir)
+    if ir.ndim == 3:
+        notes.append(f"{ir_name}: color IR reduced to its luminance")
+    ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name, notes)
+    color_space = "ycbcr"
+    if method == "ddcgan":
+        from tf_irgan.presets import load_preset
+        name = preset_name or default_checkpoint(ratio, ir_name, vis_name)
+        preset = load_preset(name)
+        if preset.task != "fusion":
+            raise UserError(f"{name}: is a {preset.task} model; fuse needs a fusion preset "
+                            "(see `tf-irgan presets`)")
+        check_serves(preset.scale, ratio, str(name), ir_name)
+        small = align_ir(vis_y.shape, ir_g, preset.scale, notes, ir_name)
+        fused = run_generator(preset.model, vis_y, small, preset.scale)
+        used, color_space = preset.name, preset.metadata.get("color_space", "ycbcr")
+    else:
+        from tf_irgan.baselines import METHODS
+        if method not in METHODS:
+            raise UserError(f"--method {method}: use ddcgan or one of {', '.join(METHODS)}")
+        if preset_name:
+            raise UserError(f"--preset applies to --method ddcgan, not {method} (--checkpoint is "
+                            "its old name)")
+        if ir_g.shape != vis_y.shape:
+            import cv2
+            ir_g = np.clip(cv2.resize(ir_g, vis_y.shape[::-1], interpolation=cv2.INTER_CUBIC), 0, 1)
+            notes.append(f"{ir_name}: resized to the visible size for the {method} baseline")
+        fused, used = METHODS[method](vis_y, ir_g), None
+    fused = np.clip(fused, 0.0, 1.0).astype(np.float32)
+    if vis.ndim == 3 and not gray:
+        fused = COLOR_SPACES[color_space].replace_luminance(vis, fused)
+    return FuseResult(fused, method, used, notes)

@@ -1,0 +1,73 @@
+"""Fusing every pair of a test set with one method, through the fusion pipeline, and scoring
+the written files with the field's metrics."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tf_irgan.report.catalogue import EvalSet, Method
+
+
+def fuse_luminance(method: Method, vis: np.ndarray, ir: np.ndarray) -> np.ndarray:
+    """Fused luminance in [0, 1] for a registered pair (visible gray/RGB, IR gray/RGB).
+
+    Baselines get the IR at the visible size; a preset trained at scale s gets it reduced to
+    1/s by block means (`tf_irgan.pipelines.fusion.reduce_to_scale`), what its setting gives.
+    """
+    import cv2
+
+    from tf_irgan.images import to_gray
+    from tf_irgan.pipelines.fusion import fuse_images
+
+    vis_y, ir_g = to_gray(vis), to_gray(ir)
+    if method.kind == "baseline":
+        return fuse_images(vis_y, ir_g, method=method.name, gray=True).image
+    if ir_g.shape != vis_y.shape:
+        ir_g = np.clip(cv2.resize(ir_g, vis_y.shape[::-1], interpolation=cv2.INTER_CUBIC), 0, 1)
+    return fuse_images(vis_y, low_resolution_ir(ir_g, method.scale),
+                       checkpoint=str(method.preset.path), gray=True).image
+
+
+def low_resolution_ir(ir: np.ndarray, scale: int) -> np.ndarray:
+    """IR (H, W) at 1/scale per side, as the pipeline reduces it."""
+    import tensorflow as tf
+
+    from tf_irgan.pipelines.fusion import reduce_to_scale
+
+    if scale == 1:
+        return ir
+    return reduce_to_scale(tf.constant(ir[None, :, :, None], tf.float32), scale).numpy()[0, :, :, 0]
+
+
+def evaluate_method(eval_set: EvalSet, method: Method, folder: Path, log) -> dict:
+    """Fuse every pair of the set with one method into `folder`, score the files, average."""
+    from tf_irgan.images import read_image, write_image
+    from tf_irgan.metrics import fusion
+    from tf_irgan.metrics.evaluate import load_fusion_triple, mean_metrics
+
+    if method.kind == "checkpoint" and method.preset.model is None:
+        from tf_irgan.presets import load_preset
+        method.preset = load_preset(method.preset.path)
+    folder.mkdir(parents=True, exist_ok=True)
+    per_image, notes, files, seconds = {}, {}, {}, 0.0
+    for index, pair in enumerate(eval_set.pairs, start=1):
+        log(f"{eval_set.key}: {method.name} {index}/{len(eval_set.pairs)} ({pair.name})")
+        vis, ir = read_image(pair.vis), read_image(pair.ir)
+        began = time.perf_counter()
+        fused = fuse_luminance(method, vis, ir)
+        seconds += time.perf_counter() - began
+        out = write_image(folder / f"{pair.name}.png", fused, overwrite=True)
+        paths = {"ir": Path(pair.ir), "vis": Path(pair.vis), "fused": out}
+        a, b, f, note = load_fusion_triple(paths)
+        per_image[pair.name] = fusion.fusion_metrics(a, b, f)
+        files[pair.name] = {role: str(path) for role, path in paths.items()}
+        if note:
+            notes[pair.name] = note
+    return {"kind": method.kind, "scale": method.scale, "ir_input": method.ir_input,
+            "checkpoint": str(method.preset.path) if method.preset is not None else None,
+            "mean": mean_metrics(per_image, fusion.METRIC_NAMES), "per_image": per_image,
+            "notes": notes, "files": files,
+            "fuse_seconds_per_pair": seconds / max(len(eval_set.pairs), 1)}
