@@ -60,13 +60,19 @@ def machine() -> str:
     import tensorflow as tf
 
     cpu = platform.processor() or platform.machine()
+    vector = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not vector:
+                # One CPU name covers hosts with and without AVX-512/bf16: name what this one has.
+                flags = set(line.split(":", 1)[1].split())
+                wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+                vector = " (" + ", ".join(f for f in wanted if f in flags) + ")"
     except OSError:
         pass
+    cpu += vector
     gpus = []
     for gpu in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(gpu)
@@ -97,6 +103,18 @@ def publish(table: str, notes: str, write: bool, doc: Path, title: str):
     if write:
         heading = f"{title}, {time.strftime('%Y-%m-%d')}"
         print(f"appended to {append_section(doc, heading, table + chr(10) + notes)}")
+
+
+def median_seconds(run, warmup: int, runs: int) -> float:
+    """Median wall time of `runs` calls of `run()` after `warmup` untimed ones."""
+    for _ in range(warmup):
+        run()
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - began)
+    return statistics.median(samples)
 
 
 def command_line() -> str:
@@ -131,6 +149,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed calls after the warm-up (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
     parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: all cores)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the pipeline's stages: checks, IR alignment, the generator "
+                             "on the whole padded image in one pass, the tiled pass, color")
     parser.add_argument("--write", action="store_true", help="append the table to docs/benchmarks.md")
     parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="page for --write")
     args = parser.parse_args(argv)
@@ -191,7 +212,47 @@ def main(argv=None) -> int:
              f"({load_seconds:.2f} s) + first fuse; "
              f"intra-op threads: {args.threads or 'default'}.\n")
     publish(table, notes, args.write, args.doc, "Fusion (inference)")
+    if args.breakdown:
+        stages = breakdown(preset, vis, ir, args.runs)
+        total = stages["whole fuse_images (gray)"]
+        rows = [[name, f"{seconds:.3f}", f"{100 * seconds / total:.1f} %"] for name, seconds in stages.items()]
+        notes = ("Median of --runs calls per stage, in one process. \"tiled pass\" is what "
+                 "`fuse_images` runs; its excess over the one-pass generator is the tiles' overlap; "
+                 "\"color\" is putting the fused luminance back under an RGB visible image (YCbCr).\n")
+        publish(markdown_table(["stage", "median s", "share of fuse_images"], rows), notes,
+                args.write, args.doc, f"Fusion pipeline stages, {preset.name}, {args.width}x{args.height}")
     return 0
+
+
+def breakdown(preset, vis, ir, runs: int) -> dict:
+    """Median seconds of each stage of the fusion pipeline on one pair."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tf_irgan.color import replace_luma
+    from tf_irgan.images import to_gray
+    from tf_irgan.pipelines import fusion
+
+    scale = preset.scale
+    rgb = np.clip(np.stack([vis * 0.9, vis, vis * 1.1], axis=-1), 0, 1).astype(np.float32)
+    aligned = fusion.align_ir(vis.shape, ir, scale, [])
+
+    def whole_pass():
+        padded = fusion.pad_to_multiple(tf.constant(vis[None, :, :, None]), scale)
+        return preset.model({"vis": padded, "ir": tf.constant(aligned[None, :, :, None])},
+                            training=False).numpy()
+
+    stages = {
+        "checks (to_gray, aspect, ratio)": lambda: (to_gray(vis), to_gray(ir),
+                                                    fusion.size_ratio(vis.shape, ir.shape)),
+        "IR alignment (align_ir, TF ops)": lambda: fusion.align_ir(
+            vis.shape, np.pad(ir, ((0, 1), (0, 1)), mode="edge"), scale, []),
+        "generator, whole padded image, one pass": whole_pass,
+        "generator, tiled pass (run_generator)": lambda: fusion.run_generator(preset.model, vis, aligned, scale),
+        "color (replace_luma, YCbCr)": lambda: replace_luma(rgb, vis),
+        "whole fuse_images (gray)": lambda: fusion.fuse_images(vis, ir, preset=str(preset.path), gray=True),
+    }
+    return {name: median_seconds(run, 1, runs) for name, run in stages.items()}
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def bench_precision(precision: str, args) -> tuple[list[list[str]], dict]:
         model = DDcGAN(config)
         model.compile(**model.make_optimizers(mode), steps_per_epoch=1000,
                       jit_compile=use_jit(args.jit, strategy))
-        p, q, b = config.patch, config.ir_patch, config.batch_size
+        p, b = config.patch, config.batch_size
         batch = make_batch(args.data, config)
         fused = model._steps["fuse"](batch)
         timings = {

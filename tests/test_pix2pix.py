@@ -126,11 +126,11 @@ def runs(tmp_path_factory, shared_data):
         for name in names:
             shutil.copy(shared_data / "roadscene" / role / f"{name}.jpg", root / "data" / role)
 
-    def options(out, steps, resume=False, direction="vis2ir"):
+    def options(out, steps, resume=False, direction="vis2ir", **kwargs):
         return TrainOptions(data=str(root / "data"), out=str(root / out), model="pix2pix",
                             direction=direction, steps=steps, resume=resume, batch_size=2,
                             patch=32, overrides=TINY, checkpoint_every=2, log_every=2,
-                            command=f"pix2pix {steps}")
+                            command=f"pix2pix {steps}", **kwargs)
     full = train(options("full", 6), verbose=False)
     # "resumed" is killed during batch 5 (after the batch-4 checkpoint), then resumed: the
     # learning-rate schedule (constant, then linear decay over the run) must come out the same.
@@ -170,11 +170,11 @@ def test_resume_gives_the_same_step_weights_and_learning_rate(runs):
 
 
 def test_short_real_run_lowers_the_l1_loss(runs, tmp_path):
-    """1 batch, then resumed to 60 at a higher rate: L1 to the IR targets of fixed crops falls."""
+    """1 batch, then resumed to 80 at a higher rate: L1 to the IR targets of fixed crops falls."""
     root, options = runs["root"], runs["options"]
-    first = train(options("learn", 1), verbose=False)
+    first = train(options("learn", 1, learning_rate=2e-3), verbose=False)
     before = shutil.copytree(first.preset_dir, tmp_path / "before")
-    after = train(options("learn", 60, resume=True), verbose=False).preset_dir
+    after = train(options("learn", 80, resume=True), verbose=False).preset_dir
     pairs = load_pairs(root / "data", "vis", "ir", 3, 1)
     batch = JitteredPairBatches(pairs, 4, crop=64, load=64, seed=9).batch(0)
 
@@ -182,7 +182,7 @@ def test_short_real_run_lowers_the_l1_loss(runs, tmp_path):
         out = load_preset(preset_dir).model(tf.constant(batch["image"]), training=False)
         return float(np.abs(out.numpy() - batch["target"]).mean())
 
-    assert l1(after) < 0.85 * l1(before), (l1(before), l1(after))
+    assert l1(after) < 0.8 * l1(before), (l1(before), l1(after))
 
 
 # ---------------------------------------------------------------- translation pipeline and CLI
@@ -256,3 +256,58 @@ def test_translate_cli_bad_input(runs, tmp_path):
     # A fusion preset is not a translation model.
     _one_line_error(_run(["translate", image, "-o", tmp_path / "o.png", "--preset", "ddcgan-ir-vis"]),
                     "fusion model")
+
+
+def test_weights_are_stored_in_float16(runs, tmp_path):
+    from tf_irgan.presets import WEIGHTS_FILE, save_preset
+
+    preset_dir = runs["full"].preset_dir
+    assert json.loads((preset_dir / "metadata.json").read_text())["weights_storage"] == "float16"
+    model = load_preset(preset_dir).model
+    full = save_preset(tmp_path / "fp32", model, task="translation", metadata={}, storage="float32")
+    def data_bytes(path):
+        import h5py
+        sizes = []
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda n, item: sizes.append(item.nbytes) if isinstance(item, h5py.Dataset) else None)
+        return sum(sizes)
+    assert data_bytes(preset_dir / WEIGHTS_FILE) == data_bytes(full / WEIGHTS_FILE) / 2
+    image = RNG.random((37, 53, 3), dtype=np.float32)
+    a = translate_image(image, preset=str(preset_dir)).image
+    b = translate_image(image, preset=str(full)).image
+    assert np.abs(a - b).max() < 2 / 255
+
+
+def test_report_scores_translation_presets(runs, tmp_path, shared_data, monkeypatch):
+    shutil.copytree(runs["full"].preset_dir, tmp_path / "presets" / "tiny-vis2ir")
+    monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tmp_path / "presets"))
+    output = tmp_path / "results.md"
+    result = _run(["report", "--data-root", shared_data, "--output", output, "--limit", "2",
+                   "--sets", "translation", "--methods", "tiny-vis2ir"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    markdown = output.read_text()
+    assert "## Translation visible -> IR, RoadScene held-out pairs (2 pairs)" in markdown
+    assert "| `tiny-vis2ir` |" in markdown and "| linear (baseline) |" in markdown
+    assert "| Number | MAE | MSE | PSNR (dB) | SSIM | Image |" in markdown  # the paper's table
+    report = json.loads((tmp_path / "results.json").read_text())
+    entry = report["sets"]["translation_vis2ir"]
+    assert entry["pairs"] == ["FLIR_00548", "FLIR_01945"]  # every 10th pair by name
+    assert set(entry["methods"]) == {"tiny-vis2ir", "linear"}
+    for method in entry["methods"].values():
+        assert set(method["mean"]) == {"MAE", "MSE", "PSNR", "SSIM"}
+        assert 0 < method["mean"]["MAE"] < 1
+    figure = tmp_path / "figures" / "translation_vis2ir_examples.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG" and figure.stat().st_size < 600_000
+
+
+def test_linear_map_baseline_recovers_a_linear_relation():
+    from tf_irgan.baselines import LinearMap
+
+    sources = [RNG.random((20, 30, 3)) for _ in range(3)]
+    targets = [s @ np.array([[0.2], [0.5], [0.3]]) * 0.8 + 0.1 for s in sources]
+    linear = LinearMap.fit(sources, targets)
+    np.testing.assert_allclose(linear.weights[:, 0], [0.16, 0.4, 0.24], atol=1e-9)
+    np.testing.assert_allclose(linear.bias, [0.1], atol=1e-9)
+    assert linear(sources[0]).shape == (20, 30)
+    back = LinearMap.fit([t for t in targets], [np.repeat(t, 3, axis=-1) for t in targets])
+    assert back(targets[0]).shape == (20, 30, 3)

@@ -108,3 +108,22 @@ def test_export_equals_fuse_on_odd_sizes(name, ir_key, odd_pair, tmp_path):
     assert served.shape == fused.shape == (361, 483)
     assert np.abs(served - fused).mean() <= 1.0, np.abs(served - fused).mean()
     assert fused.std() > 5  # a real image, not two equal flat fields
+
+
+@pytest.mark.parametrize("name,direction,channels", [("pix2pix-vis2ir", "vis2ir", 1),
+                                                     ("pix2pix-ir2vis", "ir2vis", 3)])
+def test_shipped_translation_presets(name, direction, channels, tmp_path):
+    folder = ROOT / "checkpoints" / name
+    assert (folder / "model.weights.h5").stat().st_size < 20_000_000  # the repository's file limit
+    preset = load_preset(name)
+    assert preset.task == "translation" and preset.metadata["direction"] == direction
+    assert preset.model.out_channels == channels
+    source = EXAMPLES / ("vis.png" if direction == "vis2ir" else "ir.png")
+    out = tmp_path / "out.png"
+    args = ["translate", str(source), "-o", str(out)] + ([] if direction == "vis2ir" else ["--preset", name])
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert name in result.stdout
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert written.shape[:2] == cv2.imread(str(source), cv2.IMREAD_UNCHANGED).shape[:2]
+    assert (written.ndim == 3) == (channels == 3) and written.std() > 5

@@ -19,3 +19,10 @@ def fuse(vis, ir, preset=None, **kwargs):
     name of `preset=`)."""
     from tf_irgan.pipelines.fusion import fuse_images
     return fuse_images(vis, ir, preset=preset, **kwargs)
+
+
+def translate(image, preset=None, **kwargs):
+    """Translate an image (float array in [0, 1], gray or RGB) with a translation preset
+    (default pix2pix-vis2ir); see `tf_irgan.pipelines.translation.translate_image`."""
+    from tf_irgan.pipelines.translation import translate_image
+    return translate_image(image, preset=preset, **kwargs)

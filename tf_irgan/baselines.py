@@ -72,3 +72,33 @@ METHODS = {
     "max": maximum,
     "laplacian": laplacian_pyramid,
 }
+
+
+class LinearMap:
+    """The translation baseline: target = source @ weights + bias, one global linear map per
+    output channel, fitted by least squares on training pairs (vis2ir: IR from R, G, B;
+    ir2vis: each of R, G, B from IR). A learned translator has to beat it to be worth running."""
+
+    def __init__(self, weights: np.ndarray, bias: np.ndarray):
+        self.weights, self.bias = np.asarray(weights, np.float64), np.asarray(bias, np.float64)
+
+    @classmethod
+    def fit(cls, sources: list, targets: list, samples_per_pair: int = 20_000, seed: int = 0):
+        """Fit on (H, W, C_in) / (H, W, C_out) pairs, from a random sample of each pair's pixels."""
+        rng = np.random.default_rng(seed)
+        xs, ys = [], []
+        for source, target in zip(sources, targets):
+            x = source.reshape(-1, source.shape[-1])
+            y = target.reshape(-1, target.shape[-1])
+            pick = rng.choice(len(x), min(samples_per_pair, len(x)), replace=False)
+            xs.append(x[pick])
+            ys.append(y[pick])
+        x, y = np.concatenate(xs).astype(np.float64), np.concatenate(ys).astype(np.float64)
+        design = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+        solution, *_ = np.linalg.lstsq(design, y, rcond=None)
+        return cls(solution[:-1], solution[-1])
+
+    def __call__(self, source: np.ndarray) -> np.ndarray:
+        """(H, W, C_in) -> (H, W) for one output channel, (H, W, 3) for three."""
+        out = np.clip(source.astype(np.float64) @ self.weights + self.bias, 0.0, 1.0).astype(np.float32)
+        return out[..., 0] if out.shape[-1] == 1 else out

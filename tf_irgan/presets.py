@@ -188,9 +188,37 @@ def _check_weights_match(model, weights: Path, config_file: Path) -> None:
                         f"({detail}); copy the weights file and config.json from the same preset")
 
 
+def _store_as_float16(weights: Path) -> None:
+    """Rewrite a Keras weights file with its float32 arrays as float16 (a new file: HDF5 does
+    not give back the space of deleted datasets)."""
+    import h5py
+    import numpy as np
+
+    smaller = weights.with_name(weights.name + ".fp16")
+
+    def copy(source, target):
+        target.attrs.update(dict(source.attrs))
+        for name, item in source.items():
+            if isinstance(item, h5py.Group):
+                copy(item, target.create_group(name))
+            else:
+                data = item[()]
+                if isinstance(data, np.ndarray) and data.dtype == np.float32:
+                    data = data.astype(np.float16)
+                target.create_dataset(name, data=data).attrs.update(dict(item.attrs))
+
+    with h5py.File(weights, "r") as source, h5py.File(smaller, "w") as target:
+        copy(source, target)
+    os.replace(smaller, weights)
+
+
 def save_preset(path, model, task: str, metadata: dict, overwrite: bool = False,
-                input_roles=None, output_role=None, model_name=None) -> Path:
-    """Write a preset folder; it appears under its final name only once complete."""
+                input_roles=None, output_role=None, model_name=None,
+                storage: str = "float32") -> Path:
+    """Write a preset folder; it appears under its final name only once complete.
+
+    `storage="float16"` halves the weights file (loading casts the values back to the
+    variables' float32)."""
     import keras
     import tensorflow as tf
 
@@ -203,12 +231,17 @@ def save_preset(path, model, task: str, metadata: dict, overwrite: bool = False,
               "registered_name": serialized.get("registered_name"), "config": serialized["config"],
               "task": task, "model": model_name,
               "input_roles": list(input_roles or roles[0]), "output_role": output_role or roles[1]}
-    metadata = {"name": path.name, **metadata, "tf_irgan_version": __version__,
+    if storage not in ("float32", "float16"):
+        raise UserError(f"weights storage {storage}: use float32 or float16")
+    metadata = {"name": path.name, **metadata, "weights_storage": storage,
+                "tf_irgan_version": __version__,
                 "keras_version": keras.__version__, "tensorflow_version": tf.__version__,
                 "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
     with atomic_path(path, overwrite=True, folder=True) as tmp:
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         model.save_weights(tmp / WEIGHTS_FILE)
+        if storage == "float16":
+            _store_as_float16(tmp / WEIGHTS_FILE)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
     _CACHE.pop(path.resolve(), None)
     return path

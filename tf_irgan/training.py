@@ -370,11 +370,13 @@ def export_preset(model, options, batches, run, path, overwrite) -> Path:
     }
     return save_preset(path, model.generator, task=model.task, metadata=metadata,
                        overwrite=overwrite, input_roles=model.input_roles,
-                       output_role=model.output_role, model_name=options.model)
+                       output_role=model.output_role, model_name=options.model,
+                       storage=model.preset_storage)
 
 
-def preset_from_run(run_dir, out=None, overwrite: bool = False) -> Path:
-    """Write a preset from a run's latest checkpoint (e.g. of a run still going, or stopped)."""
+def preset_from_run(run_dir, out=None, overwrite: bool = False, batch: int | None = None) -> Path:
+    """Write a preset from a run's latest checkpoint, or the one saved at `batch` (e.g. to
+    compare checkpoints on held-out pairs, or of a run still going)."""
     import tensorflow as tf
 
     from tf_irgan import models
@@ -387,6 +389,11 @@ def preset_from_run(run_dir, out=None, overwrite: bool = False) -> Path:
     latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
     if latest is None:
         raise UserError(f"{run_dir}: has no checkpoint yet")
+    if batch is not None:
+        latest = str(run_dir / "checkpoints" / f"ckpt-{batch}")
+        if not Path(latest + ".index").is_file():
+            kept = sorted(p.stem for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
+            raise UserError(f"{run_dir}: no checkpoint of batch {batch}; kept: {', '.join(kept)}")
     model_class = models.get(run.get("model", "ddcgan"))
     model = model_class(model_class.config_class.from_dict(run["config"]))
     generator_only = {"batches": model.batches, "generator": list(model.generator.variables)}

@@ -1,6 +1,5 @@
 """`tf-irgan fuse` and `tf-irgan presets`."""
 
-import sys
 from pathlib import Path
 
 import click
@@ -25,7 +24,8 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
 def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, bit_depth, overwrite):
     """Fuse a visible image VIS with an infrared image IR (or two folders of pairs)."""
     from tf_irgan.errors import UserError
-    from tf_irgan.images import check_image_output, pair_folders, read_image, write_image
+    from tf_irgan.cli.jobs import check_outputs, run_jobs
+    from tf_irgan.images import pair_folders, read_image, write_image
 
     single = vis is not None or ir is not None
     batch = any(x is not None for x in (vis_dir, ir_dir, out_dir))
@@ -39,37 +39,24 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, bit_de
         if None in (vis_dir, ir_dir, out_dir):
             raise UserError("folder mode needs all of --vis-dir, --ir-dir and --out-dir")
         jobs = [(p.vis, p.ir, Path(out_dir) / f"{p.name}.png") for p in pair_folders(vis_dir, ir_dir)]
-    if not overwrite:
-        taken = [str(out) for _, _, out in jobs if out.exists()]
-        if taken:
-            more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
-            raise UserError(f"{taken[0]}{more}: already exists; pass --overwrite or choose another output")
-    for _, _, out in jobs:  # format and bit depth, before any image is fused
-        check_image_output(out, overwrite=True, bit_depth=int(bit_depth))
-
+    check_outputs([out for *_, out in jobs], overwrite, int(bit_depth))
     if method == "ddcgan":
         from tf_irgan.cli.main import import_tensorflow_quietly
         import_tensorflow_quietly()
     from tf_irgan.pipelines.fusion import fuse_images
 
     def run(vis_path, ir_path, out_path):
-        result = fuse_images(read_image(vis_path), read_image(ir_path), checkpoint=preset,
+        result = fuse_images(read_image(vis_path), read_image(ir_path), preset=preset,
                              method=method, gray=gray, vis_name=str(vis_path), ir_name=str(ir_path))
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
-        for note in result.notes:
-            click.echo(f"note: {note}", err=True)
         return result
 
+    result = run_jobs(jobs, run, "fusing")
     if single:
-        result = run(*jobs[0])
         used = f" with {result.checkpoint}" if result.checkpoint else f" ({method})"
         click.echo(f"wrote {jobs[0][2]}{used}")
-        return
-    with click.progressbar(jobs, label="fusing", file=sys.stderr,
-                           item_show_func=lambda j: j[0].name if j else "") as bar:
-        for job in bar:
-            run(*job)
-    click.echo(f"wrote {len(jobs)} fused images to {out_dir}")
+    else:
+        click.echo(f"wrote {len(jobs)} fused images to {out_dir}")
 
 
 @click.command()
@@ -85,9 +72,12 @@ def presets():
         meta = preset.metadata
         source = (meta.get("data_source") or {}).get("vis_dir")
         data = f"{meta.get('data', '?')}" + (f" (from {source})" if source else "")
+        what = (f"scale {preset.scale}x" if preset.task == "fusion"
+                else f"direction {meta.get('direction', '?')}")
+        examples = "patches" if preset.task == "fusion" else "pairs"
         click.echo(f"{preset.name}\n  {meta.get('description', '')}\n"
-                   f"  task {preset.task}, scale {preset.scale}x; trained on {data}, "
-                   f"({meta.get('patches', '?')} patches, {meta.get('batches', '?')} batches of "
+                   f"  task {preset.task}, {what}; trained on {data} "
+                   f"({meta.get('patches', '?')} {examples}, {meta.get('batches', '?')} batches of "
                    f"{meta.get('batch_size', '?')}); folder {preset.path}")
         if "evaluation" in meta:
             click.echo(f"  {meta['evaluation']}")

@@ -40,7 +40,7 @@ def _csv(text):
 @click.option("--methods", help="Comma-separated subset of checkpoint names and average,max,laplacian "
                                 "(default: every checkpoint and baseline).")
 @click.option("--no-checkpoints", is_flag=True, help="Baselines only (no TensorFlow needed).")
-@click.option("--sets", default="tno,roadscene,medical", show_default=True,
+@click.option("--sets", default="tno,roadscene,medical,translation", show_default=True,
               help="Comma-separated subset of the test sets.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report and its figures.")
 def report(data_root, output, work_dir, limit, methods, no_checkpoints, sets, overwrite):

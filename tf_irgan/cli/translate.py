@@ -1,6 +1,5 @@
 """`tf-irgan translate`."""
 
-import sys
 from pathlib import Path
 
 import click
@@ -20,7 +19,8 @@ def translate(image, output, in_dir, out_dir, preset, bit_depth, overwrite):
     """Translate IMAGE (visible -> infrared with the default preset, or infrared -> visible with
     --preset pix2pix-ir2vis), or every image of a folder. The output has the input's size."""
     from tf_irgan.errors import UserError
-    from tf_irgan.images import check_image_output, list_images, read_image, write_image
+    from tf_irgan.cli.jobs import check_outputs, run_jobs
+    from tf_irgan.images import list_images, read_image, write_image
 
     single, batch = image is not None, in_dir is not None or out_dir is not None
     if single == batch:
@@ -36,14 +36,7 @@ def translate(image, output, in_dir, out_dir, preset, bit_depth, overwrite):
         if not files:
             raise UserError(f"{in_dir}: holds no images (.png, .jpg, .bmp, .tif); check the folder")
         jobs = [(path, Path(out_dir) / f"{path.stem}.png") for path in files]
-    if not overwrite:
-        taken = [str(out) for _, out in jobs if out.exists()]
-        if taken:
-            more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
-            raise UserError(f"{taken[0]}{more}: already exists; pass --overwrite or choose another output")
-    for _, out in jobs:
-        check_image_output(out, overwrite=True, bit_depth=int(bit_depth))
-
+    check_outputs([out for _, out in jobs], overwrite, int(bit_depth))
     from tf_irgan.cli.main import import_tensorflow_quietly
     import_tensorflow_quietly()
     from tf_irgan.pipelines.translation import translate_image
@@ -51,16 +44,10 @@ def translate(image, output, in_dir, out_dir, preset, bit_depth, overwrite):
     def run(in_path, out_path):
         result = translate_image(read_image(in_path), preset=preset, name=str(in_path))
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
-        for note in result.notes:
-            click.echo(f"note: {note}", err=True)
         return result
 
+    result = run_jobs(jobs, run, "translating")
     if single:
-        result = run(*jobs[0])
         click.echo(f"wrote {jobs[0][1]} with {result.preset}")
-        return
-    with click.progressbar(jobs, label="translating", file=sys.stderr,
-                           item_show_func=lambda j: j[0].name if j else "") as bar:
-        for job in bar:
-            run(*job)
-    click.echo(f"wrote {len(jobs)} translated images to {out_dir}")
+    else:
+        click.echo(f"wrote {len(jobs)} translated images to {out_dir}")

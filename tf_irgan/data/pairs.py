@@ -57,10 +57,10 @@ def holdout_split(names: list, every: int) -> tuple[list, list]:
 
 
 def load_pairs(data, source_role: str, target_role: str, source_channels: int,
-               target_channels: int, holdout_every: int = 0, progress=None) -> PairSet:
+               target_channels: int, holdout_every: int = 0, progress=None, only=None) -> PairSet:
     """Registered pairs from a folder holding `vi/` and `ir/` (names match). A target of
     another resolution is resized to its source's size (with a note); aspect ratios must agree
-    (`images.check_aspect`)."""
+    (`images.check_aspect`). `only`: a set of pair names to keep (before the hold-out)."""
     root = Path(data)
     if not root.is_dir():
         raise UserError(f"{root}: not a folder; pass a folder with vi/ and ir/ subfolders of "
@@ -73,6 +73,8 @@ def load_pairs(data, source_role: str, target_role: str, source_channels: int,
                             f"{role} images; translation data is a folder with vi/ and ir/")
         folders[role] = found
     pairs = pair_folders(folders["vis"], folders["ir"])
+    if only is not None:
+        pairs = [p for p in pairs if p.name in only]
     names = [p.name for p in pairs]
     train_names, held = holdout_split(names, holdout_every)
     if not train_names:

@@ -178,7 +178,7 @@ def write_metric_bars(path, means_by_method: dict[str, dict[str, float]], overwr
     return _save_figure(figure, path, overwrite, dpi=120)
 
 
-def write_translation_figure(path, result: dict, overwrite: bool = False) -> Path:
+def write_translation_figure(path, result: dict, overwrite: bool = False, dpi: float = 110.0) -> Path:
     """One row per image: input (if known), target, generated, |target - generated| heat map."""
     from matplotlib.figure import Figure
 
@@ -226,5 +226,5 @@ def write_translation_figure(path, result: dict, overwrite: bool = False) -> Pat
                 axes.set_ylabel(f"{name}\nMAE {format_value(mae)}", fontsize=8)
     figure.tight_layout()
     # Keep very long test sets below ~30k pixels of height instead of failing in the renderer.
-    dpi = min(110.0, 30000.0 / max(figure.get_figheight(), 1.0))
+    dpi = min(dpi, 30000.0 / max(figure.get_figheight(), 1.0))
     return _save_figure(figure, path, overwrite, dpi=dpi)

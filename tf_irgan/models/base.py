@@ -80,6 +80,7 @@ class GAN(keras.Model):
     output_role = "fused"
     distributes_itself = False
     config_class = Config
+    preset_storage = "float32"   # dtype of the saved generator weights (presets.save_preset)
 
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)

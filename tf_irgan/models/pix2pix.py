@@ -224,6 +224,7 @@ class Pix2Pix(GAN):
     input_roles = ("image",)
     output_role = "translated"
     config_class = Pix2PixConfig
+    preset_storage = "float16"   # a compact generator is 29 MB in float32 (docs/pix2pix.md)
 
     def __init__(self, config: Pix2PixConfig, **kwargs):
         super().__init__(config, **kwargs)

@@ -33,6 +33,8 @@ from tf_irgan.report.catalogue import (PUBLISHED_SOURCE, PUBLISHED_TNO, REFERENC
 from tf_irgan.report.figures import write_examples_figure
 from tf_irgan.report.markdown import PROTOCOL, relative, render_markdown
 from tf_irgan.report.scoring import evaluate_method
+from tf_irgan.report.translation import (evaluate_translation_set, json_entry, plan_translation,
+                                         render_translation)
 from tf_irgan.version import __version__
 
 DEFAULT_OUTPUT = Path("docs") / "results.md"
@@ -84,7 +86,11 @@ def generate_report(options: ReportOptions, log: Callable[[str], None] | None = 
     if files.markdown.suffix.lower() != ".md":
         raise UserError(f"{files.markdown}: the report is Markdown; give a .md file name")
     sets, presets = plan(options)
-    reporting.check_outputs(output_paths(files, sets), options.overwrite)
+    root = Path(options.data_root or default_data_root())
+    translations = (plan_translation(root, [p for p in presets if p.task == "translation"],
+                                     options.limit) if "translation" in options.sets else [])
+    reporting.check_outputs(output_paths(files, sets)
+                            + [files.examples(t.key) for t in translations], options.overwrite)
     for eval_set in sets:
         if not eval_set.skipped and not eval_set.pairs:
             raise UserError(f"{eval_set.title}: no pairs to evaluate")
@@ -127,11 +133,27 @@ def generate_report(options: ReportOptions, log: Callable[[str], None] | None = 
             reporting.write_metric_bars(
                 files.bars(eval_set.key), {name: m["mean"] for name, m in methods.items()},
                 options.overwrite, title=f"{eval_set.title}: mean over {len(eval_set.pairs)} pairs")
+        sections = []
+        for tset in translations:
+            methods = evaluate_translation_set(tset, root, work, log)
+            figure = files.examples(tset.key)
+            first = next(name for name, m in methods.items() if m["kind"] == "checkpoint")
+            # Every held-out pair is a row: a low resolution keeps the page's figure small.
+            reporting.write_translation_figure(figure, methods[first], options.overwrite, dpi=45)
+            if temporary:
+                for result in methods.values():
+                    result["files"] = {}
+            report["sets"][tset.key] = json_entry(tset, methods, relative(figure, files))
+            sections.append(render_translation(tset, methods, relative(figure, files)))
+        if "translation" in options.sets and not translations:
+            sections.append("## Translation\n\nSkipped: no selected preset has task "
+                            "\"translation\".\n")
     finally:
         if temporary:
             shutil.rmtree(work, ignore_errors=True)
     if "tensorflow" in sys.modules:
         report["tensorflow_version"] = sys.modules["tensorflow"].__version__
     reporting.write_json(files.json, report, options.overwrite)
-    reporting.write_text(files.markdown, render_markdown(report, sets, presets, files), options.overwrite)
+    markdown = render_markdown(report, sets, presets, files) + "".join("\n" + text for text in sections)
+    reporting.write_text(files.markdown, markdown, options.overwrite)
     return report

@@ -13,7 +13,7 @@ from tf_irgan.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINES = ("average", "max", "laplacian")
-SET_KEYS = ("tno", "roadscene", "medical")
+SET_KEYS = ("tno", "roadscene", "medical", "translation")
 HOLDOUT_EVERY = 10          # the training runs' --holdout-every, used when no metadata says more
 FIGURE_MAX_BYTES = 290_000  # each example grid stays under ~300 KB
 
@@ -73,15 +73,19 @@ def _check_folder(path: Path, data_root: Path) -> Path:
     return path
 
 
-def held_out_names(metadata: dict) -> list[str]:
-    """The pair names a checkpoint was not trained on (metadata "held_out": JSON text or a list)."""
-    held = metadata.get("held_out")
-    if isinstance(held, str):
+def name_list(value) -> list[str]:
+    """A list of pair names from metadata (JSON text or a list); [] for anything else."""
+    if isinstance(value, str):
         try:
-            held = json.loads(held)
+            value = json.loads(value)
         except json.JSONDecodeError:
             return []
-    return [str(name) for name in held] if isinstance(held, list) else []
+    return [str(name) for name in value] if isinstance(value, list) else []
+
+
+def held_out_names(metadata: dict) -> list[str]:
+    """The pair names a checkpoint was not trained on (metadata "held_out")."""
+    return name_list(metadata.get("held_out"))
 
 
 def roadscene_pairs(pairs: list, presets: list) -> tuple[list, str]:
