@@ -17,7 +17,7 @@ def exported(tiny_presets, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "x4"
     result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    return out
+    return out / "1"  # TF Serving's layout: base path / version
 
 
 def test_signatures_match_inference(exported, tiny_presets):
@@ -44,8 +44,42 @@ def test_uint8_signature_and_rest_contract(exported):
     assert out.dtype == tf.uint8 and out.shape == (1, 16, 16, 1)
 
 
-def test_export_refuses_existing_folder(exported, tiny_presets):
-    result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(exported)])
+def test_export_refuses_existing_version(exported, tiny_presets):
+    base = exported.parent
+    result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(base)])
     assert result.exit_code == 2
     assert result.output.startswith("Error:") and "already exists" in result.output
     assert (exported / "saved_model.pb").is_file()
+    result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(exported)])
+    assert result.exit_code == 2 and "holds a SavedModel itself" in result.output
+
+
+def test_export_layout_assets_and_versions(exported, tiny_presets):
+    """The layout TF Serving loads: base/<version>/saved_model.pb, variables/, and an asset naming
+    the preset; a second version goes beside the first; --overwrite replaces one version only."""
+    base = exported.parent
+    described = json.loads((exported / "assets" / "tf_irgan_preset.json").read_text())
+    assert described["task"] == "fusion" and described["output"] == "fused"
+    assert set(described["inputs"]) == {"vis", "ir"} and described["preset"]
+    assert (exported / "variables").is_dir()
+    result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(base),
+                                      "--version", "2"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
+    stamp = (exported / "saved_model.pb").stat().st_mtime_ns
+    result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(base),
+                                      "--version", "2", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert (exported / "saved_model.pb").stat().st_mtime_ns == stamp
+    result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(base),
+                                      "--version", "0"])
+    assert result.exit_code == 2 and "0" in result.output
+
+
+def test_export_bad_names_are_one_line_errors(tmp_path):
+    result = CliRunner().invoke(cli, ["export", "no-such-model", "-o", str(tmp_path / "a")])
+    assert result.exit_code == 2 and result.output.startswith("Error:") and "no such" in result.output
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["export", str(tmp_path / "empty"), "-o", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "not a preset folder" in result.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

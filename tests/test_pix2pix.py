@@ -185,6 +185,38 @@ def test_short_real_run_lowers_the_l1_loss(runs, tmp_path):
     assert l1(after) < 0.8 * l1(before), (l1(before), l1(after))
 
 
+def test_init_starts_from_a_preset_and_set_changes_the_config(runs):
+    """`train --init PRESET --set FIELD=VALUE`: batch 0 of the new run holds the preset's
+    generator; the changed field is in the run's config; a preset of another network is refused."""
+    root, full = runs["root"], runs["full"]
+    settings = [arg for field, value in TINY.items() for arg in ("--set", f"{field}={value}")]
+    args = ["train", "--model", "pix2pix", "--data", str(root / "data"), "--patch", "32",
+            "--batch-size", "2", "--steps", "1", "--checkpoint-every", "1", "--quiet", *settings,
+            "--set", "l1_weight=7.5", "--set", "decay_start=1"]
+    result = CliRunner().invoke(cli, args + ["--out", str(root / "init"), "--init", str(full.preset_dir)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    run = json.loads((root / "init" / "run.json").read_text())
+    assert run["config"]["l1_weight"] == 7.5 and run["config"]["decay_start"] == 1.0
+    assert run["options"]["init"] == str(full.preset_dir)
+    reader = tf.train.load_checkpoint(str(root / "init" / "checkpoints"))
+    start = load_preset(full.preset_dir).model
+    # One Adam step moves each weight by about the learning rate: still the preset's, while a
+    # fresh initialization differs by ~0.1.
+    trained = load_preset(root / "init" / "model").model
+    for a, b in zip(start.trainable_weights, trained.trainable_weights):  # not batch-norm statistics
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-3)
+    assert reader.get_tensor("batches/.ATTRIBUTES/VARIABLE_VALUE") == 1
+
+    wider = [a if a != "base_width=8" else "base_width=16" for a in args]
+    result = CliRunner().invoke(cli, wider + ["--out", str(root / "init2"), "--init", str(full.preset_dir)])
+    _one_line_error(result, "--init", "base_width")
+    assert not (root / "init2" / "checkpoints").exists()
+    for bad, fragment in (("l1_weight=abc", "expected a float"), ("nosuch=1", "no setting nosuch"),
+                          ("depth", "FIELD=VALUE")):
+        result = CliRunner().invoke(cli, args + ["--out", str(root / "bad"), "--set", bad])
+        _one_line_error(result, fragment)
+
+
 # ---------------------------------------------------------------- translation pipeline and CLI
 
 def test_translate_returns_the_input_size_and_adapts_channels(runs):

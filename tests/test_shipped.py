@@ -101,13 +101,38 @@ def test_export_equals_fuse_on_odd_sizes(name, ir_key, odd_pair, tmp_path):
 
     vis = cv2.imread(str(odd_pair["vis"]), cv2.IMREAD_UNCHANGED)
     ir = cv2.imread(str(odd_pair[ir_key]), cv2.IMREAD_UNCHANGED)
-    serve = tf.saved_model.load(str(exported)).signatures["serving_uint8"]
+    serve = tf.saved_model.load(str(exported / "1")).signatures["serving_uint8"]
     served = serve(vis=tf.constant(vis[None, ..., None]), ir=tf.constant(ir[None, ..., None]))["fused"]
     served = served.numpy()[0, ..., 0].astype(np.float64)
     fused = cv2.imread(str(fused_path), cv2.IMREAD_UNCHANGED).astype(np.float64)
     assert served.shape == fused.shape == (361, 483)
     assert np.abs(served - fused).mean() <= 1.0, np.abs(served - fused).mean()
     assert fused.std() > 5  # a real image, not two equal flat fields
+
+
+@pytest.mark.parametrize("name,source", [("pix2pix-vis2ir", "vis.png"), ("pix2pix-ir2vis", "ir.png")])
+def test_translation_export_equals_translate_on_odd_sizes(name, source, tmp_path):
+    """Translation SavedModel (uint8 signature, RGB) == `tf-irgan translate` within 1/255."""
+    import tensorflow as tf
+
+    image = cv2.imread(str(EXAMPLES / source), cv2.IMREAD_UNCHANGED)[2:149, 3:318]  # 147x315, both odd
+    odd = tmp_path / "odd.png"
+    cv2.imwrite(str(odd), image)
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(cli, ["translate", str(odd), "-o", str(out), "--preset", name])
+    assert result.exit_code == 0, (result.output, result.exception)
+    result = CliRunner().invoke(cli, ["export", name, "-o", str(tmp_path / "served"), "--version", "3"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    serve = tf.saved_model.load(str(tmp_path / "served" / "3")).signatures["serving_uint8"]
+    channels = serve.structured_input_signature[1]["image"].shape[-1]
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else image
+    assert rgb.ndim == (3 if channels == 3 else 2)  # the example matches the model's input side
+    served = serve(image=tf.constant(rgb.reshape(1, *rgb.shape[:2], -1)))["translated"].numpy()[0]
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    written = cv2.cvtColor(written, cv2.COLOR_BGR2RGB) if written.ndim == 3 else written[..., None]
+    assert served.shape == written.shape and served.shape[:2] == (147, 315)
+    assert np.abs(served.astype(np.float64) - written).mean() <= 1.0
+    assert written.std() > 5
 
 
 @pytest.mark.parametrize("name,direction,channels", [("pix2pix-vis2ir", "vis2ir", 1),

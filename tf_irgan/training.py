@@ -51,7 +51,8 @@ class TrainOptions:
     seed: int = 0
     deterministic: bool = False        # TF op determinism: slower, bit-identical reruns
     direction: str | None = None       # translation models: vis2ir | ir2vis
-    overrides: dict | None = None      # config fields to change (Python API), e.g. {"depth": 4}
+    overrides: dict | None = None      # config fields to change (`--set depth=4`), e.g. {"depth": 4}
+    init: str | None = None            # preset (name or folder) whose generator weights start the run
     devices: list | None = None        # e.g. ["/cpu:0", "/cpu:1"]; default: all GPUs, else CPU
     command: str = field(default_factory=lambda: shlex.join(["tf-irgan", *sys.argv[1:]]))
 
@@ -187,6 +188,8 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
         jit = use_jit(options.jit, strategy)
         with strategy.scope():
             model = model_class(config)
+            if options.init and not stored:
+                _warm_start(model, options.init, verbose)
             data = model.training_data(options)
             total = _total_batches(options, stored, data.steps_per_epoch)
             model.compile(**model.make_optimizers(options.mixed_precision),
@@ -213,6 +216,23 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     (out / "last_session.json").write_text(json.dumps(summary, indent=2))
     return TrainResult(out, result["batches"], preset_dir, result["losses"], step_counts,
                        result["seconds"], model.task)
+
+
+def _warm_start(model, name_or_dir, verbose):
+    """Start from a preset's generator (fine-tuning a shipped model on one's own data); the
+    discriminator and optimizers start fresh, since presets keep only the generator."""
+    from tf_irgan.presets import load_preset
+
+    preset = load_preset(name_or_dir)
+    ours = {k: v for k, v in model.generator.get_config().items() if k not in ("name", "dtype", "trainable")}
+    theirs = {k: v for k, v in preset.config["config"].items() if k in ours}
+    if preset.task != model.task or theirs != ours:
+        differ = sorted(k for k in ours if theirs.get(k) != ours[k]) or ["task"]
+        raise UserError(f"--init {name_or_dir}: its generator differs from this run's "
+                        f"({', '.join(differ)}); pick the preset's --config or drop --init")
+    model.generator.set_weights(preset.model.get_weights())
+    if verbose:
+        _say(f"starting from the generator of {preset.path}")
 
 
 def _write_run_file(out: Path, options, config, data, total, stored) -> dict:

@@ -35,6 +35,24 @@ def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, overwr
                + (f"; held out: {held}" if held != "[]" else ""))
 
 
+def parse_settings(settings) -> dict | None:
+    """`--set name=value` pairs; values read as JSON where they parse (numbers, true, null)."""
+    import json
+
+    from tf_irgan.errors import UserError
+
+    overrides = {}
+    for item in settings:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"--set {item}: expected FIELD=VALUE, e.g. --set l1_weight=200")
+        try:
+            overrides[name.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[name.strip()] = text
+    return overrides or None
+
+
 def _progress(label):
     def wrap(items):
         with click.progressbar(items, label=label, file=sys.stderr) as bar:
@@ -75,10 +93,15 @@ def _progress(label):
 @click.option("--seed", default=0, show_default=True)
 @click.option("--deterministic", is_flag=True,
               help="Deterministic TensorFlow kernels: slower, but a rerun gives identical weights.")
+@click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
+              help="Change one field of the config, e.g. --set l1_weight=200 (repeatable; fields: "
+                   "the model's config.json in a preset).")
+@click.option("--init", help="Start from the generator of this preset (shipped name or folder): "
+              "fine-tune it on --data.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def train(model, data, out, config, scale, direction, epochs, steps, batch_size, learning_rate, patch, stride,
           holdout_every, resume, jit, mixed_precision, checkpoint_every, log_every, seed,
-          deterministic, quiet):
+          deterministic, settings, init, quiet):
     """Train a model; --resume continues exactly where the last checkpoint left off."""
     from tf_irgan.cli.main import import_tensorflow_quietly
     import_tensorflow_quietly()
@@ -90,7 +113,8 @@ def train(model, data, out, config, scale, direction, epochs, steps, batch_size,
                            learning_rate=learning_rate, patch=patch, stride=stride,
                            holdout_every=holdout_every, resume=resume, jit=jit,
                            mixed_precision=mixed_precision, checkpoint_every=checkpoint_every,
-                           log_every=log_every, seed=seed, deterministic=deterministic)
+                           log_every=log_every, seed=seed, deterministic=deterministic,
+                           overrides=parse_settings(settings), init=init)
     result = run_training(options, verbose=not quiet)
     use = "translate" if result.task == "translation" else "fuse"
     click.echo(f"done: {result.batches} batches; model preset in {result.preset_dir} "

@@ -64,6 +64,18 @@ def replace_config(config, overrides: dict):
     if unknown:
         raise UserError(f"{type(config).__name__} has no setting {', '.join(unknown)}; "
                         f"known: {', '.join(f.name for f in dataclasses.fields(config))}")
+    for name, value in overrides.items():
+        current = getattr(config, name)
+        numeric = isinstance(current, (int, float)) and not isinstance(current, bool)
+        if (isinstance(current, bool) and not isinstance(value, bool)) or (numeric and (
+                isinstance(value, bool) or not isinstance(value, (int, float)))) or (
+                isinstance(current, str) and not isinstance(value, str)):
+            raise UserError(f"setting {name}={value!r}: expected a {type(current).__name__} "
+                            f"like its default {current!r}")
+        if isinstance(current, int) and not isinstance(current, bool) and isinstance(value, float):
+            if not value.is_integer():
+                raise UserError(f"setting {name}={value!r}: expected a whole number")
+            overrides = {**overrides, name: int(value)}
     return dataclasses.replace(config, **overrides)
 
 

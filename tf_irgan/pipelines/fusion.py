@@ -149,6 +149,14 @@ def fuse_tensor(model, vis, ir, scale: int):
     return tf.clip_by_value(fused[:, :height, :width, :], 0.0, 1.0)
 
 
+def serving_graph(preset):
+    """The SavedModel's part of this pipeline: ({input role: channels}, function of those
+    tensors in role order -> the output)."""
+    model, scale = preset.model, preset.scale
+    first, second = preset.input_roles
+    return {first: 1, second: 1}, lambda vis, ir: fuse_tensor(model, vis, ir, scale)
+
+
 def _tiles(length: int, tile: int, scale: int) -> list[int]:
     """Start offsets of equal tiles (multiples of scale) covering `length`."""
     count = max(1, math.ceil(length / tile))

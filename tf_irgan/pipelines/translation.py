@@ -1,5 +1,5 @@
 """The translation pipeline: one image of any size through a pix2pix generator.
-`tf-irgan translate` (and later the SavedModel export) go through it.
+`tf-irgan translate`, the report and the SavedModel export go through it.
 
 1. Channels (numpy): a color image given to a 1-channel model is reduced to its luminance, a
    gray image given to a 3-channel model is repeated over three channels, each with a note.
@@ -60,6 +60,13 @@ def translate_tensor(model, images):
     padded, (top, left) = mirror_pad_to_multiple(images, model.multiple)
     out = model(padded, training=False)
     return tf.clip_by_value(out[:, top:top + height, left:left + width, :], 0.0, 1.0)
+
+
+def serving_graph(preset):
+    """The SavedModel's part of this pipeline: ({input role: channels}, function -> output).
+    Channels are the model's own; the CLI's color/gray conversion is the client's job there."""
+    model = preset.model
+    return {preset.input_roles[0]: model.in_channels}, lambda image: translate_tensor(model, image)
 
 
 def translate_image(image: np.ndarray, preset=None, name: str = "input") -> TranslateResult:
