@@ -256,7 +256,7 @@ _MIRRORED = textwrap.dedent("""
     from tf_irgan import training
     made = []
     make = training.make_strategy
-    training.make_strategy = lambda devices=None: made.append(make(devices)) or made[-1]
+    training.make_strategy = lambda *a, **k: made.append(make(*a, **k)) or made[-1]
     result = training.train(training.TrainOptions(
         data=sys.argv[1], out=sys.argv[2], steps=3, batch_size=4, patch=32,
         devices=["/cpu:0", "/cpu:1"], checkpoint_every=100, command="mirrored"), verbose=False)

@@ -19,11 +19,14 @@ import json
 import math
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tf_irgan.distribute import DEFAULT_CLUSTER_TIMEOUT, make_strategy, resolve_kind, use_jit, writes_outputs
 from tf_irgan.errors import UserError
 
 RUN_FILE = "run.json"
@@ -54,6 +57,8 @@ class TrainOptions:
     overrides: dict | None = None      # config fields to change (`--set depth=4`), e.g. {"depth": 4}
     init: str | None = None            # preset (name or folder) whose generator weights start the run
     devices: list | None = None        # e.g. ["/cpu:0", "/cpu:1"]; default: all GPUs, else CPU
+    strategy: str = "auto"             # auto | mirrored | multiworker | one-device (distribute.py)
+    cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT  # seconds for TF_CONFIG's workers to join
     command: str = field(default_factory=lambda: shlex.join(["tf-irgan", *sys.argv[1:]]))
 
     @classmethod
@@ -74,29 +79,7 @@ class TrainResult:
     step_counts: dict
     seconds: float
     task: str = "fusion"
-
-
-def make_strategy(devices=None):
-    """MirroredStrategy over several devices (all GPUs by default); on a single device the
-    default strategy, since a one-device MirroredStrategy costs ~1.8x per step on CPU
-    (docs/benchmarks.md) and brings nothing."""
-    import tensorflow as tf
-    if devices is None:
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in gpus] or ["/cpu:0"]
-    if len(devices) == 1:
-        return tf.distribute.get_strategy()
-    return tf.distribute.MirroredStrategy(devices)
-
-
-def use_jit(jit: str, strategy) -> bool:
-    if jit not in ("auto", "on", "off"):
-        raise UserError(f"--jit {jit}: use auto, on or off")
-    if jit == "auto":
-        # XLA is slower on CPU (reference §4) and fails on logical CPU replicas.
-        import tensorflow as tf
-        return bool(tf.config.list_logical_devices("GPU"))
-    return jit == "on"
+    model: object = None     # the trained keras.Model (its `generator` is what presets keep)
 
 
 @contextlib.contextmanager
@@ -126,17 +109,22 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def _prepare_run_dir(options: TrainOptions) -> dict | None:
-    """Return the stored run description when resuming; refuse to mix two runs in one folder."""
+def _prepare_run_dir(options: TrainOptions, writes: bool = True) -> dict | None:
+    """Return the stored run description when resuming; refuse to mix two runs in one folder.
+    A cluster's other workers (`writes` False) read the chief's folder and write nothing there."""
     out = Path(options.out)
     run_file = out / RUN_FILE
     if options.resume:
         if not run_file.is_file():
-            raise UserError(f"{out}: no run to resume ({RUN_FILE} missing); drop --resume to start one")
+            shared = "" if writes else "; every worker needs the chief's run folder (shared storage)"
+            raise UserError(f"{out}: no run to resume ({RUN_FILE} missing); drop --resume to start one"
+                            + shared)
         try:
             return json.loads(run_file.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise UserError(f"{run_file}: unreadable ({err}); start a new run in another --out") from None
+    if not writes:
+        return None
     if run_file.exists() or (out / "checkpoints").exists():
         raise UserError(f"{out}: already holds a training run; pass --resume to continue it "
                         "or choose another --out")
@@ -170,7 +158,9 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     from tf_irgan import models
 
     model_class = models.get(options.model)
-    stored = _prepare_run_dir(options)
+    _, cluster = resolve_kind(options.strategy)  # a malformed TF_CONFIG fails here, before any work
+    writes = writes_outputs(cluster)
+    stored = _prepare_run_dir(options, writes)
     if stored:
         if stored.get("model", "ddcgan") != options.model:
             raise UserError(f"{options.out}: is a {stored.get('model')} run; resume it with "
@@ -182,9 +172,10 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     import tensorflow as tf
 
     out = Path(options.out)
+    # First: a multi-worker strategy must configure the runtime before other TensorFlow work.
+    strategy = make_strategy(options.strategy, options.devices, options.cluster_timeout)
     with precision(options.mixed_precision):
         seed_everything(options.seed, options.deterministic)  # --seed fixes the initial weights too
-        strategy = make_strategy(options.devices)
         jit = use_jit(options.jit, strategy)
         with strategy.scope():
             model = model_class(config)
@@ -194,28 +185,38 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
             total = _total_batches(options, stored, data.steps_per_epoch)
             model.compile(**model.make_optimizers(options.mixed_precision),
                           steps_per_epoch=data.steps_per_epoch, jit_compile=jit)
-        run = _write_run_file(out, options, config, data, total, stored)
+        run = _run_record(out, options, config, data, total, stored, writes)
         checkpoint = tf.train.Checkpoint(**model.checkpoint_objects())
-        manager = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=2)
+        # Every worker saves (saving may need all of them), but only the chief into the run.
+        saves = out / "checkpoints" if writes else Path(tempfile.mkdtemp(prefix="tf-irgan-worker-"))
+        manager = tf.train.CheckpointManager(checkpoint, saves, max_to_keep=2)
         if stored:
-            if manager.latest_checkpoint is None:
+            latest = tf.train.latest_checkpoint(str(out / "checkpoints"))
+            if latest is None:
                 raise UserError(f"{out}: no checkpoint saved yet; start the run again without --resume")
-            _restore(checkpoint, manager.latest_checkpoint, out)
+            _restore(checkpoint, latest, out)
         start = int(model.batches.numpy())
         if verbose:
             _say(f"{'Resuming' if stored else 'Training'} {options.model} ({config.name}"
                  + (f", x{config.scale}" if hasattr(config, "scale") else "") + f") on {data.size} "
                  f"examples, {strategy.num_replicas_in_sync} replica(s), jit {'on' if jit else 'off'}, "
                  f"precision {options.mixed_precision}: batch {start} -> {total}")
-        result = _loop(model, data, strategy, manager, start, total, options, verbose)
+        try:
+            result = _loop(model, data, strategy, manager, start, total, options, verbose, writes)
+        finally:
+            if not writes:
+                shutil.rmtree(saves, ignore_errors=True)
 
+    if not writes:
+        return TrainResult(out, result["batches"], None, result["losses"],
+                           dict(getattr(model, "step_counts", {})), result["seconds"], model.task, model)
     preset_dir = export_preset(model, options, result["batches"], run, out / "model", overwrite=True)
     step_counts = dict(getattr(model, "step_counts", {}))
     summary = {"batches": result["batches"], "losses": result["losses"],
                "step_counts": step_counts, "seconds": result["seconds"]}
     (out / "last_session.json").write_text(json.dumps(summary, indent=2))
     return TrainResult(out, result["batches"], preset_dir, result["losses"], step_counts,
-                       result["seconds"], model.task)
+                       result["seconds"], model.task, model)
 
 
 def _warm_start(model, name_or_dir, verbose):
@@ -235,8 +236,8 @@ def _warm_start(model, name_or_dir, verbose):
         _say(f"starting from the generator of {preset.path}")
 
 
-def _write_run_file(out: Path, options, config, data, total, stored) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
+def _run_record(out: Path, options, config, data, total, stored, writes: bool) -> dict:
+    """run.json's content, written by the process that writes outputs."""
     if not stored:
         run = {"model": options.model, "config": config.to_dict(), "options": asdict(options),
                "patches": data.size, "steps_per_epoch": data.steps_per_epoch,
@@ -247,7 +248,9 @@ def _write_run_file(out: Path, options, config, data, total, stored) -> dict:
         run = stored
         run["total_batches"] = total
         run["commands"] = run.get("commands", []) + [options.command]
-    (out / RUN_FILE).write_text(json.dumps(run, indent=2))
+    if writes:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RUN_FILE).write_text(json.dumps(run, indent=2))
     return run
 
 
@@ -327,12 +330,16 @@ class Progress:
             print(f"batch {done}/{self.total}  {text}  {rate:.2f} s/batch", file=sys.stderr, flush=True)
 
 
-def _loop(model, data, strategy, manager, start, total, options, verbose):
+def _loop(model, data, strategy, manager, start, total, options, verbose, writes=True):
     import tensorflow as tf
 
-    dataset = strategy.experimental_distribute_dataset(data.dataset(start))
+    # Each global batch is split between the replicas (and workers) as it comes.
+    shard = tf.data.Options()
+    shard.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = strategy.experimental_distribute_dataset(data.dataset(start).with_options(shard))
     iterator = iter(dataset)
-    writer = tf.summary.create_file_writer(str(Path(options.out) / "logs"))
+    writer = tf.summary.create_file_writer(str(Path(options.out) / "logs")) if writes \
+        else tf.summary.create_noop_writer()
     step = None if model.distributes_itself else _replica_step(model, strategy)
     model.total_batches = total  # the learning-rate schedules that decay over the run need it
     progress = Progress(start, total, options.log_every, verbose)

@@ -83,6 +83,12 @@ def _progress(label):
 @click.option("--holdout-every", default=0, show_default=True,
               help="With a folder: leave every K-th pair out of training.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--strategy", type=click.Choice(["auto", "mirrored", "multiworker", "one-device"]),
+              default="auto", show_default=True,
+              help="Where to train: auto = several machines when TF_CONFIG names them, else all "
+                   "GPUs of this one, else one device (docs/distributed.md).")
+@click.option("--cluster-timeout", type=click.FloatRange(min=1), default=300, show_default=True,
+              help="multiworker: seconds to wait for every worker of TF_CONFIG to join.")
 @click.option("--jit", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="XLA-compile the steps (auto: on with GPUs).")
 @click.option("--mixed-precision", type=click.Choice(["off", "bf16", "fp16"]), default="off",
@@ -100,7 +106,7 @@ def _progress(label):
               "fine-tune it on --data.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def train(model, data, out, config, scale, direction, epochs, steps, batch_size, learning_rate, patch, stride,
-          holdout_every, resume, jit, mixed_precision, checkpoint_every, log_every, seed,
+          holdout_every, resume, strategy, cluster_timeout, jit, mixed_precision, checkpoint_every, log_every, seed,
           deterministic, settings, init, quiet):
     """Train a model; --resume continues exactly where the last checkpoint left off."""
     from tf_irgan.cli.main import import_tensorflow_quietly
@@ -111,11 +117,15 @@ def train(model, data, out, config, scale, direction, epochs, steps, batch_size,
                            direction=direction,
                            epochs=epochs, steps=steps, batch_size=batch_size,
                            learning_rate=learning_rate, patch=patch, stride=stride,
-                           holdout_every=holdout_every, resume=resume, jit=jit,
+                           holdout_every=holdout_every, resume=resume, strategy=strategy,
+                           cluster_timeout=cluster_timeout, jit=jit,
                            mixed_precision=mixed_precision, checkpoint_every=checkpoint_every,
                            log_every=log_every, seed=seed, deterministic=deterministic,
                            overrides=parse_settings(settings), init=init)
     result = run_training(options, verbose=not quiet)
+    if result.preset_dir is None:
+        click.echo(f"done: {result.batches} batches on this worker; the chief wrote the run")
+        return
     use = "translate" if result.task == "translation" else "fuse"
     click.echo(f"done: {result.batches} batches; model preset in {result.preset_dir} "
                f"(use it with `tf-irgan {use} --preset {result.preset_dir}`)")

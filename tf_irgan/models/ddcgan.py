@@ -37,6 +37,7 @@ class DDcGANConfig(Config):
     residual: bool = False     # output = average of the inputs + learned correction
     disc_filters: tuple = (16, 32, 64)
     weight_clip: float = 8.0
+    sync_batch_norm: bool = False  # batch statistics over all replicas (multi-GPU/worker runs)
     # G loss = adv + content_weight * (ir_weight * L_ir + vis_weight * L_vis)
     content_weight: float = 0.8
     ir_weight: float = 1.0
@@ -102,9 +103,10 @@ class Generator(keras.Model):
     """
 
     def __init__(self, scale=4, growth=48, dense_layers=4, decoder_filters=(240, 240, 128, 64, 32),
-                 ir_upsample_kernel=3, weight_clip=8.0, residual=False, **kwargs):
+                 ir_upsample_kernel=3, weight_clip=8.0, residual=False, sync_batch_norm=False, **kwargs):
         super().__init__(**kwargs)
-        self.residual = residual
+        self.residual, self.sync_batch_norm = residual, sync_batch_norm
+        sync = {"synchronized": True} if sync_batch_norm else {}
         self.scale, self.growth, self.dense_layers = scale, growth, dense_layers
         self.decoder_filters, self.ir_upsample_kernel = tuple(decoder_filters), ir_upsample_kernel
         self.weight_clip = weight_clip
@@ -120,10 +122,10 @@ class Generator(keras.Model):
                 1, ir_upsample_kernel, strides=scale, padding="same", use_bias=False,
                 kernel_initializer=BilinearUpsampling(scale) if covers else "glorot_uniform",
                 name="ir_up", **clip)
-        self.stem = ReflectConv(growth, weight_clip=weight_clip, name="stem")
-        self.dense = [ReflectConv(growth, weight_clip=weight_clip, name=f"dense{i}")
+        self.stem = ReflectConv(growth, weight_clip=weight_clip, name="stem", **sync)
+        self.dense = [ReflectConv(growth, weight_clip=weight_clip, name=f"dense{i}", **sync)
                       for i in range(dense_layers)]
-        self.decoder = [ReflectConv(f, weight_clip=weight_clip, name=f"decoder{i}")
+        self.decoder = [ReflectConv(f, weight_clip=weight_clip, name=f"decoder{i}", **sync)
                         for i, f in enumerate(decoder_filters)]
         # float32 head: under mixed precision the output and the losses stay full precision.
         # A residual head starts at zero, so the untrained network outputs the inputs' average.
@@ -156,7 +158,7 @@ class Generator(keras.Model):
         return {**super().get_config(), "scale": self.scale, "growth": self.growth,
                 "dense_layers": self.dense_layers, "decoder_filters": list(self.decoder_filters),
                 "ir_upsample_kernel": self.ir_upsample_kernel, "weight_clip": self.weight_clip,
-                "residual": self.residual}
+                "residual": self.residual, "sync_batch_norm": self.sync_batch_norm}
 
     def build_for_inference(self):
         """Create the weights (the network is fully convolutional: any size builds it)."""
@@ -168,7 +170,7 @@ class Generator(keras.Model):
         return cls(scale=config.scale, growth=config.growth, dense_layers=config.dense_layers,
                    decoder_filters=config.decoder_filters,
                    ir_upsample_kernel=config.ir_upsample_kernel, weight_clip=config.weight_clip,
-                   residual=config.residual, **kwargs)
+                   residual=config.residual, sync_batch_norm=config.sync_batch_norm, **kwargs)
 
     def macs_per_pixel(self) -> int:
         """Multiply-adds per output pixel (the full-resolution convolutions dominate)."""
@@ -186,11 +188,12 @@ class Generator(keras.Model):
 class Discriminator(keras.Model):
     """Three stride-2 convs and a dense layer: the probability that a patch is real."""
 
-    def __init__(self, filters=(16, 32, 64), weight_clip=8.0, **kwargs):
+    def __init__(self, filters=(16, 32, 64), weight_clip=8.0, sync_batch_norm=False, **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.weight_clip = tuple(filters), weight_clip
+        self.filters, self.weight_clip, self.sync_batch_norm = tuple(filters), weight_clip, sync_batch_norm
         self.convs = [ReflectConv(f, strides=2, batch_norm=i > 0, weight_clip=weight_clip,
-                                  name=f"conv{i}") for i, f in enumerate(filters)]
+                                  synchronized=sync_batch_norm, name=f"conv{i}")
+                      for i, f in enumerate(filters)]
         self.flatten = layers.Flatten()
         self.score = layers.Dense(1, dtype="float32", name="score",
                                   **constraint_kwargs(weight_clip))
@@ -204,7 +207,7 @@ class Discriminator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "filters": list(self.filters),
-                "weight_clip": self.weight_clip}
+                "weight_clip": self.weight_clip, "sync_batch_norm": self.sync_batch_norm}
 
 
 class DDcGAN(GAN):
@@ -226,8 +229,8 @@ class DDcGAN(GAN):
     def __init__(self, config: DDcGANConfig, **kwargs):
         super().__init__(config, **kwargs)
         self.generator = Generator.from_ddcgan_config(config, name="generator")
-        self.d_vis = Discriminator(config.disc_filters, config.weight_clip, name="d_vis")
-        self.d_ir = Discriminator(config.disc_filters, config.weight_clip, name="d_ir")
+        self.d_vis = Discriminator(config.disc_filters, config.weight_clip, config.sync_batch_norm, name="d_vis")
+        self.d_ir = Discriminator(config.disc_filters, config.weight_clip, config.sync_batch_norm, name="d_ir")
         names = ["d_vis_loss", "d_ir_loss", "g_loss", "g_adv", "l_ir", "l_vis"]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.step_counts = {}  # optimizer steps taken, by kind: lets tests count repeats

@@ -35,16 +35,18 @@ class ReflectConv(layers.Layer):
     """
 
     def __init__(self, filters, kernel_size=3, strides=1, batch_norm=True, activation="relu",
-                 weight_clip=None, kernel_initializer="he_normal", **kwargs):
+                 weight_clip=None, kernel_initializer="he_normal", synchronized=False, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
         self.batch_norm, self.activation_name, self.weight_clip = batch_norm, activation, weight_clip
-        self.kernel_initializer = kernel_initializer
+        self.kernel_initializer, self.synchronized = kernel_initializer, synchronized
         self.conv = layers.Conv2D(filters, kernel_size, strides=strides, padding="valid",
                                   kernel_initializer=kernel_initializer,
                                   dtype=self.dtype_policy,
                                   **constraint_kwargs(weight_clip))
+        # synchronized: batch statistics over all replicas (the global batch), not each one's.
         self.norm = (layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy,
+                                               synchronized=synchronized,
                                                **constraint_kwargs(weight_clip, ("beta", "gamma")))
                      if batch_norm else None)
         self.activation = keras.activations.get(activation) if activation else None
@@ -79,7 +81,7 @@ class ReflectConv(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "batch_norm": self.batch_norm,
                 "activation": self.activation_name, "weight_clip": self.weight_clip,
-                "kernel_initializer": self.kernel_initializer}
+                "kernel_initializer": self.kernel_initializer, "synchronized": self.synchronized}
 
 
 @keras.saving.register_keras_serializable("tf_irgan")

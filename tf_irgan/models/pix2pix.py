@@ -21,7 +21,7 @@ from tf_irgan.errors import UserError
 from tf_irgan.models.base import GAN, Config, replace_config
 
 DIRECTIONS = {"vis2ir": ("vis", "ir", 3, 1), "ir2vis": ("ir", "vis", 1, 3)}
-NORMS = ("batch", "instance")
+NORMS = ("batch", "instance", "sync-batch")  # sync-batch: statistics of the global batch
 DISCRIMINATORS = ("patchgan", "paper")
 
 
@@ -82,7 +82,7 @@ def pix2pix_config(name: str = "canonical", direction: str = "vis2ir", **overrid
         overrides = {**overrides, "load": round(overrides["crop"] * config.load / config.crop)}
     config = replace_config(config, overrides)
     if config.norm not in NORMS:
-        raise UserError(f"norm {config.norm}: use {' or '.join(NORMS)}")
+        raise UserError(f"norm {config.norm}: use {', '.join(NORMS)}")
     if config.discriminator not in DISCRIMINATORS:
         raise UserError(f"discriminator {config.discriminator}: use {' or '.join(DISCRIMINATORS)}")
     if config.crop % (2 ** config.depth):
@@ -94,10 +94,15 @@ def pix2pix_config(name: str = "canonical", direction: str = "vis2ir", **overrid
 def _norm(kind, name):
     if kind == "instance":
         return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
-    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=kind == "sync-batch",
+                                     name=name)
 
 
-_INIT = keras.initializers.RandomNormal(0.0, 0.02)
+def _init():
+    """N(0, 0.02) as in pix2pix; a new initializer per layer: one shared unseeded instance would
+    draw its seed once at import (so `--seed` would not fix the weights) and repeat it in every
+    layer."""
+    return keras.initializers.RandomNormal(0.0, 0.02)
 
 
 @keras.saving.register_keras_serializable("tf_irgan")
@@ -117,20 +122,20 @@ class UNetGenerator(keras.Model):
         self.down = []
         for i, width in enumerate(widths):
             block = [layers.Conv2D(width, 4, strides=2, padding="same", use_bias=False,
-                                   kernel_initializer=_INIT, name=f"down{i}_conv")]
+                                   kernel_initializer=_init(), name=f"down{i}_conv")]
             if 0 < i < depth - 1:
                 block.append(_norm(norm, f"down{i}_norm"))
             self.down.append(block)
         self.up = []
         for i in reversed(range(depth - 1)):  # from the innermost skip outwards
             block = [layers.Conv2DTranspose(widths[i], 4, strides=2, padding="same", use_bias=False,
-                                            kernel_initializer=_INIT, name=f"up{i}_conv"),
+                                            kernel_initializer=_init(), name=f"up{i}_conv"),
                      _norm(norm, f"up{i}_norm")]
             if depth - 2 - i < dropout_layers and dropout > 0:
                 block.append(layers.Dropout(dropout, name=f"up{i}_dropout"))
             self.up.append(block)
         self.head = layers.Conv2DTranspose(out_channels, 4, strides=2, padding="same",
-                                           kernel_initializer=_INIT, dtype="float32", name="head")
+                                           kernel_initializer=_init(), dtype="float32", name="head")
 
     @property
     def multiple(self) -> int:
@@ -188,19 +193,19 @@ class PairDiscriminator(keras.Model):
         self.convs = []
         for i in range(layers_down):
             block = [layers.Conv2D(min(width * 2 ** i, 512), 4, strides=2, padding="same",
-                                   kernel_initializer=_INIT, name=f"conv{i}")]
+                                   kernel_initializer=_init(), name=f"conv{i}")]
             if i > 0:
                 block.append(_norm(norm, f"norm{i}"))
             self.convs.append(block)
         if kind == "patchgan":
             self.convs.append([layers.ZeroPadding2D(1), layers.Conv2D(
-                min(width * 2 ** layers_down, 512), 4, kernel_initializer=_INIT, name="conv_s1"),
+                min(width * 2 ** layers_down, 512), 4, kernel_initializer=_init(), name="conv_s1"),
                 _norm(norm, "norm_s1")])
             self.score = [layers.ZeroPadding2D(1),
-                          layers.Conv2D(1, 4, kernel_initializer=_INIT, dtype="float32", name="score")]
+                          layers.Conv2D(1, 4, kernel_initializer=_init(), dtype="float32", name="score")]
         else:
             self.score = [layers.GlobalAveragePooling2D(),
-                          layers.Dense(1, kernel_initializer=_INIT, dtype="float32", name="score")]
+                          layers.Dense(1, kernel_initializer=_init(), dtype="float32", name="score")]
 
     def call(self, pair, training=False):
         x = tf.concat([pair[0], pair[1]], axis=-1) * 2.0 - 1.0
