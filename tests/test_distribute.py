@@ -183,3 +183,22 @@ def test_strategy_resolution_and_the_chief(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["h:1"]},
                                                 "task": {"type": "worker", "index": 0}}))
     assert resolve_kind("auto")[0] == "auto"  # a one-task cluster is just this machine
+
+
+@pytest.mark.parametrize("model", ["pix2pix", "ddcgan"])
+def test_xla_compiled_steps_on_cpu_match_the_plain_steps(model, data, tmp_path):
+    """`--jit on` on one CPU: the compiled steps train to the weights the plain ones give."""
+    from tf_irgan.training import TrainOptions, train
+
+    settings = dict(direction="vis2ir", overrides=PIX2PIX) if model == "pix2pix" \
+        else dict(overrides={"max_repeats": 1})
+    weights = {}
+    for jit in ("on", "off"):
+        result = train(TrainOptions(data=str(data[model]), out=str(tmp_path / jit), model=model,
+                                    steps=2, batch_size=4, patch=32, jit=jit, seed=3,
+                                    strategy="one-device", command=jit, **settings), verbose=False)
+        assert result.model.jit == (jit == "on")
+        weights[jit] = [w.numpy() for w in result.model.generator.trainable_weights]
+    difference = np.concatenate([np.abs(a - b).ravel() for a, b in zip(weights["on"], weights["off"])])
+    assert np.mean(difference > 2e-5) < 0.01 and difference.max() < 2e-3, \
+        (np.mean(difference > 2e-5), difference.max())

@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -22,7 +23,7 @@ def exported(tiny_presets, tmp_path_factory):
 
 def test_signatures_match_inference(exported, tiny_presets):
     loaded = tf.saved_model.load(str(exported))
-    assert set(loaded.signatures) == {"serving_default", "serving_uint8"}
+    assert set(loaded.signatures) == {"serving_default", "serving_uint8", "serving_bytes"}
     rng = np.random.default_rng(0)
     vis = rng.random((37, 45), dtype=np.float32)      # not a multiple of 4: padded inside
     ir = rng.random((10, 12), dtype=np.float32)       # ceil(37/4) x ceil(45/4)
@@ -83,3 +84,67 @@ def test_export_bad_names_are_one_line_errors(tmp_path):
     result = CliRunner().invoke(cli, ["export", str(tmp_path / "empty"), "-o", str(tmp_path / "b")])
     assert result.exit_code == 2 and "not a preset folder" in result.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+# ---------------------------------------------------------------- TensorFlow Lite
+
+def _interpret(path, feeds):
+    """Run a .tflite file on {input role: (1, H, W, C) float32}; returns the output array."""
+    interpreter = tf.lite.Interpreter(str(path))
+    interpreter.allocate_tensors()
+    for detail in interpreter.get_input_details():
+        role = detail["name"].split("serving_default_")[-1].split(":")[0]
+        assert tuple(detail["shape"]) == feeds[role].shape, (role, detail["shape"])
+        interpreter.set_tensor(detail["index"], feeds[role])
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory, shared_data):
+    import shutil
+    root = tmp_path_factory.mktemp("calibration")
+    names = sorted(p.name for p in (shared_data / "roadscene" / "vi").iterdir())[:4]
+    for role in ("vi", "ir"):
+        (root / role).mkdir()
+        for name in names:
+            shutil.copy(shared_data / "roadscene" / role / name, root / role)
+    return root
+
+
+@pytest.mark.parametrize("quantize,tolerance", [("float16", 1e-3), ("int8", 0.02)])
+def test_tflite_matches_the_savedmodel(quantize, tolerance, exported, tiny_presets, calibration,
+                                       tmp_path, shared_data):
+    """TFLite's own interpreter on a real pair, at an odd size, against the SavedModel: mean
+    absolute difference within 1e-3 (float16) and 0.02 (int8, calibrated on other real pairs)."""
+    out = tmp_path / "x4.tflite"
+    args = ["export", str(tiny_presets["x4"]), "-o", str(out), "--format", "tflite",
+            "--size", "93x61", "--quantize", quantize]
+    result = CliRunner().invoke(cli, args + (["--calibration", str(calibration)] if quantize == "int8" else []))
+    assert result.exit_code == 0, result.output
+    vis = cv2.imread(str(shared_data / "tno" / "vi" / "01.png"), cv2.IMREAD_GRAYSCALE)[:61, :93]
+    ir = cv2.imread(str(shared_data / "tno" / "ir" / "01.png"), cv2.IMREAD_GRAYSCALE)[:64, :96]
+    ir = cv2.resize(ir, (24, 16), interpolation=cv2.INTER_AREA)     # ceil(93/4) x ceil(61/4)
+    feeds = {"vis": (vis / 255.0).astype(np.float32)[None, ..., None],
+             "ir": (ir / 255.0).astype(np.float32)[None, ..., None]}
+    lite = _interpret(out, feeds)
+    served = tf.saved_model.load(str(exported)).signatures["serving_default"](
+        vis=tf.constant(feeds["vis"]), ir=tf.constant(feeds["ir"]))["fused"].numpy()
+    assert lite.shape == served.shape == (1, 61, 93, 1)
+    assert np.abs(lite - served).mean() < tolerance, np.abs(lite - served).mean()
+    assert served.std() > 0.01
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--format", "tflite"], "needs --size"),
+    (["--format", "tflite", "--size", "640"], "WIDTHxHEIGHT"),
+    (["--format", "tflite", "--size", "64x48", "--quantize", "int8"], "needs --calibration"),
+])
+def test_tflite_bad_options_are_one_line_errors(args, fragment, tiny_presets, tmp_path):
+    out = tmp_path / "m.tflite"
+    result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(out), *args])
+    assert result.exit_code == 2 and fragment in result.output, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+    result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(tmp_path / "m.tfl"),
+                                      "--format", "tflite", "--size", "64x48"])
+    assert result.exit_code == 2 and "*.tflite" in result.output

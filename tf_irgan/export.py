@@ -14,7 +14,10 @@ code `tf-irgan fuse`/`translate` run, on the whole image instead of tiles.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from tf_irgan.errors import UserError
 
@@ -90,3 +93,127 @@ def export_saved_model(name_or_dir, out, version: int = 1, overwrite: bool = Fal
         (tmp / "assets").mkdir(exist_ok=True)
         write_text(tmp / "assets" / PRESET_ASSET, json.dumps(description, indent=2))
     return target
+
+
+QUANTIZATIONS = ("float16", "int8")
+CALIBRATION_PAIRS = 32  # representative pairs for int8 ranges (more change little, cost minutes)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """"640x480" (width x height, as cameras name it) -> (height, width)."""
+    width, sep, height = str(text).lower().partition("x")
+    if not sep or not width.strip().isdigit() or not height.strip().isdigit() \
+            or int(width) < 8 or int(height) < 8:
+        raise UserError(f"--size {text}: expected WIDTHxHEIGHT in pixels, at least 8x8, e.g. 640x480")
+    return int(height), int(width)
+
+
+def export_tflite(name_or_dir, out, size: str, quantize: str = "float16", calibration=None,
+                  overwrite: bool = False) -> Path:
+    """A TensorFlow Lite model of the preset for one input size (edge devices have one camera
+    resolution): float32 inputs and outputs in [0, 1], weights in float16, or int8 weights and
+    activations calibrated on real pairs (`calibration`: a folder with vi/ and ir/)."""
+    import keras
+    import tensorflow as tf
+
+    from tf_irgan.files import check_outputs, write_bytes
+    from tf_irgan.pipelines import serving_graph
+    from tf_irgan.presets import load_preset
+
+    out = Path(out)
+    if quantize not in QUANTIZATIONS:
+        raise UserError(f"--quantize {quantize}: use {' or '.join(QUANTIZATIONS)}")
+    if out.suffix != ".tflite":
+        raise UserError(f"{out}: a TFLite model is one file; name it *.tflite")
+    if quantize == "int8" and calibration is None:
+        raise UserError("--quantize int8 needs --calibration DIR: a folder with vi/ and ir/ holding "
+                        "real pairs like those the model will see (its value ranges set the int8 scales)")
+    check_outputs([out], overwrite)
+    height, width = parse_size(size)
+    preset = load_preset(name_or_dir)
+    inputs, graph = serving_graph(preset)
+    shapes = {role: _input_shape(preset, role, height, width, c) for role, c in inputs.items()}
+    specs = [tf.TensorSpec(shape, tf.float32, name=role) for role, shape in shapes.items()]
+    function = tf.function(lambda *images: {preset.output_role: graph(*images)}, input_signature=specs)
+    # Through a fixed-size SavedModel: converting the concrete function directly leaves Keras 3
+    # variables out of the model (a 44 kB file that outputs NaN).
+    archive = keras.export.ExportArchive()
+    archive.track(preset.model)
+    archive.add_endpoint("serving_default", function)
+    samples = _calibration_samples(preset, calibration, shapes) if quantize == "int8" else None
+    with tempfile.TemporaryDirectory(prefix="tf-irgan-tflite-") as folder:
+        archive.write_out(folder, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=["serving_default"])
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if samples is None:
+            converter.target_spec.supported_types = [tf.float16]
+        else:
+            converter.representative_dataset = lambda: iter(samples)
+        try:
+            model = converter.convert()
+        except Exception as err:  # ConverterError and others, with long logs
+            raise UserError(f"{preset.path}: TFLite conversion failed "
+                            f"({str(err).splitlines()[0][:200]})") from None
+    if samples is not None:
+        _check_int8(model, samples[:2], graph, preset, out)
+    return write_bytes(out, model, overwrite=overwrite)
+
+
+INT8_TOLERANCE = 0.02  # mean absolute difference in [0, 1] from the float model
+
+
+def _check_int8(model: bytes, samples, graph, preset, out) -> None:
+    """Refuse an int8 model that strays from the float one on calibration pairs: full-integer
+    quantization breaks some networks (pix2pix's instance norm: 0.17 mean difference,
+    docs/benchmarks.md)."""
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_content=model)
+    interpreter.allocate_tensors()
+    order = {detail["name"].split("serving_default_")[-1].split(":")[0]: detail["index"]
+             for detail in interpreter.get_input_details()}
+    differences = []
+    for sample in samples:
+        for role, index in order.items():
+            interpreter.set_tensor(index, sample[role])
+        interpreter.invoke()
+        quantized = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        reference = graph(*(tf.constant(image) for image in sample.values())).numpy()
+        differences.append(float(np.abs(quantized - reference).mean()))
+    if np.mean(differences) > INT8_TOLERANCE:
+        raise UserError(f"{out}: not written: int8 quantization changes {preset.name}'s output by "
+                        f"{np.mean(differences) * 255:.1f}/255 on average on the calibration pairs "
+                        f"(tolerance {INT8_TOLERANCE * 255:.0f}/255); use --quantize float16")
+
+
+def _input_shape(preset, role, height, width, channels):
+    """Fusion's second input is at the model's ratio (rounded up); others at the given size."""
+    if preset.task == "fusion" and role == preset.input_roles[1]:
+        scale = preset.scale
+        return [1, -(-height // scale), -(-width // scale), channels]
+    return [1, height, width, channels]
+
+
+def _calibration_samples(preset, folder, shapes):
+    import cv2
+
+    from tf_irgan.data.pairs import load_pairs
+
+    roles = list(shapes)
+    if preset.task == "fusion":
+        sides, channels = ("vis", "ir"), (1, 1)
+    else:
+        direction = preset.metadata.get("direction", "vis2ir")
+        sides, channels = (("vis", "ir") if direction == "vis2ir" else ("ir", "vis")), \
+            (preset.model.in_channels, preset.model.out_channels)
+    pairs = load_pairs(folder, sides[0], sides[1], channels[0], channels[1])
+    samples = []
+    for index in np.linspace(0, len(pairs) - 1, min(len(pairs), CALIBRATION_PAIRS)).astype(int):
+        images = (pairs.sources[index], pairs.targets[index])[:len(roles)]
+        sample = {}
+        for role, image in zip(roles, images):
+            shape = shapes[role]
+            resized = cv2.resize(image, (shape[2], shape[1]), interpolation=cv2.INTER_AREA)
+            sample[role] = resized.reshape(shape).astype(np.float32)
+        samples.append(sample)  # by name: the converter's own input order is not ours
+    return samples

@@ -6,17 +6,34 @@ import click
 @click.command()
 @click.argument("checkpoint")
 @click.option("-o", "--output", required=True, type=click.Path(),
-              help="Model base folder for TF Serving; the SavedModel goes to OUTPUT/<version>/.")
+              help="saved-model: the model base folder for TF Serving (the SavedModel goes to "
+                   "OUTPUT/<version>/); tflite: the .tflite file.")
+@click.option("--format", "kind", type=click.Choice(["saved-model", "tflite"]), default="saved-model",
+              show_default=True)
 @click.option("--version", "version", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Version subfolder (TF Serving serves the highest).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing version folder.")
-def export(checkpoint, output, version, overwrite):
+              help="saved-model: version subfolder (TF Serving serves the highest).")
+@click.option("--size", help="tflite: the input size, WIDTHxHEIGHT (e.g. 640x480); fusion's IR "
+              "input is that divided by the model's ratio.")
+@click.option("--quantize", type=click.Choice(["float16", "int8"]), default="float16", show_default=True,
+              help="tflite: float16 weights, or int8 weights and activations (needs --calibration).")
+@click.option("--calibration", type=click.Path(),
+              help="tflite int8: a folder with vi/ and ir/ of real pairs setting the int8 ranges.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing version folder or file.")
+def export(checkpoint, output, kind, version, size, quantize, calibration, overwrite):
     """Export CHECKPOINT (a shipped name or preset folder, any task) as a SavedModel that
-    TF Serving loads as is."""
+    TF Serving loads as is, or as a TensorFlow Lite model for one input size."""
     from tf_irgan.cli.main import import_tensorflow_quietly
     import_tensorflow_quietly()
-    from tf_irgan.export import export_saved_model
+    from tf_irgan.errors import UserError
+    from tf_irgan.export import export_saved_model, export_tflite
 
+    if kind == "tflite":
+        if not size:
+            raise UserError("--format tflite needs --size WIDTHxHEIGHT (a TFLite model has one input size)")
+        path = export_tflite(checkpoint, output, size, quantize, calibration, overwrite)
+        click.echo(f"wrote {quantize} TFLite model to {path} ({path.stat().st_size / 1e6:.1f} MB, "
+                   f"input {size})")
+        return
     path = export_saved_model(checkpoint, output, version=version, overwrite=overwrite)
     click.echo(f"wrote SavedModel version {version} to {path} (signatures: serving_default "
                "float32, serving_uint8, serving_bytes); serve it with model base path "
