@@ -198,6 +198,8 @@ def test_init_starts_from_a_preset_and_set_changes_the_config(runs):
     run = json.loads((root / "init" / "run.json").read_text())
     assert run["config"]["l1_weight"] == 7.5 and run["config"]["decay_start"] == 1.0
     assert run["options"]["init"] == str(full.preset_dir)
+    started = json.loads((root / "init" / "model" / "metadata.json").read_text())["init"]
+    assert started["preset"] == str(full.preset_dir.resolve()) and started["batches"] == 6
     reader = tf.train.load_checkpoint(str(root / "init" / "checkpoints"))
     start = load_preset(full.preset_dir).model
     # One Adam step moves each weight by about the learning rate: still the preset's, while a

@@ -179,13 +179,16 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
         jit = use_jit(options.jit, strategy)
         with strategy.scope():
             model = model_class(config)
-            if options.init and not stored:
-                _warm_start(model, options.init, verbose)
+            started_from = _warm_start(model, options.init, verbose) if options.init and not stored else None
             data = model.training_data(options)
             total = _total_batches(options, stored, data.steps_per_epoch)
             model.compile(**model.make_optimizers(options.mixed_precision),
                           steps_per_epoch=data.steps_per_epoch, jit_compile=jit)
         run = _run_record(out, options, config, data, total, stored, writes)
+        if started_from:
+            run["init"] = started_from
+            if writes:
+                (out / RUN_FILE).write_text(json.dumps(run, indent=2))
         checkpoint = tf.train.Checkpoint(**model.checkpoint_objects())
         # Every worker saves (saving may need all of them), but only the chief into the run.
         saves = out / "checkpoints" if writes else Path(tempfile.mkdtemp(prefix="tf-irgan-worker-"))
@@ -234,6 +237,9 @@ def _warm_start(model, name_or_dir, verbose):
     model.generator.set_weights(preset.model.get_weights())
     if verbose:
         _say(f"starting from the generator of {preset.path}")
+    # Provenance for the presets this run exports: how the starting weights were made.
+    return {"preset": str(preset.path), **{k: preset.metadata[k] for k in
+                                           ("train_commands", "batches", "data", "init") if k in preset.metadata}}
 
 
 def _run_record(out: Path, options, config, data, total, stored, writes: bool) -> dict:
@@ -394,6 +400,7 @@ def export_preset(model, options, batches, run, path, overwrite) -> Path:
         "data_pairs": attrs.get("pairs"), "held_out": attrs.get("held_out"),
         "patches": run.get("patches"), "batches": batches, "batch_size": config.batch_size,
         "mixed_precision": options.mixed_precision, "model_config": config.to_dict(),
+        **({"init": run["init"]} if run.get("init") else {}),
     }
     return save_preset(path, model.generator, task=model.task, metadata=metadata,
                        overwrite=overwrite, input_roles=model.input_roles,
