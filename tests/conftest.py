@@ -25,7 +25,7 @@ def _roadscene_names(shared_data: Path, count: int) -> list:
     return names[:count]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def copy_roadscene(shared_data):
     """copy(dest, count) -> (vi_dir, ir_dir, names): the first `count` RoadScene pairs (sorted by
     name; same-size RGB visible and gray IR JPEGs) copied into dest/vi and dest/ir."""
@@ -42,6 +42,23 @@ def copy_roadscene(shared_data):
             shutil.copy(shared_data / "roadscene" / "ir" / f"{name}.jpg", ir_dir)
         return vi_dir, ir_dir, names
     return copy
+
+
+@pytest.fixture(scope="session")
+def make_patch_file(copy_roadscene):
+    """make(dest, pairs, count) -> an HDF5 file of `count` scale-4 patch pairs (32 px visible)
+    evenly picked from those cut from the first `pairs` RoadScene pairs (copied into dest)."""
+    import numpy as np
+
+    from tf_irgan.data.patches import PatchSet, patches_from_folders, write_patches
+
+    def make(dest, pairs, count):
+        vi_dir, ir_dir, _ = copy_roadscene(dest, pairs)
+        patches = patches_from_folders(vi_dir, ir_dir, patch=32, stride=32, scale=4)
+        pick = np.linspace(0, len(patches) - 1, count).astype(int)
+        subset = PatchSet(patches.vis[pick], patches.ir[pick], 4, patches.source[pick], patches.attrs)
+        return write_patches(Path(dest) / "patches.h5", subset)
+    return make
 
 
 @pytest.fixture(scope="session")

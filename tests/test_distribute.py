@@ -4,7 +4,6 @@ whole cluster, and a worker that never joins."""
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 
 from tf_irgan.cli.main import cli
-from tf_irgan.data.patches import PatchSet, patches_from_folders, write_patches
 from tf_irgan.distribute import read_tf_config, resolve_kind, writes_outputs
 from tf_irgan.errors import UserError
 
@@ -93,17 +91,10 @@ def _weights(path):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, shared_data):
+def data(tmp_path_factory, make_patch_file):
+    """Four RoadScene pairs (pix2pix) and 16 patch pairs cut from them (DDcGAN)."""
     root = tmp_path_factory.mktemp("cluster_data")
-    names = sorted(p.stem for p in (shared_data / "roadscene" / "vi").iterdir())[:4]
-    for role in ("vi", "ir"):
-        (root / role).mkdir()
-        for name in names:
-            shutil.copy(shared_data / "roadscene" / role / f"{name}.jpg", root / role)
-    patches = patches_from_folders(root / "vi", root / "ir", patch=32, stride=32, scale=4)
-    pick = np.linspace(0, len(patches) - 1, 16).astype(int)
-    subset = PatchSet(patches.vis[pick], patches.ir[pick], 4, patches.source[pick], patches.attrs)
-    return {"pix2pix": root, "ddcgan": write_patches(root / "patches.h5", subset)}
+    return {"pix2pix": root, "ddcgan": make_patch_file(root, 4, 16)}
 
 
 @pytest.mark.parametrize("model", ["pix2pix", "ddcgan"])

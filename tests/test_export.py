@@ -101,14 +101,9 @@ def _interpret(path, feeds):
 
 
 @pytest.fixture(scope="module")
-def calibration(tmp_path_factory, shared_data):
-    import shutil
+def calibration(tmp_path_factory, copy_roadscene):
     root = tmp_path_factory.mktemp("calibration")
-    names = sorted(p.name for p in (shared_data / "roadscene" / "vi").iterdir())[:4]
-    for role in ("vi", "ir"):
-        (root / role).mkdir()
-        for name in names:
-            shutil.copy(shared_data / "roadscene" / role / name, root / role)
+    copy_roadscene(root, 4)
     return root
 
 

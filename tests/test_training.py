@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tf_irgan import losses
 from tf_irgan.presets import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, load_preset
-from tf_irgan.data.patches import PatchSet, patches_from_folders, write_patches
+from tf_irgan.data.patches import patches_from_folders, write_patches
 from tf_irgan.errors import UserError
 from tf_irgan.pipelines.fusion import fuse_images
 from tf_irgan.training import TrainOptions, preset_from_run, train
@@ -28,18 +28,9 @@ LR = 2e-4  # the official preset's
 
 
 @pytest.fixture(scope="module")
-def patch_file(tmp_path_factory, shared_data):
+def patch_file(tmp_path_factory, make_patch_file):
     """24 scale-4 patch pairs (32 px visible) cut from two real RoadScene pairs."""
-    root = tmp_path_factory.mktemp("patches")
-    names = sorted(p.stem for p in (shared_data / "roadscene" / "vi").iterdir())[:2]
-    for role in ("vi", "ir"):
-        (root / role).mkdir()
-        for name in names:
-            shutil.copy(shared_data / "roadscene" / role / f"{name}.jpg", root / role)
-    patches = patches_from_folders(root / "vi", root / "ir", patch=32, stride=32, scale=4)
-    pick = np.linspace(0, len(patches) - 1, N_PATCHES).astype(int)
-    subset = PatchSet(patches.vis[pick], patches.ir[pick], 4, patches.source[pick], patches.attrs)
-    return write_patches(root / "patches.h5", subset)
+    return make_patch_file(tmp_path_factory.mktemp("patches"), 2, N_PATCHES)
 
 
 def _options(data, out, steps, resume=False, command=None, **kwargs):
