@@ -184,11 +184,7 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
             total = _total_batches(options, stored, data.steps_per_epoch)
             model.compile(**model.make_optimizers(options.mixed_precision),
                           steps_per_epoch=data.steps_per_epoch, jit_compile=jit)
-        run = _run_record(out, options, config, data, total, stored, writes)
-        if started_from:
-            run["init"] = started_from
-            if writes:
-                (out / RUN_FILE).write_text(json.dumps(run, indent=2))
+        run = _run_record(out, options, config, data, total, stored, writes, started_from)
         checkpoint = tf.train.Checkpoint(**model.checkpoint_objects())
         # Every worker saves (saving may need all of them), but only the chief into the run.
         saves = out / "checkpoints" if writes else Path(tempfile.mkdtemp(prefix="tf-irgan-worker-"))
@@ -242,14 +238,16 @@ def _warm_start(model, name_or_dir, verbose):
                                            ("train_commands", "batches", "data", "init") if k in preset.metadata}}
 
 
-def _run_record(out: Path, options, config, data, total, stored, writes: bool) -> dict:
+def _run_record(out: Path, options, config, data, total, stored, writes: bool,
+                started_from: dict | None = None) -> dict:
     """run.json's content, written by the process that writes outputs."""
     if not stored:
         run = {"model": options.model, "config": config.to_dict(), "options": asdict(options),
                "patches": data.size, "steps_per_epoch": data.steps_per_epoch,
                "total_batches": total, "commands": [options.command],
                "data_resolved": str(Path(options.data).resolve()),
-               "data_attrs": {k: str(v) for k, v in data.attrs.items()}}
+               "data_attrs": {k: str(v) for k, v in data.attrs.items()},
+               **({"init": started_from} if started_from else {})}
     else:
         run = stored
         run["total_batches"] = total
