@@ -83,3 +83,25 @@ def tiny_presets(tmp_path_factory, shared_data) -> dict:
                        verbose=False)
         presets[f"x{scale}"] = shutil.copytree(result.preset_dir, presets["dir"] / f"tiny-x{scale}")
     return presets
+
+
+@pytest.fixture(scope="session")
+def tiny_medical_preset(tmp_path_factory, shared_data) -> Path:
+    """An MRI/PET DDcGAN preset (x4, `fast` config) trained for 2 batches of 2 on 32-px patches
+    of two real Harvard pairs, once per session; the data folder has MRI/ and PET/, so the
+    training detects the medical modality by itself."""
+    import shutil
+
+    from tf_irgan.training import TrainOptions, train
+
+    root = tmp_path_factory.mktemp("tiny_medical")
+    source = shared_data / "pet_mri_harvard" / "train"
+    names = sorted(p.name for p in (source / "MRI").iterdir())[:2]
+    for role in ("MRI", "PET"):
+        (root / "data" / role).mkdir(parents=True)
+        for name in names:
+            shutil.copy(source / role / name, root / "data" / role)
+    result = train(TrainOptions(data=str(root / "data"), out=str(root / "run"), config="fast",
+                                scale=4, steps=2, batch_size=2, patch=32, stride=64,
+                                checkpoint_every=100, command="tiny MRI/PET preset"), verbose=False)
+    return shutil.copytree(result.preset_dir, root / "tiny-mri-pet-x4")

@@ -185,9 +185,9 @@ def test_error_unsupported_ratio(pairs, tiny_presets, tmp_path):
     cv2.imwrite(str(tiny), cv2.resize(ir, (ir.shape[1] // 10, ir.shape[0] // 10)))
     out = tmp_path / "out.png"
     _assert_one_line_error(_run(["fuse", pairs["vis"], tiny, "-o", out]), tiny, "smaller")
-    # A same-size pair given to a 4x model.
-    _assert_one_line_error(_run(["fuse", pairs["vis"], pairs["ir_file"], "-o", out,
-                                 "--checkpoint", tiny_presets["x4"]]), pairs["ir_file"], "4x")
+    # A tenth given to a 4x model (a same-size IR is reduced 4x, with a note).
+    _assert_one_line_error(_run(["fuse", pairs["vis"], tiny, "-o", out,
+                                 "--checkpoint", tiny_presets["x4"]]), tiny, "trained for 4x")
     assert not out.exists()
 
 

@@ -91,8 +91,18 @@ def test_different_aspect_ratio_is_refused(tiny_presets):
         size_ratio((100, 100), (100, 50))
 
 
+def test_same_size_ir_given_to_a_4x_model_is_reduced_with_a_note(tiny_presets):
+    """What the model's setting records: an IR at 1/4, here made by block means (the SavedModel
+    does the same)."""
+    vis, ir = _smooth(64, 64), _smooth(64, 64)
+    given = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]), ir_name="thermal.png")
+    assert any("thermal.png" in note and "reduced 4x" in note for note in given.notes)
+    reduced = ir.reshape(16, 4, 16, 4).mean(axis=(1, 3))
+    assert np.allclose(given.image, fuse_images(vis, reduced, checkpoint=str(tiny_presets["x4"])).image,
+                       atol=1e-5)
+
+
 @pytest.mark.parametrize("vis_size,ir_size,preset", [
-    ((64, 64), (64, 64), "x4"),      # same size given to a 4x model
     ((100, 100), (10, 10), "x4"),    # ratio 10
     ((64, 64), (16, 16), "x1"),      # ratio 4 given to a same-size model
 ])
@@ -189,3 +199,14 @@ def test_registered_pair_with_other_pixel_aspect_is_fused_with_notes(tiny_preset
 def test_default_checkpoint_by_ratio(ratio, expected):
     from tf_irgan.pipelines.fusion import default_checkpoint
     assert default_checkpoint(ratio) == expected
+
+
+def test_stretch_maps_the_fused_range_to_full_scale(tiny_presets):
+    vis, ir = _smooth(32, 32) * 0.5 + 0.2, _smooth(8, 8) * 0.5 + 0.2
+    plain = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]))
+    stretched = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]), stretch=True)
+    low, high = plain.image.min(), plain.image.max()
+    assert high - low < 0.9  # the plain output does not span the range ...
+    assert stretched.image.min() == 0.0 and stretched.image.max() == pytest.approx(1.0)
+    assert np.allclose(stretched.image, (plain.image - low) / (high - low), atol=1e-6)
+    assert any("--stretch" in note for note in stretched.notes)

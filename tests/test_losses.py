@@ -128,6 +128,34 @@ def test_vis_content_is_l1_of_gradient_difference():
     assert losses.vis_content(_batch(vis[0]), _batch(vis[0])).numpy()[0] == 0.0
 
 
+def test_salient_intensity_pulls_to_the_brighter_source():
+    fused, vis, ir = RNG.random((3, 2, 3, 3))
+    out = losses.salient_intensity(_batch(*fused), _batch(*vis), _batch(*ir)).numpy()
+    np.testing.assert_allclose(out, ((fused - np.maximum(vis, ir)) ** 2).sum(axis=(1, 2)), rtol=1e-5)
+    # By hand: a fused 0.5 everywhere, visible 0.2 and IR 0.6 -> 9 pixels of (0.5 - 0.6)^2.
+    flat = [_batch(np.full((3, 3), v)) for v in (0.5, 0.2, 0.6)]
+    np.testing.assert_allclose(losses.salient_intensity(*flat).numpy(), [0.09], rtol=1e-5)
+
+
+def test_salient_gradient_follows_the_stronger_source_per_pixel():
+    base = RNG.random((6, 6))
+    vis, ir = 2 * base, base       # the visible gradient is twice the IR's at every pixel
+    def loss(fused):
+        return losses.salient_gradient(_batch(fused), _batch(vis), _batch(ir)).numpy()[0]
+    assert loss(vis) == pytest.approx(0.0, abs=1e-6)
+    assert loss(ir) == pytest.approx(np.abs(_numpy_gradient(base)).sum(), rel=1e-5)
+    # Mixed: left half stronger in the visible image, right half in the IR image.
+    vis, ir = base.copy(), base.copy()
+    vis[:, :3] *= 3
+    ir[:, 3:] *= 3
+    gv, gi = _numpy_gradient(vis), _numpy_gradient(ir)
+    target = np.where(np.abs(gv) >= np.abs(gi), gv, gi)
+    fused = RNG.random((6, 6))
+    expected = np.abs(_numpy_gradient(fused) - target).sum()
+    assert losses.salient_gradient(_batch(fused), _batch(vis), _batch(ir)).numpy()[0] == \
+        pytest.approx(expected, rel=1e-5)
+
+
 def test_generator_adversarial():
     d_vis = tf.constant([0.5, 1.0, 0.25])
     d_ir = tf.constant([0.5, 1.0, 1.0])

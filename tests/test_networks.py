@@ -1,6 +1,7 @@
 """DDcGAN's networks: shapes, output ranges, cost and size, weight clipping."""
 
 import keras
+import tensorflow as tf
 import numpy as np
 import pytest
 
@@ -69,6 +70,24 @@ def test_official_generator_costs_about_1_6_million_macs_per_pixel():
     generator.build_for_inference()
     convs = [generator.stem, *generator.dense, *generator.decoder, generator.head]
     assert macs == sum(int(np.prod(c.conv.kernel.shape)) for c in convs)
+
+
+@pytest.mark.parametrize("size", [(84, 84), (37, 53)])
+def test_fast_generator_is_cheap_and_starts_at_the_average(size):
+    """Issue 12: at most 0.25 M multiply-adds per pixel; `residual`'s head starts at zero."""
+    config = ddcgan_config("fast", 4)
+    assert (config.growth, config.decoder_filters, config.max_repeats) == (16, (64, 32, 16), 5)
+    generator = Generator.from_ddcgan_config(config)
+    # stem 2*9*16, dense 9*16*(16+32+48+64), decoder 9*(80*64 + 64*32 + 32*16), head 9*16
+    assert generator.macs_per_pixel() == 2 * 9 * 16 + 9 * 16 * 160 + 9 * (80 * 64 + 64 * 32 + 32 * 16) + 9 * 16
+    assert generator.macs_per_pixel() <= 250_000
+    height, width = size
+    vis = RNG.random((2, height - height % 4, width - width % 4, 1)).astype(np.float32)
+    ir = RNG.random((2, vis.shape[1] // 4, vis.shape[2] // 4, 1)).astype(np.float32)
+    fused = np.asarray(generator({"vis": vis, "ir": ir}))
+    assert fused.shape == vis.shape
+    up = tf.image.resize(ir, vis.shape[1:3], method="bilinear").numpy()
+    assert np.allclose(fused, np.clip((vis + up) / 2, 0, 1), atol=1e-6)
 
 
 def _conv_params(cin, cout, batch_norm=True):

@@ -79,7 +79,7 @@ def test_tiny_checkpoint(tmp_path, shared_data, monkeypatch):
     markdown = output.read_text()
     assert "| `tiny-x4` | 1/4 (block mean) |" in markdown
     assert "## Shipped checkpoints" in markdown and "| `tiny-x4` | fusion | 4x |" in markdown
-    assert 'no selected checkpoint has task "medical"' in markdown
+    assert 'no selected checkpoint fuses MRI with PET' in markdown
     for figure in _figures(tmp_path, ("tno", "roadscene")):
         assert figure.read_bytes()[:8] == PNG_SIGNATURE
     report = json.loads((tmp_path / "results.json").read_text())

@@ -61,12 +61,39 @@ def replace_intensity(rgb: np.ndarray, intensity: np.ndarray) -> np.ndarray:
 class _ColorSpace:
     """How a single-channel model's output goes back under a color input's color."""
 
-    def __init__(self, name, luminance, replace_luminance):
+    def __init__(self, name, luminance, replace_luminance, forward):
         self.name, self.luminance, self.replace_luminance = name, luminance, replace_luminance
+        self.forward = forward  # 3x3 matrix: (intensity in [0, 1], two color channels) = forward @ rgb
+        self.inverse = np.linalg.inv(forward)
+
+    def luminance_tensor(self, rgb):
+        """The intensity channel of (B, H, W, 3) RGB tensors, (B, H, W, 1)."""
+        import tensorflow as tf
+
+        weights = tf.constant(self.forward[0][:, None], tf.float32)
+        return tf.tensordot(rgb, weights, axes=[[3], [0]])
+
+    def restore_color_tensor(self, intensity, colored):
+        """RGB at the size of `intensity` (B, H, W, 1) with the color of `colored` (B, h, w, 3):
+        the color channels are taken from `colored`, upsampled bicubically when it is smaller,
+        and the inverse transform applied. The fusion pipeline and its SavedModel both use this."""
+        import tensorflow as tf
+
+        forward = tf.constant(self.forward[1:].T, tf.float32)
+        color = tf.tensordot(colored, forward, axes=[[3], [0]])
+        size = tf.shape(intensity)[1:3]
+        color = tf.cond(tf.reduce_all(tf.equal(tf.shape(color)[1:3], size)),
+                        lambda: color, lambda: tf.image.resize(color, size, method="bicubic"))
+        inverse = tf.constant(self.inverse.T, tf.float32)
+        rgb = tf.tensordot(tf.concat([tf.cast(intensity, tf.float32), color], axis=-1), inverse,
+                           axes=[[3], [0]])
+        return tf.clip_by_value(rgb, 0.0, 1.0)
 
 
 # The color space a preset fuses in is named by its metadata ("color_space"; YCbCr if absent).
+# Both forward matrices give the intensity in [0, 1] (IHS: I / sqrt(3), the channel mean).
 COLOR_SPACES = {
-    "ycbcr": _ColorSpace("ycbcr", lambda rgb: rgb_to_ycbcr(rgb)[..., 0], replace_luma),
-    "ihs": _ColorSpace("ihs", lambda rgb: rgb_to_ihs(rgb)[..., 0], replace_intensity),
+    "ycbcr": _ColorSpace("ycbcr", lambda rgb: rgb_to_ycbcr(rgb)[..., 0], replace_luma, _YCBCR),
+    "ihs": _ColorSpace("ihs", lambda rgb: rgb_to_ihs(rgb)[..., 0], replace_intensity,
+                       _IHS * np.array([[1 / np.sqrt(3)], [1.0], [1.0]])),
 }

@@ -201,6 +201,9 @@ def _calibration_samples(preset, folder, shapes):
 
     roles = list(shapes)
     if preset.task == "fusion":
+        if preset.modality != "ir-vis":
+            raise UserError(f"{preset.path}: int8 calibration reads IR/visible pairs, not "
+                            f"{preset.modality}; use --quantize float16")
         sides, channels = ("vis", "ir"), (1, 1)
     else:
         direction = preset.metadata.get("direction", "vis2ir")

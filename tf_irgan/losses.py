@@ -41,6 +41,21 @@ def vis_content(fused, vis):
     return tf.reduce_sum(tf.abs(gradient(fused) - gradient(vis)), axis=[1, 2, 3])
 
 
+def salient_intensity(fused_small, vis_small, ir):
+    """Squared Frobenius norm of psi(G) - max(psi(v), i), per image: the intensity of the brighter
+    source, compared at the IR's resolution (a full-resolution max would ask for the sharp seams
+    where the brighter source changes, which print as fringes)."""
+    return tf.reduce_sum(tf.square(fused_small - tf.maximum(vis_small, ir)), axis=[1, 2, 3])
+
+
+def salient_gradient(fused, vis, ir_up):
+    """L1 norm of grad(G) minus, per pixel, the gradient of the source whose gradient is stronger
+    there (signed, so edges keep their polarity), per image."""
+    vis_grad, ir_grad = gradient(vis), gradient(ir_up)
+    target = tf.where(tf.abs(vis_grad) >= tf.abs(ir_grad), vis_grad, ir_grad)
+    return tf.reduce_sum(tf.abs(gradient(fused) - target), axis=[1, 2, 3])
+
+
 def generator_adversarial(d_vis_fake, d_ir_fake):
     """-log D_v(G) - log D_i(psi G), per image."""
     return -tf.math.log(d_vis_fake + EPS) - tf.math.log(d_ir_fake + EPS)

@@ -52,6 +52,11 @@ class Preset:
         return self.config.get("task", "fusion")
 
     @property
+    def modality(self) -> str | None:
+        """Fusion presets: "ir-vis" (presets written before MRI/PET existed) or "mri-pet"."""
+        return self.metadata.get("modality", "ir-vis") if self.task == "fusion" else None
+
+    @property
     def input_roles(self) -> tuple:
         return tuple(self.config.get("input_roles") or TASK_ROLES.get(self.task, ((), ""))[0])
 

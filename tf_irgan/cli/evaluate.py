@@ -33,11 +33,16 @@ def _echo_results(result: dict, first_header: str, written: list) -> None:
 @click.option("--csv", "csv_path", type=_OUTPUT, help="Write one row per image plus a mean row.")
 @click.option("--markdown", "markdown_path", type=_OUTPUT, help="Write a Markdown table.")
 @click.option("--figure", "figure_path", type=_OUTPUT, help="Write a bar chart of the means (.png/.pdf/.svg).")
+@click.option("--color-space", type=click.Choice(["ycbcr", "ihs"]), default="ycbcr", show_default=True,
+              help="Channel color images are scored on: BT.601 luma, or the IHS intensity "
+                   "(MRI/PET fusion, with the PET as --ir-dir and the MRI as --vis-dir).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def fusion(ir_dir, vis_dir, fused_dir, json_path, csv_path, markdown_path, figure_path, overwrite):
+def fusion(ir_dir, vis_dir, fused_dir, json_path, csv_path, markdown_path, figure_path, color_space,
+           overwrite):
     """EN, SD, SF, AG, MI, SCD, VIF, Qabf, SSIM, CC, PSNR, MSE per fused image and their mean.
 
-    Images are paired by file name; color is reduced to BT.601 luma. Conventions: docs/metrics.md.
+    Images are paired by file name; color is reduced to BT.601 luma (or the IHS intensity with
+    --color-space ihs). Conventions: docs/metrics.md.
     """
     from tf_irgan.metrics import evaluate as evaluation
     from tf_irgan.metrics import reporting
@@ -45,7 +50,7 @@ def fusion(ir_dir, vis_dir, fused_dir, json_path, csv_path, markdown_path, figur
     outputs = [json_path, csv_path, markdown_path, figure_path]
     reporting.check_figure_path(figure_path)
     reporting.check_outputs(outputs, overwrite)
-    result = evaluation.evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir)
+    result = evaluation.evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir, color_space)
     if json_path:
         reporting.write_json(json_path, result, overwrite)
     if csv_path:

@@ -11,18 +11,33 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
 @click.argument("vis", required=False, type=click.Path())
 @click.argument("ir", required=False, type=click.Path())
 @click.option("-o", "--output", type=click.Path(), help="Fused image to write (single pair).")
-@click.option("--vis-dir", type=click.Path(), help="Folder of visible images (batch mode).")
-@click.option("--ir-dir", type=click.Path(), help="Folder of IR images, paired by file name.")
+@click.option("--vis-dir", type=click.Path(), help="Folder of visible (or MRI) images (batch mode).")
+@click.option("--ir-dir", type=click.Path(), help="Folder of IR (or PET) images, paired by file name.")
 @click.option("--out-dir", type=click.Path(), help="Folder for the fused images (batch mode).")
 @click.option("--preset", "--checkpoint", "preset", help="Shipped preset name or preset folder "
               "(default: chosen by the size ratio). --checkpoint is the old name.")
 @click.option("--method", type=click.Choice(METHODS), default="ddcgan", show_default=True,
               help="The model, or a classical baseline.")
 @click.option("--gray", is_flag=True, help="Write the fused luminance only, even for color input.")
+@click.option("--modality", type=click.Choice(["ir-vis", "mri-pet"]),
+              help="What the two images are, for --method baselines (a preset knows its own): "
+                   "mri-pet fuses MRI with the PET's intensity and keeps the PET's color.")
+@click.option("--color-space", type=click.Choice(["ycbcr", "ihs"]),
+              help="Where color inputs are fused and their color restored (default: the preset's; "
+                   "YCbCr for IR/visible, IHS for MRI/PET).")
+@click.option("--stretch", is_flag=True, help="Min-max stretch the fused intensity to the full "
+              "range, as the official DDcGAN release saves its outputs (for comparison with tables "
+              "made that way; it inflates SD and EN). Off by default.")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, bit_depth, overwrite):
-    """Fuse a visible image VIS with an infrared image IR (or two folders of pairs)."""
+def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modality, color_space,
+         stretch, bit_depth, overwrite):
+    """Fuse a visible image VIS with an infrared image IR (or two folders of pairs).
+
+    MRI/PET: pass the MRI as VIS and the color PET as IR with an MRI/PET preset, e.g.
+    `tf-irgan fuse mri.png pet.png --preset ddcgan-mri-pet-x4 -o fused.png`: the result has the
+    MRI's size and the PET's color.
+    """
     from tf_irgan.errors import UserError
     from tf_irgan.cli.jobs import check_outputs, run_jobs
     from tf_irgan.images import pair_folders, read_image, write_image
@@ -47,7 +62,8 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, bit_de
 
     def run(vis_path, ir_path, out_path):
         result = fuse_images(read_image(vis_path), read_image(ir_path), preset=preset,
-                             method=method, gray=gray, vis_name=str(vis_path), ir_name=str(ir_path))
+                             method=method, gray=gray, vis_name=str(vis_path), ir_name=str(ir_path),
+                             color_space=color_space, modality=modality, stretch=stretch)
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
         return result
 
@@ -72,7 +88,7 @@ def presets():
         meta = preset.metadata
         source = (meta.get("data_source") or {}).get("vis_dir")
         data = f"{meta.get('data', '?')}" + (f" (from {source})" if source else "")
-        what = (f"scale {preset.scale}x" if preset.task == "fusion"
+        what = (f"{preset.modality}, scale {preset.scale}x" if preset.task == "fusion"
                 else f"direction {meta.get('direction', '?')}")
         examples = "patches" if preset.task == "fusion" else "pairs"
         click.echo(f"{preset.name}\n  {meta.get('description', '')}\n"

@@ -17,8 +17,11 @@ from tf_irgan.models import names as model_names
 @click.option("--scale", default=4, show_default=True, help="IR patches are patch/scale pixels.")
 @click.option("--holdout-every", default=0, show_default=True,
               help="Leave every K-th pair (by name) out, for evaluation; 0 keeps all.")
+@click.option("--color-space", type=click.Choice(["ycbcr", "ihs"]), default="ycbcr", show_default=True,
+              help="How color images become the channel a model fuses: BT.601 luma (IR/visible), "
+                   "or the IHS intensity (MRI/PET: pass MRI as --vis-dir, PET as --ir-dir).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, overwrite):
+def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, color_space, overwrite):
     """Cut registered image pairs into training patches (HDF5)."""
     from tf_irgan.data.patches import patches_from_folders, write_patches
     from tf_irgan.errors import UserError
@@ -28,7 +31,7 @@ def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, overwr
     if os.path.exists(output) and not overwrite:
         raise UserError(f"{output}: already exists; pass --overwrite or choose another name")
     patches = patches_from_folders(vis_dir, ir_dir, patch, stride, scale, holdout_every,
-                                   progress=_progress("cutting patches"))
+                                   progress=_progress("cutting patches"), color_space=color_space)
     write_patches(output, patches, overwrite=overwrite)
     held = patches.attrs["held_out"]
     click.echo(f"wrote {len(patches)} patch pairs ({patch}px visible, {patch // scale}px IR) to {output}"
@@ -63,7 +66,8 @@ def _progress(label):
 @click.command()
 @click.option("--model", type=click.Choice(model_names()), default="ddcgan", show_default=True)
 @click.option("--data", required=True, type=click.Path(),
-              help="ddcgan: HDF5 patches from `prepare` or a folder with vi/ and ir/; "
+              help="ddcgan: HDF5 patches from `prepare` or a folder with vi/ and ir/ (or MRI/ "
+                   "and PET/: MRI/PET fusion, the PET's IHS intensity); "
                    "pix2pix: a folder with vi/ and ir/ (registered pairs, same names).")
 @click.option("--out", required=True, type=click.Path(), help="Run folder (checkpoints, logs, model/).")
 @click.option("--config", "--preset", "config", help="Named hyper-parameter config of the model "

@@ -13,23 +13,24 @@ import tensorflow as tf
 
 from tf_irgan.data.patches import PatchSet, patches_from_folders, read_patches
 from tf_irgan.errors import UserError
-
-VIS_NAMES = ("vi", "vis", "visible", "VI", "VIS", "Visible", "MRI")
-IR_NAMES = ("ir", "infrared", "IR", "Infrared", "PET", "lwir")
+from tf_irgan.modalities import get_modality, subfolders
 
 
-def load_training_patches(data, scale, patch=84, stride=14, holdout_every=0) -> PatchSet:
-    """`data` is an HDF5 patch file, or a folder with visible and IR subfolders."""
+def load_training_patches(data, scale, patch=84, stride=14, holdout_every=0,
+                          modality: str = "ir-vis") -> PatchSet:
+    """`data` is an HDF5 patch file, or a folder with the modality's two subfolders (vi/ and ir/,
+    or MRI/ and PET/)."""
     path = Path(data)
     if path.is_dir():
-        vis_dir = next((path / n for n in VIS_NAMES if (path / n).is_dir()), None)
-        ir_dir = next((path / n for n in IR_NAMES if (path / n).is_dir()), None)
-        if vis_dir is None or ir_dir is None:
-            raise UserError(f"{path}: expected subfolders for visible ({'/'.join(VIS_NAMES[:3])}) "
-                            f"and infrared ({'/'.join(IR_NAMES[:2])}) images, or pass an HDF5 file "
-                            "made by `tf-irgan prepare`")
+        kind = get_modality(modality)
+        vis_dir, ir_dir = subfolders(path, kind)
+        if vis_dir is None:
+            detail, intensity = kind.folders
+            raise UserError(f"{path}: expected subfolders {detail[0]}/ ({kind.labels[0]}) and "
+                            f"{intensity[0]}/ ({kind.labels[1]}) for modality {kind.name}, or "
+                            "pass an HDF5 file made by `tf-irgan prepare`")
         return patches_from_folders(vis_dir, ir_dir, patch=patch, stride=stride, scale=scale,
-                                    holdout_every=holdout_every)
+                                    holdout_every=holdout_every, color_space=kind.color_space)
     patches = read_patches(path, scale)
     if patches.vis.shape[1] != patch:
         raise UserError(f"{path}: holds {patches.vis.shape[1]}-pixel patches, but the model trains "

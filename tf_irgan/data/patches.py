@@ -20,7 +20,8 @@ import numpy as np
 from tf_irgan.version import __version__
 from tf_irgan.errors import UserError
 from tf_irgan.files import atomic_path
-from tf_irgan.images import ImagePair, check_aspect, pair_folders, read_image, to_gray
+from tf_irgan.color import COLOR_SPACES
+from tf_irgan.images import ImagePair, check_aspect, pair_folders, read_image
 
 
 SCALES = (1, 2, 4, 8)  # visible/IR size ratios per side that patches (and models) are cut for
@@ -54,9 +55,13 @@ def downsample_area(images: np.ndarray, scale: int) -> np.ndarray:
     return blocks.mean(axis=(-3, -1), dtype=np.float32)
 
 
-def load_pair_gray(pair: ImagePair) -> tuple[np.ndarray, np.ndarray]:
-    """Visible luminance and IR gray at the visible size (IR resized if it differs)."""
-    vis, ir = to_gray(read_image(pair.vis)), to_gray(read_image(pair.ir))
+def load_pair_gray(pair: ImagePair, color_space: str = "ycbcr") -> tuple[np.ndarray, np.ndarray]:
+    """The channels a fusion model sees, the IR's at the visible size (resized if it differs):
+    color images are reduced to the color space's intensity (YCbCr: BT.601 Y; IHS: the PET's
+    I/sqrt(3), the channel mean)."""
+    intensity = COLOR_SPACES[color_space].luminance
+    vis, ir = (intensity(image) if image.ndim == 3 else image
+               for image in (read_image(pair.vis), read_image(pair.ir)))
     if vis.shape != ir.shape:
         check_aspect(ir.shape, vis.shape, pair.ir, pair.vis)
         ir = cv2.resize(ir, (vis.shape[1], vis.shape[0]), interpolation=cv2.INTER_CUBIC)
@@ -85,13 +90,13 @@ def holdout_split(pairs: list[ImagePair], every: int) -> tuple[list[ImagePair], 
 
 
 def patches_from_folders(vis_dir, ir_dir, patch=84, stride=14, scale=4, holdout_every=0,
-                         progress=None) -> PatchSet:
+                         progress=None, color_space: str = "ycbcr") -> PatchSet:
     if stride < 1:
         raise UserError(f"--stride {stride} must be at least 1")
     pairs, held = holdout_split(pair_folders(vis_dir, ir_dir), holdout_every)
     vis_all, ir_all, source = [], [], []
     for index, pair in enumerate(progress(pairs) if progress else pairs):
-        vis, ir = load_pair_gray(pair)
+        vis, ir = load_pair_gray(pair, color_space)
         v, i = extract_patches(vis, ir, patch, stride, scale)
         vis_all.append(v)
         ir_all.append(i)
@@ -104,7 +109,7 @@ def patches_from_folders(vis_dir, ir_dir, patch=84, stride=14, scale=4, holdout_
              "vis_dir": str(vis_dir), "ir_dir": str(ir_dir),
              "pairs": json.dumps([p.name for p in pairs]),
              "held_out": json.dumps([p.name for p in held]),
-             "ir_downsampling": f"area (block mean) {scale}x{scale}",
+             "ir_downsampling": f"area (block mean) {scale}x{scale}", "color_space": color_space,
              "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "tf_irgan_version": __version__}
     return PatchSet(np.concatenate(vis_all), np.concatenate(ir_all), scale,
                     np.concatenate(source), attrs)

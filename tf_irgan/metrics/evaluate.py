@@ -100,33 +100,45 @@ def _join_notes(notes) -> str | None:
 
 # ---------------------------------------------------------------- fusion
 
-def load_fusion_triple(files: dict[str, Path]):
-    """Read the IR, visible and fused images of one set as gray [0, 1] arrays at the fused size.
+def load_fusion_triple(files: dict[str, Path], color_space: str = "ycbcr"):
+    """Read the IR, visible and fused images of one set as gray [0, 1] arrays at the fused size;
+    color images give their intensity in `color_space` (YCbCr: BT.601 luma; IHS: I/sqrt(3), the
+    channel mean, as MRI/PET fusion is scored).
 
     Returns (ir, vis, fused, note or None).
     """
+    from tf_irgan.color import COLOR_SPACES
+
+    def intensity(image):
+        return COLOR_SPACES[color_space].luminance(image) if image.ndim == 3 else image
+
     fused = read_image(files["fused"])
     notes = []
-    if fused.ndim == 3:
+    if fused.ndim == 3 and color_space == "ycbcr":  # expected of MRI/PET results, worth a note here
         notes.append(f"{files['fused'].name} (fused) is color, scored on its luma")
-    fused = to_gray(fused)
+    fused = intensity(fused)
     sources = []
     for role in ("ir", "vis"):
-        image = to_gray(read_image(files[role]))
+        image = intensity(read_image(files[role]))
         image, note = fit_to(image, files[role], fused.shape, files["fused"])
         notes.append(f"{role}: {note}" if note else None)
         sources.append(image)
     return sources[0], sources[1], fused, _join_notes(notes)
 
 
-def evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir) -> dict:
-    """Score every fused image of `fused_dir` against its IR and visible sources (same names)."""
+def evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir, color_space: str = "ycbcr") -> dict:
+    """Score every fused image of `fused_dir` against its IR and visible sources (same names),
+    on the intensity of `color_space` ("ihs" for MRI/PET)."""
     folders = {"ir": Path(ir_dir), "vis": Path(vis_dir), "fused": Path(fused_dir)}
 
     def score(paths):
-        ir, vis, fused, note = load_fusion_triple(paths)
+        ir, vis, fused, note = load_fusion_triple(paths, color_space)
         return fusion.fusion_metrics(ir, vis, fused), note
-    return _score_folders(folders, score, fusion.CONVENTIONS, fusion.METRIC_NAMES)
+    conventions = dict(fusion.CONVENTIONS)
+    if color_space != "ycbcr":
+        conventions["color"] = (f"color images scored on their {color_space.upper()} intensity "
+                                "(I/sqrt(3), the mean of R, G, B)")
+    return _score_folders(folders, score, conventions, fusion.METRIC_NAMES)
 
 
 def _score_folders(folders, score, conventions, metric_names) -> dict:

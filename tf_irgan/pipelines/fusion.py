@@ -24,7 +24,8 @@ import numpy as np
 
 from tf_irgan.color import COLOR_SPACES
 from tf_irgan.errors import UserError
-from tf_irgan.images import check_aspect, to_gray
+from tf_irgan.images import check_aspect
+from tf_irgan.modalities import get_modality
 
 SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
 # A model trained at scale s > 1 serves size ratios in [s / 2, 1.5 s]; a same-size model serves
@@ -70,15 +71,23 @@ def default_checkpoint(ratio: float, ir_name="IR", vis_name="visible") -> str:
                     "--preset with a model trained at that ratio")
 
 
-def check_serves(scale: int, ratio: float, checkpoint: str, ir_name="IR"):
+def check_serves(scale: int, ratio: float, checkpoint: str, ir_name="IR", labels=("visible", "IR"),
+                 notes=None):
+    """Refuse a size ratio the preset cannot serve. A second input at the first one's size given
+    to a model trained at scale s > 1 is reduced s x (block means), what the model's setting
+    records; a note says so."""
     if ratio < 1 / SLACK:  # no model fuses a larger IR image: the inputs are swapped
-        raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than the visible image; "
-                        "pass the visible image first, then the IR image")
+        raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than the {labels[0]} image; "
+                        f"pass the {labels[0]} image first, then the {labels[1]} image")
+    if scale > 1 and ratio < 2 and notes is not None:
+        notes.append(f"{ir_name}: at the {labels[0]} image's size; reduced {scale}x per side "
+                     f"(block means) for {checkpoint}, which fuses a {labels[1]} image at 1/{scale}")
+        return
     low, high = (1 / SLACK, 2.0) if scale == 1 else (scale / 2, scale * SLACK)
     if not low <= ratio <= high:
-        raise UserError(f"{ir_name}: the visible/IR size ratio is {ratio:.2f}, but {checkpoint} was "
-                        f"trained for {scale}x; use a preset trained near that ratio "
-                        "(see `tf-irgan presets`) or resize the IR image")
+        raise UserError(f"{ir_name}: the {labels[0]}/{labels[1]} size ratio is {ratio:.2f}, but "
+                        f"{checkpoint} was trained for {scale}x; use a preset trained near that ratio "
+                        f"(see `tf-irgan presets`) or resize the {labels[1]} image")
 
 
 def ir_grid(height: int, width: int, scale: int) -> tuple[tuple, tuple]:
@@ -151,10 +160,22 @@ def fuse_tensor(model, vis, ir, scale: int):
 
 def serving_graph(preset):
     """The SavedModel's part of this pipeline: ({input role: channels}, function of those
-    tensors in role order -> the output)."""
+    tensors in role order -> the output).
+
+    IR/visible: both gray, the fused luminance out. MRI/PET: the gray MRI and the color PET (at
+    the MRI's size or at 1/scale), the color result out, as `fuse_images` gives it.
+    """
     model, scale = preset.model, preset.scale
     first, second = preset.input_roles
-    return {first: 1, second: 1}, lambda vis, ir: fuse_tensor(model, vis, ir, scale)
+    kind = get_modality(preset.metadata.get("modality", "ir-vis"))
+    if kind.color_role != second:
+        return {first: 1, second: 1}, lambda vis, ir: fuse_tensor(model, vis, ir, scale)
+    space = COLOR_SPACES[preset.metadata.get("color_space", kind.color_space)]
+
+    def fuse_in_color(detail, colored):
+        fused = fuse_tensor(model, detail, space.luminance_tensor(colored), scale)
+        return space.restore_color_tensor(fused, colored)
+    return {first: 1, second: 3}, fuse_in_color
 
 
 def _tiles(length: int, tile: int, scale: int) -> list[int]:
@@ -195,7 +216,7 @@ def align_ir(vis_shape, ir: np.ndarray, scale: int, notes: list, ir_name="IR") -
     ceil_shape, floor_shape = ir_grid(vis_shape[0], vis_shape[1], scale)
     if ir.shape == ceil_shape:
         return ir
-    if ir.shape != floor_shape:
+    if ir.shape not in (floor_shape, tuple(vis_shape[:2])):  # same size: check_serves said so
         notes.append(f"{ir_name}: {ir.shape[1]}x{ir.shape[0]} is not 1/{scale} of the visible "
                      f"{vis_shape[1]}x{vis_shape[0]}; resampled onto the visible frame")
     import tensorflow as tf
@@ -207,31 +228,49 @@ def align_ir(vis_shape, ir: np.ndarray, scale: int, notes: list, ir_name="IR") -
 
 def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddcgan",
                 gray: bool = False, vis_name: str = "visible", ir_name: str = "IR",
-                checkpoint=None) -> FuseResult:
-    """Fuse a visible image (gray or RGB) with an IR image; arrays float in [0, 1].
+                checkpoint=None, color_space: str | None = None,
+                modality: str | None = None, stretch: bool = False) -> FuseResult:
+    """Fuse a detail image (visible, MRI) with an intensity image (IR, PET); arrays float in [0, 1],
+    gray or RGB.
 
-    Color visible input is fused on its luminance and gets its chrominance back (in the preset's
-    color space) unless `gray`. `method` is "ddcgan" (a preset; chosen by the size ratio when
-    None) or one of the classical baselines. `checkpoint` is the old name of `preset`.
+    Both are fused on their intensity in the color space (the preset's unless `color_space`:
+    YCbCr for IR/visible, IHS for MRI/PET), and the result gets back the color of the input the
+    modality names (the visible image's, the PET's) unless `gray`. `method` is "ddcgan" (a
+    preset; chosen by the size ratio when None) or one of the classical baselines, which fuse in
+    `modality` (default IR/visible). `stretch` min-max stretches the fused intensity to [0, 1]
+    as the official DDcGAN release saves its outputs (off by default: it inflates SD and EN).
+    `checkpoint` is the old name of `preset`.
     """
     preset_name = preset or checkpoint
     notes = []
-    vis_y, ir_g = to_gray(vis), to_gray(ir)
-    if ir.ndim == 3:
-        notes.append(f"{ir_name}: color IR reduced to its luminance")
+    loaded = None
+    if method == "ddcgan" and preset_name:
+        loaded = _load_fusion_preset(preset_name)
+        own = loaded.metadata.get("modality", "ir-vis")
+        if modality not in (None, own):
+            raise UserError(f"--modality {modality}: {loaded.name} fuses {own}; leave --modality "
+                            "out with a preset")
+        modality = own
+    kind = get_modality(modality or "ir-vis")
+    space = COLOR_SPACES[color_space or kind.color_space]
+    detail_role, intensity_role = kind.roles
+    names = {detail_role: vis_name, intensity_role: ir_name}
+    images = {detail_role: vis, intensity_role: ir}
+    gray_of = {}
+    for role, image in images.items():
+        gray_of[role] = space.luminance(image) if image.ndim == 3 else image
+        if image.ndim == 3 and role != kind.color_role:
+            channel = "luminance" if space.name == "ycbcr" else f"{space.name.upper()} intensity"
+            notes.append(f"{names[role]}: color {kind.labels[kind.roles.index(role)]} image "
+                         f"reduced to its {channel}")
+    vis_y, ir_g = gray_of[detail_role], gray_of[intensity_role]
     ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name, notes)
-    color_space = "ycbcr"
     if method == "ddcgan":
-        from tf_irgan.presets import load_preset
-        name = preset_name or default_checkpoint(ratio, ir_name, vis_name)
-        preset = load_preset(name)
-        if preset.task != "fusion":
-            raise UserError(f"{name}: is a {preset.task} model; fuse needs a fusion preset "
-                            "(see `tf-irgan presets`)")
-        check_serves(preset.scale, ratio, str(name), ir_name)
-        small = align_ir(vis_y.shape, ir_g, preset.scale, notes, ir_name)
-        fused = run_generator(preset.model, vis_y, small, preset.scale)
-        used, color_space = preset.name, preset.metadata.get("color_space", "ycbcr")
+        if loaded is None:
+            loaded = _load_fusion_preset(default_checkpoint(ratio, ir_name, vis_name))
+        check_serves(loaded.scale, ratio, loaded.name, ir_name, kind.labels, notes)
+        small = align_ir(vis_y.shape, ir_g, loaded.scale, notes, ir_name)
+        fused, used = run_generator(loaded.model, vis_y, small, loaded.scale), loaded.name
     else:
         from tf_irgan.baselines import METHODS
         if method not in METHODS:
@@ -242,9 +281,38 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
         if ir_g.shape != vis_y.shape:
             import cv2
             ir_g = np.clip(cv2.resize(ir_g, vis_y.shape[::-1], interpolation=cv2.INTER_CUBIC), 0, 1)
-            notes.append(f"{ir_name}: resized to the visible size for the {method} baseline")
+            notes.append(f"{ir_name}: resized to the {kind.labels[0]} size for the {method} baseline")
         fused, used = METHODS[method](vis_y, ir_g), None
     fused = np.clip(fused, 0.0, 1.0).astype(np.float32)
-    if vis.ndim == 3 and not gray:
-        fused = COLOR_SPACES[color_space].replace_luminance(vis, fused)
+    if stretch:
+        low, high = float(fused.min()), float(fused.max())
+        fused = (fused - low) / (high - low) if high > low else fused
+        notes.append(f"output min-max stretched from [{low:.3f}, {high:.3f}] to [0, 1] (--stretch)")
+    colored = images[kind.color_role]
+    if not gray:
+        if colored.ndim == 3:
+            fused = restore_color(fused, colored, space)
+        elif kind.color_role != detail_role:
+            notes.append(f"{names[kind.color_role]}: gray {kind.labels[1]} image, so the result "
+                         "is gray")
     return FuseResult(fused, method, used, notes)
+
+
+def _load_fusion_preset(name):
+    from tf_irgan.presets import load_preset
+
+    preset = load_preset(name)
+    if preset.task != "fusion":
+        raise UserError(f"{name}: is a {preset.task} model; fuse needs a fusion preset "
+                        "(see `tf-irgan presets`)")
+    return preset
+
+
+def restore_color(fused: np.ndarray, colored: np.ndarray, space) -> np.ndarray:
+    """The fused intensity (H, W) under the color of `colored` (h, w, 3), in TF ops shared with
+    the SavedModel (`serving_graph`)."""
+    import tensorflow as tf
+
+    out = space.restore_color_tensor(tf.constant(fused[None, :, :, None], tf.float32),
+                                     tf.constant(colored[None], tf.float32))
+    return out.numpy()[0]

@@ -14,7 +14,8 @@ Protocol (also written at the top of the report):
   full-resolution IR (A) and the visible luminance (B).
 
 Sets: TNO-25; the RoadScene pairs held out from training (from the checkpoints' metadata.json
-"held_out", else every 10th pair by name); MRI-PET-42 when a checkpoint has task "medical".
+"held_out", else every 10th pair by name); MRI-PET-42 when a preset fuses MRI with PET (metadata "modality": "mri-pet"), in color, scored on the
+IHS intensity.
 """
 
 from __future__ import annotations

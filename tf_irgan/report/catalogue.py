@@ -63,6 +63,17 @@ class EvalSet:
     methods: list = field(default_factory=list)     # Method
     description: str = ""
     skipped: str | None = None
+    modality: str = "ir-vis"    # tf_irgan.modalities: how pairs are fused, scored and shown
+
+    @property
+    def color_space(self) -> str:
+        from tf_irgan.modalities import get_modality
+        return get_modality(self.modality).color_space
+
+    @property
+    def in_color(self) -> bool:
+        """MRI/PET results keep the PET's color, so their figure is in color."""
+        return self.modality != "ir-vis"
 
 # ---------------------------------------------------------------- planning
 
@@ -145,8 +156,8 @@ def plan(options) -> tuple[list[EvalSet], list]:
         raise UserError(f"--sets {','.join(unknown) or '(empty)'}: use some of {', '.join(SET_KEYS)}")
     root = Path(options.data_root or default_data_root())
     presets, baselines = _select_methods(options, list_presets())
-    fusion_presets = [p for p in presets if p.task == "fusion"]
-    medical_presets = [p for p in presets if p.task == "medical"]
+    fusion_presets = [p for p in presets if p.task == "fusion" and p.modality == "ir-vis"]
+    medical_presets = [p for p in presets if p.task == "fusion" and p.modality == "mri-pet"]
 
     def methods(chosen):
         return ([Method(p.name, "checkpoint", p) for p in chosen]
@@ -172,13 +183,16 @@ def plan(options) -> tuple[list[EvalSet], list]:
             base = root / "mri_pet42"
             pairs = pair_folders(_check_folder(base / "MRI", root), _check_folder(base / "PET", root),
                                  "MRI", "PET")
-            sets.append(EvalSet("medical", f"MRI-PET-{len(pairs)}", "MRI", "PET (Y)", pairs,
+            sets.append(EvalSet("medical", f"MRI-PET-{len(pairs)}", "MRI", "PET", pairs,
                                 methods(medical_presets),
-                                "`mri_pet42/{MRI,PET}`, 256x256: MRI plays the visible role, PET's "
-                                "BT.601 luminance the IR role, in fusion and in scoring"))
+                                "`mri_pet42/{MRI,PET}`, 256x256: the MRI is fused with the PET's "
+                                "IHS intensity I/sqrt(3) (the mean of R, G, B) and the PET's color "
+                                "(v1, v2) is put back; every method is scored on the IHS "
+                                "intensity of its color result against the MRI (B) and the "
+                                "full-resolution PET intensity (A)", modality="mri-pet"))
         else:
             reason = ("checkpoints are off (--no-checkpoints)" if not options.checkpoints else
-                      "no selected checkpoint has task \"medical\"")
+                      "no selected checkpoint fuses MRI with PET (metadata modality \"mri-pet\")")
             sets.append(EvalSet("medical", "MRI-PET-42", "MRI", "PET", skipped=
                                 f"Skipped: {reason}, so there is no MRI/PET model to score."))
     for eval_set in sets:

@@ -1,4 +1,5 @@
-"""The report's figures: a grid of example pairs and each method's output (gray PNG)."""
+"""The report's figures: a grid of example pairs and each method's output (gray PNG; color for
+MRI/PET, whose results keep the PET's color)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ EXAMPLE_PAIRS = 3
 FIGURE_MAX_BYTES = 290_000  # each example grid stays under ~300 KB
 
 
-def _figure_png(figure, dpi: float) -> bytes:
-    """A matplotlib figure as an 8-bit grayscale PNG (every panel is gray; a third of RGB's size)."""
+def _figure_png(figure, dpi: float, color: bool = False) -> bytes:
+    """A matplotlib figure as an 8-bit PNG, grayscale unless `color` (gray panels take a third
+    of RGB's size)."""
     import cv2
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(figure)
     figure.set_dpi(dpi)
     canvas.draw()
-    gray = cv2.cvtColor(np.asarray(canvas.buffer_rgba())[..., :3], cv2.COLOR_RGB2GRAY)
-    ok, encoded = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+    pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR if color else cv2.COLOR_RGB2GRAY)
+    ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise RuntimeError("OpenCV could not encode the figure as PNG")
     return encoded.tobytes()
@@ -37,7 +40,7 @@ def example_pairs(pairs: list, count: int = EXAMPLE_PAIRS) -> list:
 
 
 def write_examples_figure(path: Path, eval_set: EvalSet, folders: dict, overwrite: bool) -> Path:
-    """Rows: example pairs. Columns: visible, IR, then each method's fused luminance."""
+    """Rows: example pairs. Columns: visible (MRI), IR (PET), then each method's result."""
     from matplotlib.figure import Figure
 
     from tf_irgan.images import read_image, to_gray
@@ -46,7 +49,8 @@ def write_examples_figure(path: Path, eval_set: EvalSet, folders: dict, overwrit
     columns = [eval_set.vis_label, eval_set.ir_label] + [m.name for m in eval_set.methods]
     rows = []
     for pair in chosen:
-        images = [to_gray(read_image(pair.vis)), to_gray(read_image(pair.ir))]
+        shown = read_image if eval_set.in_color else (lambda path: to_gray(read_image(path)))
+        images = [shown(pair.vis), shown(pair.ir)]
         images += [read_image(folders[m.name] / f"{pair.name}.png") for m in eval_set.methods]
         rows.append((pair.name, images))
     panel_width = 1.7
@@ -67,7 +71,7 @@ def write_examples_figure(path: Path, eval_set: EvalSet, folders: dict, overwrit
                 axes.set_ylabel(name, fontsize=7)
     data = b""
     for dpi in (110, 95, 80, 70, 60):
-        data = _figure_png(figure, dpi)
+        data = _figure_png(figure, dpi, eval_set.in_color)
         if len(data) <= FIGURE_MAX_BYTES:
             break
     return write_bytes(path, data, overwrite)

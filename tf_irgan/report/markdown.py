@@ -60,7 +60,7 @@ Reading the published rows:
 
 - They are copied from {source}, not recomputed: other code, other conventions. That table has no AG, CC, PSNR or MSE (–).
 - Their SSIM follows a convention under which plain averaging scores about 1.0; ours gives about 1.5 for the same images. Compare SSIM only within one convention.
-- The official DDcGAN release min-max stretches its output to 0-255 before saving, and tables scored on such files have inflated SD and EN. The checkpoints' outputs here are not stretched.
+- The official DDcGAN release min-max stretches its output to 0-255 before saving, and tables scored on such files have inflated SD and EN. The checkpoints' outputs here are not stretched (`tf-irgan fuse --stretch` does it, for comparison with such tables).
 - The "average (reference)" row is plain averaging on all 25 pairs, scored with the same definitions when the project was specified (its reference notes, §3); this run's `average` row should match it{limit_note}, EN only to a few hundredths because EN of an average depends on how its x.5 values are rounded when saved ([metrics.md](metrics.md), sanity check).
 """
 

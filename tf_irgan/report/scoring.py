@@ -11,17 +11,23 @@ import numpy as np
 from tf_irgan.report.catalogue import EvalSet, Method
 
 
-def fuse_luminance(method: Method, vis: np.ndarray, ir: np.ndarray) -> np.ndarray:
-    """Fused luminance in [0, 1] for a registered pair (visible gray/RGB, IR gray/RGB).
+def fuse_pair(method: Method, vis: np.ndarray, ir: np.ndarray, modality: str = "ir-vis") -> np.ndarray:
+    """The fused image in [0, 1] for a registered pair: IR/visible as a gray luminance, MRI/PET in
+    the PET's color (through the fusion pipeline, as `tf-irgan fuse` gives it).
 
-    Baselines get the IR at the visible size; a preset trained at scale s gets it reduced to
-    1/s by block means (`tf_irgan.pipelines.fusion.reduce_to_scale`), what its setting gives.
+    Baselines get the IR (PET) at the visible (MRI) size; a preset trained at scale s gets it
+    reduced to 1/s by block means (`tf_irgan.pipelines.fusion.reduce_to_scale`), what its
+    setting gives.
     """
     import cv2
 
     from tf_irgan.images import to_gray
     from tf_irgan.pipelines.fusion import fuse_images
 
+    if modality != "ir-vis":
+        if method.kind == "baseline":
+            return fuse_images(vis, ir, method=method.name, modality=modality).image
+        return fuse_images(vis, ir, preset=str(method.preset.path)).image
     vis_y, ir_g = to_gray(vis), to_gray(ir)
     if method.kind == "baseline":
         return fuse_images(vis_y, ir_g, method=method.name, gray=True).image
@@ -57,11 +63,11 @@ def evaluate_method(eval_set: EvalSet, method: Method, folder: Path, log) -> dic
         log(f"{eval_set.key}: {method.name} {index}/{len(eval_set.pairs)} ({pair.name})")
         vis, ir = read_image(pair.vis), read_image(pair.ir)
         began = time.perf_counter()
-        fused = fuse_luminance(method, vis, ir)
+        fused = fuse_pair(method, vis, ir, eval_set.modality)
         seconds += time.perf_counter() - began
         out = write_image(folder / f"{pair.name}.png", fused, overwrite=True)
         paths = {"ir": Path(pair.ir), "vis": Path(pair.vis), "fused": out}
-        a, b, f, note = load_fusion_triple(paths)
+        a, b, f, note = load_fusion_triple(paths, eval_set.color_space)
         per_image[pair.name] = fusion.fusion_metrics(a, b, f)
         files[pair.name] = {role: str(path) for role, path in paths.items()}
         if note:

@@ -1,0 +1,249 @@
+"""MRI/PET fusion: the IHS transform, the PET's color kept, sizes, the medical training data,
+the export and the report's medical set."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tf_irgan.cli.main import cli
+from tf_irgan.color import COLOR_SPACES, ihs_to_rgb, rgb_to_ihs
+from tf_irgan.errors import UserError
+from tf_irgan.images import read_image, write_image
+from tf_irgan.pipelines.fusion import fuse_images
+
+SHIPPED = "ddcgan-mri-pet-x4"
+
+
+def _pair(shared_data, name="11.png", folder="mri_pet42"):
+    base = shared_data / folder
+    return read_image(base / "MRI" / name), read_image(base / "PET" / name)
+
+
+def _hue_degrees(rgb):
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb, np.float32), cv2.COLOR_RGB2HSV)
+    return hsv[..., 0], hsv[..., 1], hsv[..., 2]
+
+
+# ------------------------------------------------------------------ the transform
+
+def test_ihs_forward_and_inverse_are_exact_inverses():
+    rgb = np.random.default_rng(0).random((37, 53, 3)).astype(np.float32)
+    assert np.abs(ihs_to_rgb(rgb_to_ihs(rgb)) - rgb).max() < 1e-5
+    ihs = rgb_to_ihs(rgb)
+    # I = (R+G+B)/sqrt3 (returned /sqrt3, the channel mean), v1 = (R+G-2B)/sqrt6, v2 = (R-G)/sqrt2
+    assert np.allclose(ihs[..., 0], rgb.mean(-1), atol=1e-6)
+    assert np.allclose(ihs[..., 1], (rgb[..., 0] + rgb[..., 1] - 2 * rgb[..., 2]) / np.sqrt(6), atol=1e-6)
+    assert np.allclose(ihs[..., 2], (rgb[..., 0] - rgb[..., 1]) / np.sqrt(2), atol=1e-6)
+
+
+@pytest.mark.parametrize("space", ["ihs", "ycbcr"])
+def test_tensor_color_restore_inverts_the_transform(space):
+    """The TF ops the pipeline and its SavedModel share: an image's own intensity under its own
+    color gives the image back."""
+    import tensorflow as tf
+
+    rgb = np.random.default_rng(1).random((1, 20, 30, 3)).astype(np.float32)
+    color_space = COLOR_SPACES[space]
+    intensity = color_space.luminance_tensor(tf.constant(rgb))
+    assert np.allclose(intensity.numpy()[0, ..., 0], color_space.luminance(rgb[0]), atol=1e-6)
+    back = color_space.restore_color_tensor(intensity, tf.constant(rgb)).numpy()
+    assert np.abs(back - rgb).max() < 1e-5
+
+
+# ------------------------------------------------------------------ the pipeline
+
+def test_fused_result_is_color_at_the_mri_size(tiny_medical_preset, shared_data):
+    mri, pet = _pair(shared_data)
+    assert mri.ndim == 2 and pet.ndim == 3  # the MRI is gray stored as RGB: read as gray
+    result = fuse_images(mri, pet, preset=str(tiny_medical_preset))
+    assert result.image.shape == mri.shape + (3,)
+    assert any("reduced 4x" in note for note in result.notes)  # a PET at the MRI size
+
+
+def test_pet_at_a_quarter_and_at_full_size_agree(tiny_medical_preset, shared_data):
+    """A full-size PET is reduced by block means; given already reduced, the generator sees the
+    same intensity, and only the color channels differ in sharpness."""
+    mri, pet = _pair(shared_data, "20.png")
+    small = pet.reshape(64, 4, 64, 4, 3).mean(axis=(1, 3))
+    full = fuse_images(mri, pet, preset=str(tiny_medical_preset)).image
+    quarter = fuse_images(mri, small, preset=str(tiny_medical_preset)).image
+    assert np.abs(full.mean(-1) - quarter.mean(-1)).mean() < 0.01
+
+
+def test_gray_pet_gives_a_gray_result(tiny_medical_preset, shared_data):
+    mri, pet = _pair(shared_data)
+    gray_pet = COLOR_SPACES["ihs"].luminance(pet)
+    result = fuse_images(mri, gray_pet, preset=str(tiny_medical_preset))
+    assert result.image.ndim == 2
+    assert any("gray PET" in note for note in result.notes)
+
+
+def test_color_mri_is_reduced_with_a_note(tiny_medical_preset, shared_data):
+    mri, pet = _pair(shared_data)
+    tinted = np.stack([mri, mri * 0.9, mri * 0.8], axis=-1)
+    result = fuse_images(tinted, pet, preset=str(tiny_medical_preset), vis_name="mri.png")
+    assert any("mri.png" in note and "intensity" in note for note in result.notes)
+    assert result.image.shape == mri.shape + (3,)
+
+
+def test_hue_of_the_pet_is_kept_on_saturated_pixels(shared_data):
+    """Mean hue difference between PET and result on the PET's saturated pixels, below 5 degrees,
+    on real pairs through the shipped model."""
+    for name in ("11.png", "30.png", "45.png"):
+        mri, pet = _pair(shared_data, name)
+        fused = fuse_images(mri, pet, preset=SHIPPED).image
+        hue_pet, saturation, value = _hue_degrees(pet)
+        hue_fused, _, _ = _hue_degrees(fused)
+        saturated = (saturation > 0.5) & (value > 0.2)
+        assert saturated.sum() > 500, name
+        difference = np.abs(hue_pet - hue_fused)[saturated]
+        difference = np.minimum(difference, 360 - difference)
+        assert difference.mean() < 5.0, (name, difference.mean())
+
+
+@pytest.mark.parametrize("pet_size,message", [
+    (512, "larger per side than the MRI"),   # PET larger than the MRI
+    (32, "trained for 4x"),                  # ratio 8
+])
+def test_sizes_the_model_cannot_serve_are_refused(tiny_medical_preset, shared_data, pet_size, message):
+    mri, pet = _pair(shared_data)
+    resized = cv2.resize(pet, (pet_size, pet_size), interpolation=cv2.INTER_AREA)
+    with pytest.raises(UserError) as err:
+        fuse_images(mri, resized, preset=str(tiny_medical_preset), ir_name="pet.png")
+    assert "pet.png" in str(err.value) and message in str(err.value)
+
+
+def test_fuse_command_with_ycbcr_and_folder_mode(tiny_medical_preset, shared_data, tmp_path):
+    base = shared_data / "mri_pet42"
+    runner = CliRunner()
+    out = tmp_path / "fused.png"
+    result = runner.invoke(cli, ["fuse", str(base / "MRI" / "11.png"), str(base / "PET" / "11.png"),
+                                 "--preset", str(tiny_medical_preset), "-o", str(out),
+                                 "--color-space", "ycbcr"])
+    assert result.exit_code == 0, result.output
+    assert read_image(out).shape == (256, 256, 3)
+    for role in ("MRI", "PET"):
+        (tmp_path / role).mkdir()
+        for name in ("11.png", "12.png"):
+            (tmp_path / role / name).write_bytes((base / role / name).read_bytes())
+    result = runner.invoke(cli, ["fuse", "--vis-dir", str(tmp_path / "MRI"), "--ir-dir",
+                                 str(tmp_path / "PET"), "--out-dir", str(tmp_path / "out"),
+                                 "--preset", str(tiny_medical_preset)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["11.png", "12.png"]
+
+
+# ------------------------------------------------------------------ training data and preset
+
+def test_medical_training_uses_the_pet_intensity(tiny_medical_preset, shared_data):
+    from tf_irgan.data.datasets import load_training_patches
+    from tf_irgan.data.patches import downsample_area
+
+    meta = json.loads((tiny_medical_preset / "metadata.json").read_text())
+    assert (meta["modality"], meta["color_space"], meta["color_role"]) == ("mri-pet", "ihs", "pet")
+    config = json.loads((tiny_medical_preset / "config.json").read_text())
+    assert config["input_roles"] == ["mri", "pet"]
+    folder = shared_data / "pet_mri_harvard" / "test"
+    patches = load_training_patches(folder, 4, patch=64, stride=192, modality="mri-pet")
+    first = sorted((folder / "PET").iterdir())[0]
+    pet = read_image(first)
+    assert np.allclose(patches.ir[0], downsample_area(pet.mean(-1)[:64, :64], 4), atol=1e-5)
+    with pytest.raises(UserError, match="MRI/"):
+        load_training_patches(shared_data / "roadscene", 4, modality="mri-pet")
+
+
+def test_export_equals_fuse_with_color_pet(tiny_medical_preset, shared_data, tmp_path):
+    import tensorflow as tf
+
+    from tf_irgan.export import export_saved_model
+
+    export_saved_model(str(tiny_medical_preset), tmp_path / "served")
+    served = tf.saved_model.load(str(tmp_path / "served" / "1")).signatures["serving_uint8"]
+    mri, pet = _pair(shared_data, "30.png")
+    for given in (pet, pet.reshape(64, 4, 64, 4, 3).mean(axis=(1, 3))):
+        given = np.round(given * 255) / 255   # what a uint8 client sends
+        reference = write_image(tmp_path / "cli.png", fuse_images(mri, given, preset=str(
+            tiny_medical_preset)).image, overwrite=True)
+        out = served(mri=tf.constant(np.round(mri * 255).astype(np.uint8)[None, ..., None]),
+                     pet=tf.constant(np.round(given * 255).astype(np.uint8)[None]))["fused"]
+        difference = np.abs(out.numpy()[0].astype(int) - np.round(read_image(reference) * 255))
+        assert out.shape == (1, 256, 256, 3) and difference.max() <= 1
+
+
+def test_evaluate_fusion_scores_the_ihs_intensity(tiny_medical_preset, shared_data, tmp_path):
+    base = shared_data / "mri_pet42"
+    (tmp_path / "fused").mkdir()
+    mri, pet = _pair(shared_data)
+    write_image(tmp_path / "fused" / "11.png", fuse_images(mri, pet, preset=str(tiny_medical_preset)).image)
+    for role in ("MRI", "PET"):
+        (tmp_path / role).mkdir()
+        (tmp_path / role / "11.png").write_bytes((base / role / "11.png").read_bytes())
+    args = ["evaluate", "fusion", "--ir-dir", str(tmp_path / "PET"), "--vis-dir", str(tmp_path / "MRI"),
+            "--fused-dir", str(tmp_path / "fused")]
+    results = {}
+    for space in ("ihs", "ycbcr"):
+        out = tmp_path / f"{space}.json"
+        result = CliRunner().invoke(cli, args + ["--color-space", space, "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        results[space] = json.loads(out.read_text())
+    assert "IHS" in results["ihs"]["conventions"]["color"]
+    # Scoring on another channel gives other numbers (the PET's luma is not its IHS intensity).
+    assert results["ihs"]["mean"]["MI"] != pytest.approx(results["ycbcr"]["mean"]["MI"], rel=1e-3)
+
+
+def test_report_medical_set_is_in_color(tiny_medical_preset, tmp_path, monkeypatch, shared_data):
+    from tf_irgan.report import ReportOptions, generate_report
+
+    monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tiny_medical_preset.parent))
+    output = tmp_path / "results.md"
+    report = generate_report(ReportOptions(data_root=shared_data, output=output, limit=2,
+                                           sets=("medical",), methods=[tiny_medical_preset.name, "average"]))
+    medical = report["sets"]["medical"]
+    assert set(medical["methods"]) == {tiny_medical_preset.name, "average"}
+    assert "IHS" in medical["description"]
+    figure = cv2.imread(str(tmp_path / "figures" / "medical_examples.png"), cv2.IMREAD_UNCHANGED)
+    assert figure.ndim == 3 and figure.shape[2] == 3
+    assert "MRI-PET-42" in output.read_text()
+
+
+def test_prepared_medical_patches_select_the_medical_setting(shared_data, tmp_path):
+    from types import SimpleNamespace
+
+    from tf_irgan.models.ddcgan import DDcGAN
+
+    base = shared_data / "pet_mri_harvard" / "test"
+    out = tmp_path / "medical.h5"
+    result = CliRunner().invoke(cli, ["prepare", "--vis-dir", str(base / "MRI"), "--ir-dir",
+                                      str(base / "PET"), "-o", str(out), "--patch", "64",
+                                      "--stride", "96", "--color-space", "ihs"])
+    assert result.exit_code == 0, result.output
+    options = SimpleNamespace(data=str(out), config="fast", scale=4, batch_size=None,
+                              learning_rate=None, patch=64, overrides=None)
+    assert DDcGAN.config_from_options(options).modality == "mri-pet"
+    options.data = str(base)  # the folder itself: MRI/ and PET/ inside
+    assert DDcGAN.config_from_options(options).modality == "mri-pet"
+    options.overrides = {"modality": "ct-pet"}
+    with pytest.raises(UserError, match="ct-pet"):
+        DDcGAN.config_from_options(options)
+
+
+def test_baselines_fuse_mri_pet_in_color_when_told(tiny_medical_preset, shared_data, tmp_path):
+    base = shared_data / "mri_pet42"
+    args = ["fuse", str(base / "MRI" / "11.png"), str(base / "PET" / "11.png")]
+    runner = CliRunner()
+    result = runner.invoke(cli, args + ["--method", "average", "--modality", "mri-pet",
+                                        "-o", str(tmp_path / "avg.png")])
+    assert result.exit_code == 0, result.output
+    average = read_image(tmp_path / "avg.png")
+    mri, pet = _pair(shared_data)
+    assert average.shape == (256, 256, 3)
+    # The intensity is the mean of the MRI and the PET's IHS intensity; the color is the PET's.
+    expected = (mri + pet.mean(-1)) / 2
+    inside = average.max(-1) < 0.99  # where no channel clipped
+    assert np.abs(average.mean(-1) - expected)[inside].mean() < 2 / 255
+    result = runner.invoke(cli, args + ["--preset", str(tiny_medical_preset), "--modality", "ir-vis",
+                                        "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and "fuses mri-pet" in result.output

@@ -1,0 +1,68 @@
+"""What a fusion model's two inputs are: infrared + visible, or MRI + PET.
+
+The generator always sees two single-channel images: a *detail* image at full resolution (visible,
+MRI) and an *intensity* image, possibly at a lower resolution (IR, PET). A modality names the two
+roles, how a color image is reduced to the channel the model fuses (the color space), and whose
+color the result keeps. Nothing else differs between IR/visible and MRI/PET fusion: one network,
+one training loop, one pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tf_irgan.errors import UserError
+
+
+@dataclass(frozen=True)
+class Modality:
+    name: str
+    roles: tuple          # (detail role, intensity role): the pipeline's and the export's input names
+    labels: tuple         # how messages name them
+    color_space: str      # tf_irgan.color.COLOR_SPACES key
+    color_role: str       # the role whose color the fused image keeps
+    folders: tuple        # (detail subfolder names, intensity subfolder names) in a data folder
+
+
+MODALITIES = {
+    "ir-vis": Modality("ir-vis", ("vis", "ir"), ("visible", "IR"), "ycbcr", "vis",
+                       (("vi", "vis", "visible", "VI", "VIS", "Visible"),
+                        ("ir", "infrared", "IR", "Infrared", "lwir"))),
+    # DDcGAN's medical setting: the PET's IHS intensity is fused and its hue and saturation
+    # (v1, v2) put back, so the PET's pseudo-color survives.
+    "mri-pet": Modality("mri-pet", ("mri", "pet"), ("MRI", "PET"), "ihs", "pet",
+                        (("MRI", "mri"), ("PET", "pet"))),
+}
+
+
+def get_modality(name: str) -> Modality:
+    if name not in MODALITIES:
+        raise UserError(f"modality '{name}': unknown; use one of {', '.join(MODALITIES)}")
+    return MODALITIES[name]
+
+
+def subfolders(folder: Path, modality: Modality):
+    """(detail folder, intensity folder) inside a data folder, or (None, None)."""
+    detail = next((folder / n for n in modality.folders[0] if (folder / n).is_dir()), None)
+    intensity = next((folder / n for n in modality.folders[1] if (folder / n).is_dir()), None)
+    return (detail, intensity) if detail and intensity else (None, None)
+
+
+def detect_modality(data) -> str | None:
+    """The modality whose subfolders a data folder has, or that a patch file was prepared for
+    (its `color_space` attribute); None when nothing says."""
+    path = Path(data)
+    if path.is_file():
+        import h5py
+        try:
+            with h5py.File(path, "r") as f:
+                space = f.attrs.get("color_space")
+        except OSError:
+            return None  # the patch reader names the file and the fix
+        space = space.decode() if isinstance(space, bytes) else space
+        return next((m.name for m in MODALITIES.values() if m.color_space == space), None)
+    if not path.is_dir():
+        return None
+    found = [m.name for m in MODALITIES.values() if subfolders(path, m)[0] is not None]
+    return found[0] if len(found) == 1 else None
