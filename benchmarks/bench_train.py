@@ -30,6 +30,7 @@ from bench_fuse import (DEFAULT_DOC, command_line, publish, import_tensorflow,  
                         machine, markdown_table, peak_rss_mib)
 
 PRECISIONS = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
+CONFIG_NAMES = ("official", "paper", "residual", "fast", "salient")  # tf_irgan.models.ddcgan's, without importing TF
 
 
 def _sync(outputs):
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16, fp16")
     parser.add_argument("--config", "--preset", dest="config", default="official",
-                        choices=["official", "paper", "residual"])
+                        choices=list(CONFIG_NAMES))
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=24)
     parser.add_argument("--patch", type=int, default=84)

@@ -53,6 +53,20 @@ def test_tensor_color_restore_inverts_the_transform(space):
     assert np.abs(back - rgb).max() < 1e-5
 
 
+@pytest.mark.parametrize("space", ["ihs", "ycbcr"])
+def test_out_of_gamut_colors_lose_saturation_not_hue(space):
+    """A bright saturated red given a higher intensity: clipping R, G, B one by one would turn
+    it orange; the pipeline shrinks the color instead, so the hue and the intensity stay."""
+    color_space = COLOR_SPACES[space]
+    red = np.array([[[0.9, 0.1, 0.1]]], np.float32)
+    out = color_space.restore_color(np.array([[0.8]], np.float32), red)
+    assert (out >= 0).all() and (out <= 1).all()
+    assert color_space.luminance(out)[0, 0] == pytest.approx(0.8, abs=1e-5)
+    hue, saturation, _ = _hue_degrees(out)
+    assert hue[0, 0] == pytest.approx(0.0, abs=0.5) and saturation[0, 0] > 0.1
+    assert out[0, 0, 1] == pytest.approx(out[0, 0, 2], abs=1e-6)
+
+
 # ------------------------------------------------------------------ the pipeline
 
 def test_fused_result_is_color_at_the_mri_size(tiny_medical_preset, shared_data):

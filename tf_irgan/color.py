@@ -45,26 +45,55 @@ def ihs_to_rgb(ihs: np.ndarray) -> np.ndarray:
 
 
 def replace_luma(rgb: np.ndarray, luma: np.ndarray) -> np.ndarray:
-    """Put a new Y channel under an RGB image's chrominance."""
-    ycbcr = rgb_to_ycbcr(rgb)
-    ycbcr[..., 0] = luma
-    return ycbcr_to_rgb(ycbcr)
+    """Put a new Y channel under an RGB image's chrominance (hue kept where it leaves the gamut)."""
+    return COLOR_SPACES["ycbcr"].restore_color(luma, rgb)
 
 
 def replace_intensity(rgb: np.ndarray, intensity: np.ndarray) -> np.ndarray:
     """Put a new IHS intensity under an RGB image's hue and saturation (v1, v2)."""
-    ihs = rgb_to_ihs(rgb)
-    ihs[..., 0] = intensity
-    return ihs_to_rgb(ihs)
+    return COLOR_SPACES["ihs"].restore_color(intensity, rgb)
+
+
+def fit_gamut(gray, chroma, ops):
+    """gray + t * chroma with, per pixel, the largest t in [0, 1] that keeps R, G and B in [0, 1].
+
+    A new intensity under strong color can leave the RGB cube; clipping each channel on its own
+    would turn a bright saturated red towards yellow. Shrinking the chroma instead keeps the hue
+    (and the intensity), losing only saturation. `gray` (..., 1), `chroma` (..., 3): the RGB
+    offset of the color channels (zero for gray); `ops` is numpy or tensorflow, so that the
+    pipeline and its SavedModel compute the same thing.
+    """
+    tiny = 1e-6
+    up = (1.0 - gray) / ops.maximum(chroma, tiny)       # channels the color pushes up
+    down = gray / ops.maximum(-chroma, tiny)            # channels it pushes down
+    limit = ops.where(chroma > tiny, up, ops.where(chroma < -tiny, down, ops.ones_like(chroma)))
+    t = ops.minimum(ops.minimum(limit[..., 0:1], limit[..., 1:2]), limit[..., 2:3])
+    t = ops.minimum(ops.maximum(t, 0.0), 1.0)
+    return ops.minimum(ops.maximum(gray + t * chroma, 0.0), 1.0)
 
 
 class _ColorSpace:
-    """How a single-channel model's output goes back under a color input's color."""
+    """How a single-channel model's output goes back under a color input's color.
 
-    def __init__(self, name, luminance, replace_luminance, forward):
-        self.name, self.luminance, self.replace_luminance = name, luminance, replace_luminance
-        self.forward = forward  # 3x3 matrix: (intensity in [0, 1], two color channels) = forward @ rgb
+    `forward` (3x3) maps RGB to (intensity in [0, 1], two color channels that are 0 for gray);
+    the first column of its inverse is (1, 1, 1), so RGB = intensity + the color channels' offset.
+    """
+
+    def __init__(self, name, forward):
+        self.name = name
+        self.forward = forward
         self.inverse = np.linalg.inv(forward)
+
+    def luminance(self, rgb: np.ndarray) -> np.ndarray:
+        """The intensity channel of an RGB array (..., 3)."""
+        return (rgb.astype(np.float64) @ self.forward[0]).astype(np.float32)
+
+    def restore_color(self, intensity: np.ndarray, colored: np.ndarray) -> np.ndarray:
+        """RGB with `intensity` (H, W) and the color of `colored` (H, W, 3), in numpy (no
+        TensorFlow: the baselines run without it)."""
+        chroma = colored.astype(np.float64) @ (self.inverse[:, 1:] @ self.forward[1:]).T
+        out = fit_gamut(intensity.astype(np.float64)[..., None], chroma, np)
+        return out.astype(np.float32)
 
     def luminance_tensor(self, rgb):
         """The intensity channel of (B, H, W, 3) RGB tensors, (B, H, W, 1)."""
@@ -74,9 +103,9 @@ class _ColorSpace:
         return tf.tensordot(rgb, weights, axes=[[3], [0]])
 
     def restore_color_tensor(self, intensity, colored):
-        """RGB at the size of `intensity` (B, H, W, 1) with the color of `colored` (B, h, w, 3):
-        the color channels are taken from `colored`, upsampled bicubically when it is smaller,
-        and the inverse transform applied. The fusion pipeline and its SavedModel both use this."""
+        """`restore_color` in TF ops for (B, H, W, 1) and (B, h, w, 3) tensors: the color channels
+        of `colored` are upsampled bicubically when it is smaller. The fusion pipeline and its
+        SavedModel both use this."""
         import tensorflow as tf
 
         forward = tf.constant(self.forward[1:].T, tf.float32)
@@ -84,16 +113,13 @@ class _ColorSpace:
         size = tf.shape(intensity)[1:3]
         color = tf.cond(tf.reduce_all(tf.equal(tf.shape(color)[1:3], size)),
                         lambda: color, lambda: tf.image.resize(color, size, method="bicubic"))
-        inverse = tf.constant(self.inverse.T, tf.float32)
-        rgb = tf.tensordot(tf.concat([tf.cast(intensity, tf.float32), color], axis=-1), inverse,
-                           axes=[[3], [0]])
-        return tf.clip_by_value(rgb, 0.0, 1.0)
+        chroma = tf.tensordot(color, tf.constant(self.inverse[:, 1:].T, tf.float32), axes=[[3], [0]])
+        return fit_gamut(tf.cast(intensity, tf.float32), chroma, tf)
 
 
 # The color space a preset fuses in is named by its metadata ("color_space"; YCbCr if absent).
 # Both forward matrices give the intensity in [0, 1] (IHS: I / sqrt(3), the channel mean).
 COLOR_SPACES = {
-    "ycbcr": _ColorSpace("ycbcr", lambda rgb: rgb_to_ycbcr(rgb)[..., 0], replace_luma, _YCBCR),
-    "ihs": _ColorSpace("ihs", lambda rgb: rgb_to_ihs(rgb)[..., 0], replace_intensity,
-                       _IHS * np.array([[1 / np.sqrt(3)], [1.0], [1.0]])),
+    "ycbcr": _ColorSpace("ycbcr", _YCBCR),
+    "ihs": _ColorSpace("ihs", _IHS * np.array([[1 / np.sqrt(3)], [1.0], [1.0]])),
 }

@@ -205,9 +205,23 @@ def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
             y1, x1 = min(full_h, y + tile_h + margin), min(full_w, x + tile_w + margin)
             batch = {"vis": padded[:, y0:y1, x0:x1, :],
                      "ir": ir_t[:, y0 // scale:y1 // scale, x0 // scale:x1 // scale, :]}
-            fused = model(batch, training=False).numpy()[0, :, :, 0]
+            fused = _compiled(model)(batch).numpy()[0, :, :, 0]
             out[y:y + tile_h, x:x + tile_w] = fused[y - y0:y - y0 + tile_h, x - x0:x - x0 + tile_w]
     return out[:height, :width]
+
+
+def _compiled(model):
+    """The generator's inference call as one graph, traced once per model for any size: run
+    eagerly, Keras dispatches each of its layers from Python, a quarter of the time of a
+    640x480 fusion with the `fast` generator (docs/benchmarks.md)."""
+    import tensorflow as tf
+
+    if getattr(model, "_tf_irgan_inference", None) is None:
+        spec = tf.TensorSpec([None, None, None, 1], tf.float32)
+        model._tf_irgan_inference = tf.function(
+            lambda batch: model(batch, training=False),
+            input_signature=[{"vis": spec, "ir": spec}])
+    return model._tf_irgan_inference
 
 
 def align_ir(vis_shape, ir: np.ndarray, scale: int, notes: list, ir_name="IR") -> np.ndarray:
@@ -309,8 +323,11 @@ def _load_fusion_preset(name):
 
 
 def restore_color(fused: np.ndarray, colored: np.ndarray, space) -> np.ndarray:
-    """The fused intensity (H, W) under the color of `colored` (h, w, 3), in TF ops shared with
-    the SavedModel (`serving_graph`)."""
+    """The fused intensity (H, W) under the color of `colored` (h, w, 3). A smaller `colored` (a
+    PET at 1/4) goes through the TF ops the SavedModel runs (`serving_graph`), for the same
+    bicubic upsampling; one of the same size needs no TensorFlow (the baselines)."""
+    if colored.shape[:2] == fused.shape:
+        return space.restore_color(fused, colored)
     import tensorflow as tf
 
     out = space.restore_color_tensor(tf.constant(fused[None, :, :, None], tf.float32),
