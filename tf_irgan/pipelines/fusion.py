@@ -224,15 +224,16 @@ def _compiled(model):
     return model._tf_irgan_inference
 
 
-def align_ir(vis_shape, ir: np.ndarray, scale: int, notes: list, ir_name="IR") -> np.ndarray:
+def align_ir(vis_shape, ir: np.ndarray, scale: int, notes: list, ir_name="IR",
+             labels=("visible", "IR")) -> np.ndarray:
     """`align_ir_tensor` for numpy arrays (H, W): the same array when it is already on the grid; a note
     when the IR had to be resampled."""
     ceil_shape, floor_shape = ir_grid(vis_shape[0], vis_shape[1], scale)
     if ir.shape == ceil_shape:
         return ir
     if ir.shape not in (floor_shape, tuple(vis_shape[:2])):  # same size: check_serves said so
-        notes.append(f"{ir_name}: {ir.shape[1]}x{ir.shape[0]} is not 1/{scale} of the visible "
-                     f"{vis_shape[1]}x{vis_shape[0]}; resampled onto the visible frame")
+        notes.append(f"{ir_name}: {ir.shape[1]}x{ir.shape[0]} is not 1/{scale} of the {labels[0]} "
+                     f"{vis_shape[1]}x{vis_shape[0]}; resampled onto the {labels[0]} frame")
     import tensorflow as tf
     out = align_ir_tensor(vis_shape, tf.constant(ir[None, :, :, None], tf.float32), scale)
     return out.numpy()[0, :, :, 0]
@@ -283,7 +284,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
         if loaded is None:
             loaded = _load_fusion_preset(default_checkpoint(ratio, ir_name, vis_name))
         check_serves(loaded.scale, ratio, loaded.name, ir_name, kind.labels, notes)
-        small = align_ir(vis_y.shape, ir_g, loaded.scale, notes, ir_name)
+        small = align_ir(vis_y.shape, ir_g, loaded.scale, notes, ir_name, kind.labels)
         fused, used = run_generator(loaded.model, vis_y, small, loaded.scale), loaded.name
     else:
         from tf_irgan.baselines import METHODS
