@@ -96,3 +96,17 @@ def test_unknown_method_is_one_line(tmp_path, shared_data):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "nope" in lines[0], result.stderr
     assert not (tmp_path / "r.md").exists()
+
+
+def test_zoom_window_goes_where_the_edges_are():
+    import numpy as np
+
+    from tf_irgan.report.figures import _crop, detail_window
+
+    image = np.zeros((120, 200), np.float32)
+    image[80:110, 150:190] = np.indices((30, 40)).sum(axis=0) % 2  # a checkerboard, bottom right
+    rows, cols = detail_window(image)
+    assert rows.stop - rows.start == 30 and cols.stop - cols.start == 30  # a quarter of 120
+    assert rows.start >= 60 and cols.start >= 130
+    small = _crop(np.zeros((30, 50)), (rows, cols), image.shape)  # an IR at 1/4: the same place
+    assert set(small.shape) <= {7, 8}

@@ -39,8 +39,25 @@ def example_pairs(pairs: list, count: int = EXAMPLE_PAIRS) -> list:
     return [pairs[i] for i in picks]
 
 
+def detail_window(image: np.ndarray) -> tuple[slice, slice]:
+    """The square window, a quarter of the shorter side, where `image` has the most edges: where
+    artifacts (fringes, halos, checkerboard, flat saturated areas) show first."""
+    gray = image if image.ndim == 2 else image.mean(axis=-1)
+    side = max(16, min(gray.shape) // 4)
+    edges = np.abs(np.diff(gray, axis=0))[:, :-1] + np.abs(np.diff(gray, axis=1))[:-1, :]
+    step = max(1, side // 4)
+    best, corner = -1.0, (0, 0)
+    for y in range(0, max(1, edges.shape[0] - side + 1), step):
+        for x in range(0, max(1, edges.shape[1] - side + 1), step):
+            total = float(edges[y:y + side, x:x + side].sum())
+            if total > best:
+                best, corner = total, (y, x)
+    return slice(corner[0], corner[0] + side), slice(corner[1], corner[1] + side)
+
+
 def write_examples_figure(path: Path, eval_set: EvalSet, folders: dict, overwrite: bool) -> Path:
-    """Rows: example pairs. Columns: visible (MRI), IR (PET), then each method's result."""
+    """Rows: example pairs, each followed by a zoomed crop of the same window in every column.
+    Columns: visible (MRI), IR (PET), then each method's result."""
     from matplotlib.figure import Figure
 
     from tf_irgan.images import read_image, to_gray
@@ -53,6 +70,9 @@ def write_examples_figure(path: Path, eval_set: EvalSet, folders: dict, overwrit
         images = [shown(pair.vis), shown(pair.ir)]
         images += [read_image(folders[m.name] / f"{pair.name}.png") for m in eval_set.methods]
         rows.append((pair.name, images))
+        window = detail_window(images[0])
+        crops = [_crop(image, window, images[0].shape) for image in images]
+        rows.append((f"{pair.name} zoom", crops))
     panel_width = 1.7
     ratios = [images[0].shape[0] / images[0].shape[1] for _, images in rows]
     figure = Figure(figsize=(panel_width * len(columns), sum(panel_width * r for r in ratios) + 0.35))
@@ -62,7 +82,9 @@ def write_examples_figure(path: Path, eval_set: EvalSet, folders: dict, overwrit
     for r, (name, images) in enumerate(rows):
         for c, image in enumerate(images):
             axes = figure.add_subplot(grid[r, c])
-            axes.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="antialiased")
+            zoomed = name.endswith(" zoom")  # every pixel shown as a block, not smoothed
+            axes.imshow(image, cmap="gray", vmin=0.0, vmax=1.0,
+                        interpolation="nearest" if zoomed else "antialiased")
             axes.set_xticks([])
             axes.set_yticks([])
             if r == 0:
@@ -70,8 +92,17 @@ def write_examples_figure(path: Path, eval_set: EvalSet, folders: dict, overwrit
             if c == 0:
                 axes.set_ylabel(name, fontsize=7)
     data = b""
-    for dpi in (110, 95, 80, 70, 60):
+    for dpi in (110, 95, 80, 70, 60, 50, 40):
         data = _figure_png(figure, dpi, eval_set.in_color)
         if len(data) <= FIGURE_MAX_BYTES:
             break
     return write_bytes(path, data, overwrite)
+
+
+def _crop(image: np.ndarray, window, reference_shape) -> np.ndarray:
+    """The window of the reference (visible) image, scaled onto `image` when its size differs
+    (an IR at 1/4)."""
+    rows, cols = window
+    fy, fx = image.shape[0] / reference_shape[0], image.shape[1] / reference_shape[1]
+    return image[int(rows.start * fy):max(int(rows.stop * fy), int(rows.start * fy) + 1),
+                 int(cols.start * fx):max(int(cols.stop * fx), int(cols.start * fx) + 1)]
