@@ -64,13 +64,18 @@ def test_out_of_gamut_colors_lose_saturation_not_hue(space):
     """A bright saturated red given a higher intensity: clipping R, G, B one by one would turn
     it orange; the pipeline shrinks the color instead, so the hue and the intensity stay."""
     color_space = COLOR_SPACES[space]
-    red = np.array([[[0.9, 0.1, 0.1]]], np.float32)
-    out = color_space.restore_color(np.array([[0.8]], np.float32), red)
+    orange = np.array([[[0.9, 0.4, 0.1]]], np.float32)
+    out = color_space.restore_color(np.array([[0.8]], np.float32), orange)
     assert (out >= 0).all() and (out <= 1).all()
     assert color_space.luminance(out)[0, 0] == pytest.approx(0.8, abs=1e-5)
-    hue, saturation, _ = _hue_degrees(out)
-    assert hue[0, 0] == pytest.approx(0.0, abs=0.5) and saturation[0, 0] > 0.1
-    assert out[0, 0, 1] == pytest.approx(out[0, 0, 2], abs=1e-6)
+    hue_in, _, _ = _hue_degrees(orange)
+    hue_out, saturation, _ = _hue_degrees(out)
+    assert hue_out[0, 0] == pytest.approx(hue_in[0, 0], abs=0.5) and saturation[0, 0] > 0.1
+    # What clipping R, G, B one by one would have given: another hue.
+    gray = 0.8 - color_space.luminance(orange)[0, 0]
+    clipped = np.clip(orange + gray, 0, 1) if space == "ihs" else None
+    if clipped is not None:
+        assert abs(_hue_degrees(clipped)[0][0, 0] - hue_in[0, 0]) > 3
 
 
 # ------------------------------------------------------------------ the pipeline
@@ -83,14 +88,28 @@ def test_fused_result_is_color_at_the_mri_size(tiny_medical_preset, shared_data)
     assert any("reduced 4x" in note for note in result.notes)  # a PET at the MRI size
 
 
-def test_pet_at_a_quarter_and_at_full_size_agree(tiny_medical_preset, shared_data):
-    """A full-size PET is reduced by block means; given already reduced, the generator sees the
-    same intensity, and only the color channels differ in sharpness."""
+@pytest.mark.parametrize("height,width", [(256, 256), (255, 253)])
+def test_pet_at_a_quarter_and_at_full_size_agree(tiny_medical_preset, shared_data, height, width):
+    """A full-size PET is reduced by block means; given already reduced (on the grid of 1/4,
+    rounded up), the generator sees the same intensity, and the color, enlarged exactly 4x onto
+    the MRI's frame, lands in the same place, only blurrier."""
+    import tensorflow as tf
+
+    from tf_irgan.pipelines.fusion import reduce_to_scale
+
     mri, pet = _pair(shared_data, "20.png")
-    small = pet.reshape(64, 4, 64, 4, 3).mean(axis=(1, 3))
+    mri, pet = mri[:height, :width], pet[:height, :width]
+    small = reduce_to_scale(tf.constant(pet[None]), 4).numpy()[0]
+    assert small.shape == (-(-height // 4), -(-width // 4), 3)
     full = fuse_images(mri, pet, preset=str(tiny_medical_preset)).image
     quarter = fuse_images(mri, small, preset=str(tiny_medical_preset)).image
+    assert full.shape == quarter.shape == (height, width, 3)
     assert np.abs(full.mean(-1) - quarter.mean(-1)).mean() < 0.01
+    chroma = [image - image.mean(-1, keepdims=True) for image in (full, quarter)]
+    assert np.abs(chroma[0] - chroma[1]).mean() < 0.02
+    # ... and measurably less than with the color shifted by 2 pixels.
+    shifted = np.roll(chroma[1], 2, axis=1)
+    assert np.abs(chroma[0] - chroma[1]).mean() < 0.8 * np.abs(chroma[0] - shifted).mean()
 
 
 def test_gray_pet_gives_a_gray_result(tiny_medical_preset, shared_data):
@@ -144,7 +163,11 @@ def test_fuse_command_with_ycbcr_and_folder_mode(tiny_medical_preset, shared_dat
                                  "--preset", str(tiny_medical_preset), "-o", str(out),
                                  "--color-space", "ycbcr"])
     assert result.exit_code == 0, result.output
-    assert read_image(out).shape == (256, 256, 3)
+    in_ycbcr = read_image(out)
+    assert in_ycbcr.shape == (256, 256, 3)
+    mri, pet = _pair(shared_data)
+    in_ihs = fuse_images(mri, pet, preset=str(tiny_medical_preset)).image
+    assert np.abs(in_ycbcr - in_ihs).max() > 10 / 255   # another intensity and another color
     for role in ("MRI", "PET"):
         (tmp_path / role).mkdir()
         for name in ("11.png", "12.png"):
@@ -238,8 +261,9 @@ def test_prepared_medical_patches_select_the_medical_setting(shared_data, tmp_pa
     out = tmp_path / "medical.h5"
     result = CliRunner().invoke(cli, ["prepare", "--vis-dir", str(base / "MRI"), "--ir-dir",
                                       str(base / "PET"), "-o", str(out), "--patch", "64",
-                                      "--stride", "96", "--color-space", "ihs"])
+                                      "--stride", "96"])
     assert result.exit_code == 0, result.output
+    assert "IHS intensity" in result.output  # the note: PET/ implies --color-space ihs
     options = SimpleNamespace(data=str(out), config="fast", scale=4, batch_size=None,
                               learning_rate=None, patch=64, overrides=None)
     assert DDcGAN.config_from_options(options).modality == "mri-pet"

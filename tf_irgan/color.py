@@ -103,16 +103,13 @@ class _ColorSpace:
         return tf.tensordot(rgb, weights, axes=[[3], [0]])
 
     def restore_color_tensor(self, intensity, colored):
-        """`restore_color` in TF ops for (B, H, W, 1) and (B, h, w, 3) tensors: the color channels
-        of `colored` are upsampled bicubically when it is smaller. The fusion pipeline and its
-        SavedModel both use this."""
+        """`restore_color` in TF ops for (B, H, W, 1) and (B, H, W, 3) tensors (a smaller color
+        image is first brought to the frame by `pipelines.fusion.align_color_tensor`). The fusion
+        pipeline and its SavedModel both use this."""
         import tensorflow as tf
 
         forward = tf.constant(self.forward[1:].T, tf.float32)
         color = tf.tensordot(colored, forward, axes=[[3], [0]])
-        size = tf.shape(intensity)[1:3]
-        color = tf.cond(tf.reduce_all(tf.equal(tf.shape(color)[1:3], size)),
-                        lambda: color, lambda: tf.image.resize(color, size, method="bicubic"))
         chroma = tf.tensordot(color, tf.constant(self.inverse[:, 1:].T, tf.float32), axes=[[3], [0]])
         return fit_gamut(tf.cast(intensity, tf.float32), chroma, tf)
 

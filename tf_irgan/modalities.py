@@ -26,9 +26,11 @@ class Modality:
 
 
 MODALITIES = {
+    # MRI/ and PET/ last: runs made before MRI/PET fusion existed trained on them as IR/visible
+    # and resume as such; a new run on such a folder detects mri-pet (`detect_modality`).
     "ir-vis": Modality("ir-vis", ("vis", "ir"), ("visible", "IR"), "ycbcr", "vis",
-                       (("vi", "vis", "visible", "VI", "VIS", "Visible"),
-                        ("ir", "infrared", "IR", "Infrared", "lwir"))),
+                       (("vi", "vis", "visible", "VI", "VIS", "Visible", "MRI"),
+                        ("ir", "infrared", "IR", "Infrared", "lwir", "PET"))),
     # DDcGAN's medical setting: the PET's IHS intensity is fused and its hue and saturation
     # (v1, v2) put back, so the PET's pseudo-color survives.
     "mri-pet": Modality("mri-pet", ("mri", "pet"), ("MRI", "PET"), "ihs", "pet",
@@ -50,8 +52,9 @@ def subfolders(folder: Path, modality: Modality):
 
 
 def detect_modality(data) -> str | None:
-    """The modality whose subfolders a data folder has, or that a patch file was prepared for
-    (its `color_space` attribute); None when nothing says."""
+    """"mri-pet" for a data folder with MRI/ and PET/ or a patch file prepared in IHS (its
+    `color_space` attribute), "ir-vis" for a patch file prepared in YCbCr; None when nothing
+    says (IR/visible is the default)."""
     path = Path(data)
     if path.is_file():
         import h5py
@@ -64,5 +67,5 @@ def detect_modality(data) -> str | None:
         return next((m.name for m in MODALITIES.values() if m.color_space == space), None)
     if not path.is_dir():
         return None
-    found = [m.name for m in MODALITIES.values() if subfolders(path, m)[0] is not None]
-    return found[0] if len(found) == 1 else None
+    medical = MODALITIES["mri-pet"]
+    return medical.name if subfolders(path, medical)[0] is not None else None

@@ -17,9 +17,10 @@ from tf_irgan.models import names as model_names
 @click.option("--scale", default=4, show_default=True, help="IR patches are patch/scale pixels.")
 @click.option("--holdout-every", default=0, show_default=True,
               help="Leave every K-th pair (by name) out, for evaluation; 0 keeps all.")
-@click.option("--color-space", type=click.Choice(["ycbcr", "ihs"]), default="ycbcr", show_default=True,
+@click.option("--color-space", type=click.Choice(["ycbcr", "ihs"]),
               help="How color images become the channel a model fuses: BT.601 luma (IR/visible), "
-                   "or the IHS intensity (MRI/PET: pass MRI as --vis-dir, PET as --ir-dir).")
+                   "or the IHS intensity (MRI/PET: pass MRI as --vis-dir, PET as --ir-dir). "
+                   "Default: ihs when the folders are named MRI and PET, else ycbcr.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, color_space, overwrite):
     """Cut registered image pairs into training patches (HDF5)."""
@@ -28,6 +29,12 @@ def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, color_
     from tf_irgan.data.patches import check_scale
 
     check_scale(scale)
+    if color_space is None:
+        medical = os.path.basename(os.path.normpath(ir_dir)).lower() == "pet"
+        color_space = "ihs" if medical else "ycbcr"
+        if medical:
+            click.echo(f"note: {ir_dir}: PET images, fused on their IHS intensity (MRI/PET "
+                       "fusion); pass --color-space ycbcr for BT.601 luma", err=True)
     if os.path.exists(output) and not overwrite:
         raise UserError(f"{output}: already exists; pass --overwrite or choose another name")
     patches = patches_from_folders(vis_dir, ir_dir, patch, stride, scale, holdout_every,

@@ -59,6 +59,13 @@ class DDcGANConfig(Config):
     g_max_relative: bool = False  # ... or above g_max * (L_G of the first G step)
     max_repeats: int = 20
 
+    def __post_init__(self):
+        # Also for configs read back from run.json on --resume, not only for named ones.
+        get_modality(self.modality)
+        if self.content not in CONTENT_LOSSES:
+            raise UserError(f"content={self.content}: unknown content loss; use "
+                            f"{' or '.join(CONTENT_LOSSES)}")
+
     @property
     def ir_patch(self) -> int:
         return self.patch // self.scale
@@ -101,10 +108,6 @@ def ddcgan_config(name: str = "official", scale: int = 4, **overrides) -> DDcGAN
     else:
         raise UserError(f"--config {name}: unknown DDcGAN config; use {', '.join(CONFIG_NAMES)}")
     config = replace_config(config, overrides)
-    get_modality(config.modality)
-    if config.content not in CONTENT_LOSSES:
-        raise UserError(f"content={config.content}: unknown content loss; use "
-                        f"{' or '.join(CONTENT_LOSSES)}")
     if config.patch % scale:
         raise UserError(f"patch size {config.patch} is not a multiple of --scale {scale}")
     if config.patch // scale < 8:

@@ -18,6 +18,7 @@ The visible image sets the output geometry; its content is never stretched.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,7 @@ from tf_irgan.images import check_aspect
 from tf_irgan.modalities import get_modality
 
 SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
+MEDICAL_MODEL = "ddcgan-mri-pet-x4"   # the default for --modality mri-pet (a PET at 1x or 1/4)
 # A model trained at scale s > 1 serves size ratios in [s / 2, 1.5 s]; a same-size model serves
 # [1 / 1.5, 2]. Ratios between two models go to the nearer one (in octaves), whose IR input is
 # then resampled to its scale.
@@ -72,14 +74,14 @@ def default_checkpoint(ratio: float, ir_name="IR", vis_name="visible") -> str:
 
 
 def check_serves(scale: int, ratio: float, checkpoint: str, ir_name="IR", labels=("visible", "IR"),
-                 notes=None):
-    """Refuse a size ratio the preset cannot serve. A second input at the first one's size given
-    to a model trained at scale s > 1 is reduced s x (block means), what the model's setting
-    records; a note says so."""
+                 notes=None, same_size=False):
+    """Refuse a size ratio the preset cannot serve. A second input of exactly the first one's
+    size (`same_size`) given to a model trained at scale s > 1 is reduced s x (block means),
+    what the model's setting records; a note says so."""
     if ratio < 1 / SLACK:  # no model fuses a larger IR image: the inputs are swapped
         raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than the {labels[0]} image; "
                         f"pass the {labels[0]} image first, then the {labels[1]} image")
-    if scale > 1 and ratio < 2 and notes is not None:
+    if scale > 1 and same_size and notes is not None:
         notes.append(f"{ir_name}: at the {labels[0]} image's size; reduced {scale}x per side "
                      f"(block means) for {checkpoint}, which fuses a {labels[1]} image at 1/{scale}")
         return
@@ -166,16 +168,53 @@ def serving_graph(preset):
     the MRI's size or at 1/scale), the color result out, as `fuse_images` gives it.
     """
     model, scale = preset.model, preset.scale
-    first, second = preset.input_roles
     kind = get_modality(preset.metadata.get("modality", "ir-vis"))
+    first, second = kind.roles
     if kind.color_role != second:
         return {first: 1, second: 1}, lambda vis, ir: fuse_tensor(model, vis, ir, scale)
-    space = COLOR_SPACES[preset.metadata.get("color_space", kind.color_space)]
+    space = color_space_of(preset, kind)
 
     def fuse_in_color(detail, colored):
+        import tensorflow as tf
+
         fused = fuse_tensor(model, detail, space.luminance_tensor(colored), scale)
-        return space.restore_color_tensor(fused, colored)
+        size = (tf.shape(detail)[1], tf.shape(detail)[2])
+        return space.restore_color_tensor(fused, align_color_tensor(size, colored, scale))
     return {first: 1, second: 3}, fuse_in_color
+
+
+def color_space_of(preset, kind):
+    """The color space a preset's metadata names (its modality's otherwise)."""
+    name = preset.metadata.get("color_space", kind.color_space)
+    if name not in COLOR_SPACES:
+        raise UserError(f"{preset.path}: metadata.json names color space '{name}'; this version "
+                        f"knows {', '.join(COLOR_SPACES)} (update tf-irgan or fix the file)")
+    return COLOR_SPACES[name]
+
+
+def align_color_tensor(vis_hw, colored, scale: int):
+    """A color image (B, h, w, 3) on the detail image's frame (B, H, W, 3), as `align_ir_tensor`
+    places the same image's intensity: at (H, W) as is; on the grid of 1/scale (ceil or floor of
+    H/scale) enlarged exactly scale x (bicubic), then cropped or edge-padded to (H, W), so the
+    color lands where the intensity did; any other size resized onto the frame."""
+    import tensorflow as tf
+
+    height, width = vis_hw[0], vis_hw[1]
+    h, w = tf.shape(colored)[1], tf.shape(colored)[2]
+    same = tf.logical_and(tf.equal(h, height), tf.equal(w, width))
+    on_grid = tf.logical_and(
+        tf.logical_or(tf.equal(h, -(-height // scale)), tf.equal(h, height // scale)),
+        tf.logical_or(tf.equal(w, -(-width // scale)), tf.equal(w, width // scale)))
+
+    def enlarged():
+        big = tf.image.resize(colored, tf.stack([h * scale, w * scale]), method="bicubic")[:, :height, :width]
+        return tf.pad(big, [[0, 0], [0, height - tf.shape(big)[1]], [0, width - tf.shape(big)[2]],
+                            [0, 0]], mode="SYMMETRIC")
+
+    return tf.cond(same, lambda: tf.identity(colored),
+                   lambda: tf.cond(tf.logical_and(on_grid, scale > 1), enlarged,
+                                   lambda: tf.image.resize(colored, tf.stack([height, width]),
+                                                           method="bicubic")))
 
 
 def _tiles(length: int, tile: int, scale: int) -> list[int]:
@@ -216,12 +255,16 @@ def _compiled(model):
     640x480 fusion with the `fast` generator (docs/benchmarks.md)."""
     import tensorflow as tf
 
-    if getattr(model, "_tf_irgan_inference", None) is None:
+    # Kept beside the model, not on it: a tf.function attribute would become part of what the
+    # model tracks, and a later export would save it too.
+    if model not in _INFERENCE:
         spec = tf.TensorSpec([None, None, None, 1], tf.float32)
-        model._tf_irgan_inference = tf.function(
-            lambda batch: model(batch, training=False),
-            input_signature=[{"vis": spec, "ir": spec}])
-    return model._tf_irgan_inference
+        _INFERENCE[model] = tf.function(lambda batch: model(batch, training=False),
+                                        input_signature=[{"vis": spec, "ir": spec}])
+    return _INFERENCE[model]
+
+
+_INFERENCE = weakref.WeakKeyDictionary()
 
 
 def align_ir(vis_shape, ir: np.ndarray, scale: int, notes: list, ir_name="IR",
@@ -259,15 +302,19 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     preset_name = preset or checkpoint
     notes = []
     loaded = None
-    if method == "ddcgan" and preset_name:
-        loaded = _load_fusion_preset(preset_name)
+    if method == "ddcgan" and (preset_name or modality == "mri-pet"):
+        loaded = _load_fusion_preset(preset_name or MEDICAL_MODEL)
         own = loaded.metadata.get("modality", "ir-vis")
         if modality not in (None, own):
-            raise UserError(f"--modality {modality}: {loaded.name} fuses {own}; leave --modality "
-                            "out with a preset")
+            raise UserError(f"--modality {modality}: {loaded.name} fuses {own}; pass a preset "
+                            f"trained for {modality} (see `tf-irgan presets`), or leave "
+                            "--modality out")
         modality = own
     kind = get_modality(modality or "ir-vis")
-    space = COLOR_SPACES[color_space or kind.color_space]
+    if color_space is not None and color_space not in COLOR_SPACES:
+        raise UserError(f"--color-space {color_space}: use {' or '.join(COLOR_SPACES)}")
+    space = (COLOR_SPACES[color_space] if color_space else
+             color_space_of(loaded, kind) if loaded is not None else COLOR_SPACES[kind.color_space])
     detail_role, intensity_role = kind.roles
     names = {detail_role: vis_name, intensity_role: ir_name}
     images = {detail_role: vis, intensity_role: ir}
@@ -283,7 +330,8 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     if method == "ddcgan":
         if loaded is None:
             loaded = _load_fusion_preset(default_checkpoint(ratio, ir_name, vis_name))
-        check_serves(loaded.scale, ratio, loaded.name, ir_name, kind.labels, notes)
+        check_serves(loaded.scale, ratio, loaded.name, ir_name, kind.labels, notes,
+                     same_size=ir_g.shape == vis_y.shape)
         small = align_ir(vis_y.shape, ir_g, loaded.scale, notes, ir_name, kind.labels)
         fused, used = run_generator(loaded.model, vis_y, small, loaded.scale), loaded.name
     else:
@@ -306,7 +354,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     colored = images[kind.color_role]
     if not gray:
         if colored.ndim == 3:
-            fused = restore_color(fused, colored, space)
+            fused = restore_color(fused, colored, space, loaded.scale if loaded else round(ratio))
         elif kind.color_role != detail_role:
             notes.append(f"{names[kind.color_role]}: gray {kind.labels[1]} image, so the result "
                          "is gray")
@@ -323,7 +371,7 @@ def _load_fusion_preset(name):
     return preset
 
 
-def restore_color(fused: np.ndarray, colored: np.ndarray, space) -> np.ndarray:
+def restore_color(fused: np.ndarray, colored: np.ndarray, space, scale: int = 1) -> np.ndarray:
     """The fused intensity (H, W) under the color of `colored` (h, w, 3). A smaller `colored` (a
     PET at 1/4) goes through the TF ops the SavedModel runs (`serving_graph`), for the same
     bicubic upsampling; one of the same size needs no TensorFlow (the baselines)."""
@@ -331,6 +379,6 @@ def restore_color(fused: np.ndarray, colored: np.ndarray, space) -> np.ndarray:
         return space.restore_color(fused, colored)
     import tensorflow as tf
 
-    out = space.restore_color_tensor(tf.constant(fused[None, :, :, None], tf.float32),
-                                     tf.constant(colored[None], tf.float32))
+    aligned = align_color_tensor(fused.shape, tf.constant(colored[None], tf.float32), max(1, scale))
+    out = space.restore_color_tensor(tf.constant(fused[None, :, :, None], tf.float32), aligned)
     return out.numpy()[0]
