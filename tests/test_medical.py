@@ -128,6 +128,12 @@ def test_color_mri_is_reduced_with_a_note(tiny_medical_preset, shared_data):
     assert result.image.shape == mri.shape + (3,)
 
 
+def test_mri_pet_without_a_preset_uses_the_shipped_medical_model(shared_data):
+    mri, pet = _pair(shared_data)
+    result = fuse_images(mri, pet, modality="mri-pet")
+    assert result.checkpoint == SHIPPED and result.image.shape == (256, 256, 3)
+
+
 def test_hue_of_the_pet_is_kept_on_saturated_pixels(shared_data):
     """Mean hue difference between PET and result on the PET's saturated pixels, below 5 degrees,
     on real pairs through the shipped model."""
@@ -198,11 +204,16 @@ def test_medical_training_uses_the_pet_intensity(tiny_medical_preset, shared_dat
         load_training_patches(shared_data / "roadscene", 4, modality="mri-pet")
 
 
-def test_export_equals_fuse_with_color_pet(tiny_medical_preset, shared_data, tmp_path):
+@pytest.mark.parametrize("which", ["tiny", "shipped"])
+def test_export_equals_fuse_with_color_pet(which, request, shared_data, tmp_path):
+    """`tf-irgan export ddcgan-mri-pet-x4`: the MRI and the color PET in, the color result out,
+    equal to `tf-irgan fuse` within 1/255 (PET at the MRI's size and at 1/4)."""
     import tensorflow as tf
 
     from tf_irgan.export import export_saved_model
 
+    tiny_medical_preset = (request.getfixturevalue("tiny_medical_preset") if which == "tiny"
+                           else SHIPPED)
     export_saved_model(str(tiny_medical_preset), tmp_path / "served")
     served = tf.saved_model.load(str(tmp_path / "served" / "1")).signatures["serving_uint8"]
     mri, pet = _pair(shared_data, "30.png")
