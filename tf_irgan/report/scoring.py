@@ -12,40 +12,25 @@ from tf_irgan.report.catalogue import EvalSet, Method
 
 
 def fuse_pair(method: Method, vis: np.ndarray, ir: np.ndarray, modality: str = "ir-vis") -> np.ndarray:
-    """The fused image in [0, 1] for a registered pair: IR/visible as a gray luminance, MRI/PET in
-    the PET's color (through the fusion pipeline, as `tf-irgan fuse` gives it).
+    """The fused image in [0, 1] for a registered pair, through the fusion pipeline as
+    `tf-irgan fuse` gives it: IR/visible as a gray luminance, MRI/PET in the PET's color.
 
-    Baselines get the IR (PET) at the visible (MRI) size; a preset trained at scale s gets it
-    reduced to 1/s by block means (`tf_irgan.pipelines.fusion.reduce_to_scale`), what its
-    setting gives.
+    Every method gets the IR (PET) at the visible (MRI) size; the pipeline reduces it to 1/s by
+    block means for a preset trained at scale s (`tf_irgan.pipelines.fusion.reduce_to_scale`),
+    what its setting gives.
     """
     import cv2
 
     from tf_irgan.images import to_gray
     from tf_irgan.pipelines.fusion import fuse_images
 
-    if modality != "ir-vis":
-        if method.kind == "baseline":
-            return fuse_images(vis, ir, method=method.name, modality=modality).image
-        return fuse_images(vis, ir, preset=str(method.preset.path)).image
-    vis_y, ir_g = to_gray(vis), to_gray(ir)
-    if method.kind == "baseline":
-        return fuse_images(vis_y, ir_g, method=method.name, gray=True).image
-    if ir_g.shape != vis_y.shape:
-        ir_g = np.clip(cv2.resize(ir_g, vis_y.shape[::-1], interpolation=cv2.INTER_CUBIC), 0, 1)
-    return fuse_images(vis_y, low_resolution_ir(ir_g, method.scale),
-                       checkpoint=str(method.preset.path), gray=True).image
-
-
-def low_resolution_ir(ir: np.ndarray, scale: int) -> np.ndarray:
-    """IR (H, W) at 1/scale per side, as the pipeline reduces it."""
-    import tensorflow as tf
-
-    from tf_irgan.pipelines.fusion import reduce_to_scale
-
-    if scale == 1:
-        return ir
-    return reduce_to_scale(tf.constant(ir[None, :, :, None], tf.float32), scale).numpy()[0, :, :, 0]
+    if modality == "ir-vis":
+        vis, ir = to_gray(vis), to_gray(ir)
+        if ir.shape != vis.shape:
+            ir = np.clip(cv2.resize(ir, vis.shape[::-1], interpolation=cv2.INTER_CUBIC), 0, 1)
+    chosen = ({"method": method.name, "modality": modality} if method.kind == "baseline"
+              else {"preset": str(method.preset.path)})
+    return fuse_images(vis, ir, gray=modality == "ir-vis", **chosen).image
 
 
 def evaluate_method(eval_set: EvalSet, method: Method, folder: Path, log) -> dict:
