@@ -210,3 +210,38 @@ def test_stretch_maps_the_fused_range_to_full_scale(tiny_presets):
     assert stretched.image.min() == 0.0 and stretched.image.max() == pytest.approx(1.0)
     assert np.allclose(stretched.image, (plain.image - low) / (high - low), atol=1e-6)
     assert any("--stretch" in note for note in stretched.notes)
+
+
+@pytest.mark.parametrize("preset", ["ddcgan-ir-vis-x4", "ddcgan-mri-pet-x4"])
+def test_bf16_inference_stays_within_a_level_of_float32(preset, shared_data):
+    """Issue 12: the bf16 path really computes in bfloat16, and a shipped model's output moves
+    by well under one 8-bit level on average on a real pair."""
+    from tf_irgan.images import read_image
+
+    if "mri" in preset:
+        vis = read_image(shared_data / "pet_mri_harvard" / "test" / "MRI" / "25015.png")
+        ir = read_image(shared_data / "pet_mri_harvard" / "test" / "PET" / "25015.png")
+    else:
+        tno = shared_data / "tno"
+        vis, ir = read_image(tno / "vi" / "10.png")[:160, :200], read_image(tno / "ir" / "10.png")[:160, :200]
+    dtypes = {layer.name: layer.compute_dtype for layer in load_preset(preset, "bf16").model._flatten_layers()
+              if type(layer).__name__ == "ReflectConv"}
+    # Only the one-channel head stays float32, by design (ddcgan.Generator).
+    assert dtypes.pop("head") == "float32"
+    assert len(dtypes) > 5 and set(dtypes.values()) == {"bfloat16"}, dtypes
+    fp32 = fuse_images(vis, ir, preset=preset, precision="fp32").image
+    bf16 = fuse_images(vis, ir, preset=preset, precision="bf16").image
+    assert bf16.dtype == np.float32 and bf16.shape == fp32.shape
+    levels = np.abs(bf16 - fp32) * 255
+    assert 0 < levels.mean() < 0.5 and levels.max() < 4, (levels.mean(), levels.max())
+
+
+def test_auto_precision_is_float32_without_native_bf16(monkeypatch):
+    import tf_irgan.presets as presets
+
+    monkeypatch.setattr(presets, "bf16_is_native", lambda: False)
+    assert load_preset("ddcgan-ir-vis-x4", "auto") is load_preset("ddcgan-ir-vis-x4", "fp32")
+    monkeypatch.setattr(presets, "bf16_is_native", lambda: True)
+    assert load_preset("ddcgan-ir-vis-x4", "auto") is load_preset("ddcgan-ir-vis-x4", "bf16")
+    with pytest.raises(UserError, match="--precision fp64"):
+        load_preset("ddcgan-ir-vis-x4", "fp64")

@@ -172,3 +172,23 @@ def test_discriminator_loss_with_known_probabilities():
     out = losses.discriminator(real, fake).numpy()
     expected = [2 * math.log(2), 0.0, -math.log(0.8) - math.log(0.6), -math.log(1e-8)]
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_salient_intensity_is_chosen_on_a_coarse_grid_at_every_scale():
+    """The brighter source is picked on a 4x coarser grid at scale 1 too: the same value as at
+    scale 4 given the IR reduced by psi, and a fine pattern is not turned into its per-pixel max."""
+    from tf_irgan.models.ddcgan import content_losses, ddcgan_config
+
+    rng = np.random.default_rng(3)
+    vis, ir, fused = (tf.constant(rng.random((2, 32, 32, 1)), tf.float32) for _ in range(3))
+    same_size = content_losses(ddcgan_config("salient", 1, patch=32), {"vis": vis, "ir": ir}, fused, fused)
+    x4 = content_losses(ddcgan_config("salient", 4, patch=32), {"vis": vis, "ir": losses.downsample(ir, 4)},
+                        fused, losses.downsample(fused, 4))
+    np.testing.assert_allclose(same_size[0].numpy(), x4[0].numpy(), rtol=1e-5)
+    # A one-pixel checkerboard over a mid-gray IR: per pixel, max asks for white on half of the
+    # 32x32 pixels (0.25 each: 128); on the coarse grid mid-gray is (nearly) what is asked.
+    board = tf.constant((np.indices((32, 32)).sum(0) % 2).astype(np.float32)[None, :, :, None])
+    gray = tf.fill((1, 32, 32, 1), 0.5)
+    assert float(losses.salient_intensity(gray, board, gray)[0]) == pytest.approx(128)
+    l_ir, _ = content_losses(ddcgan_config("salient", 1, patch=32), {"vis": board, "ir": gray}, gray, gray)
+    assert float(l_ir[0]) < 0.01 * 128

@@ -182,7 +182,7 @@ def test_fusion_metrics_keys_and_scale():
     f = (a + b) / 2
     scores = fusion_metrics(a, b, f)
     assert tuple(scores) == METRIC_NAMES == ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf",
-                                              "SSIM", "CC", "PSNR", "MSE")
+                                              "SSIM", "CC", "PSNR", "MSE", "Clip")
     assert all(isinstance(value, float) for value in scores.values())
     same = fusion_metrics(a * 255, b * 255, f * 255, data_range=255)
     for name in METRIC_NAMES:
@@ -255,3 +255,18 @@ def test_translation_metrics_on_color():
     assert scores["SSIM"] == pytest.approx(1.0)
     with pytest.raises(ValueError):
         translation_metrics(rgb, rgb[..., 0])
+
+
+def test_clip_counts_the_share_of_saturated_pixels():
+    """Issue 12's highlight check: the percentage of fused pixels whose 8-bit value is 255
+    (254.5 rounds up to it, 254.4 does not)."""
+    from tf_irgan.metrics.fusion import clipped_share
+
+    f = np.full((10, 10), 100.0)
+    assert clipped_share(f) == 0.0
+    f[0, :5], f[1, :3], f[2, :4] = 255.0, 254.5, 254.4
+    assert clipped_share(f) == pytest.approx(8.0)
+    a = b = np.full((16, 16), 0.5)
+    fused = np.full((16, 16), 0.5)
+    fused[:4] = 1.0
+    assert fusion_metrics(a, b, fused)["Clip"] == pytest.approx(25.0)

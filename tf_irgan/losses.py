@@ -41,11 +41,11 @@ def vis_content(fused, vis):
     return tf.reduce_sum(tf.abs(gradient(fused) - gradient(vis)), axis=[1, 2, 3])
 
 
-def salient_intensity(fused_small, vis_small, ir):
-    """Squared Frobenius norm of psi(G) - max(psi(v), i), per image: the intensity of the brighter
-    source, compared at the IR's resolution (a full-resolution max would ask for the sharp seams
-    where the brighter source changes, which print as fringes)."""
-    return tf.reduce_sum(tf.square(fused_small - tf.maximum(vis_small, ir)), axis=[1, 2, 3])
+def salient_intensity(fused_small, vis_small, ir_small):
+    """Squared Frobenius norm of psi(G) - max(psi(v), psi(i)), per image: the intensity of the
+    brighter source, all three reduced to one coarse grid by the caller (a full-resolution max
+    would ask for the sharp seams where the brighter source changes, which print as fringes)."""
+    return tf.reduce_sum(tf.square(fused_small - tf.maximum(vis_small, ir_small)), axis=[1, 2, 3])
 
 
 def salient_gradient(fused, vis, ir_up):

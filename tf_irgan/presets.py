@@ -112,22 +112,47 @@ def read_preset(path) -> Preset:
 
 
 _CACHE: dict = {}
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
-def load_preset(name_or_dir) -> Preset:
-    """Read a preset and build its generator with the saved weights (cached per folder)."""
+def load_preset(name_or_dir, precision: str = "fp32") -> Preset:
+    """Read a preset and build its generator with the saved weights (cached per folder and
+    precision). `precision` "bf16" computes in bfloat16 with float32 weights; "auto" picks it
+    where it is native (`bf16_is_native`)."""
+    if precision not in PRECISIONS:
+        raise UserError(f"--precision {precision}: use {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        precision = "bf16" if bf16_is_native() else "fp32"
     path = resolve(name_or_dir).resolve()
-    if path in _CACHE:
-        return _CACHE[path]
+    if (path, precision) in _CACHE:
+        return _CACHE[path, precision]
     preset = read_preset(path)
-    preset.model = _build(preset)
-    _CACHE[path] = preset
+    preset.model = _build(preset, precision)
+    _CACHE[path, precision] = preset
     return preset
 
 
-def _build(preset: Preset):
+def bf16_is_native() -> bool:
+    """Whether this machine computes bfloat16 in hardware: NVIDIA GPUs from compute capability 8
+    (Ampere) on, x86 CPUs with AVX-512 BF16 or AMX. Elsewhere TensorFlow emulates it, which
+    can be several times slower (docs/benchmarks.md), so "auto" keeps float32 there."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+        return bool(capability) and capability[0] >= 8
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:  # not Linux: no cheap way to ask the CPU, and float32 is never wrong
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def _build(preset: Preset, precision: str = "fp32"):
     import keras
 
+    from tf_irgan import training
     from tf_irgan.models import serializable_classes
 
     config_file, weights = preset.path / CONFIG_FILE, preset.path / WEIGHTS_FILE
@@ -138,13 +163,16 @@ def _build(preset: Preset):
         names = ", ".join(sorted(name.split(">", 1)[1] for name in allowed))
         raise UserError(f"{config_file}: class '{spec.get('class_name')}' ({registered}) is not one "
                         f"of tf-irgan's networks ({names}); use a preset written by `tf-irgan train`")
-    # Inference runs in float32 whatever precision the model was trained in.
+    # Inference runs in the precision asked for, whatever the model was trained in.
     spec["config"] = {k: v for k, v in spec["config"].items() if k != "dtype"}
     try:
-        model = keras.saving.deserialize_keras_object(
-            {"module": spec.get("module"), "class_name": spec["class_name"],
-             "config": spec["config"], "registered_name": registered})
-        model.build_for_inference()
+        # A global policy, not a `dtype` argument: the networks' inner layers take the policy
+        # in force when they are made, not their parent's.
+        with training.precision("bf16" if precision == "bf16" else "off"):
+            model = keras.saving.deserialize_keras_object(
+                {"module": spec.get("module"), "class_name": spec["class_name"],
+                 "config": spec["config"], "registered_name": registered})
+            model.build_for_inference()
     except (TypeError, ValueError, KeyError) as err:
         raise UserError(f"{config_file}: does not describe a valid {spec['class_name']} "
                         f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); "

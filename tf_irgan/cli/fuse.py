@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from tf_irgan.cli.jobs import precision_option
+
 METHODS = ["ddcgan", "average", "max", "laplacian"]
 
 
@@ -28,10 +30,11 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
 @click.option("--stretch", is_flag=True, help="Min-max stretch the fused intensity to the full "
               "range, as the official DDcGAN release saves its outputs (for comparison with tables "
               "made that way; it inflates SD and EN). Off by default.")
+@precision_option
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modality, color_space,
-         stretch, bit_depth, overwrite):
+         stretch, precision, bit_depth, overwrite):
     """Fuse a visible image VIS with an infrared image IR (or two folders of pairs).
 
     MRI/PET: pass the MRI as VIS and the color PET as IR with an MRI/PET preset, e.g.
@@ -63,7 +66,8 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     def run(vis_path, ir_path, out_path):
         result = fuse_images(read_image(vis_path), read_image(ir_path), preset=preset,
                              method=method, gray=gray, vis_name=str(vis_path), ir_name=str(ir_path),
-                             color_space=color_space, modality=modality, stretch=stretch)
+                             color_space=color_space, modality=modality, stretch=stretch,
+                             precision=precision)
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
         return result
 

@@ -1,10 +1,15 @@
-"""What `fuse` and `translate` share: checking every output before any work, and running the
-jobs with notes on stderr and a progress bar in folder mode."""
+"""What `fuse` and `translate` share: the generator's precision, checking every output before
+any work, and running the jobs with notes on stderr and a progress bar in folder mode."""
 
 import sys
 from pathlib import Path
 
 import click
+
+precision_option = click.option(
+    "--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+    help="The generator's arithmetic: auto = bf16 where the hardware computes it (AVX-512 BF16 "
+         "or AMX CPUs, NVIDIA GPUs from Ampere on), else fp32.")
 
 
 def check_outputs(outputs: list, overwrite: bool, bit_depth: int) -> None:

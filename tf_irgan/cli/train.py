@@ -78,8 +78,8 @@ def _progress(label):
                    "pix2pix: a folder with vi/ and ir/ (registered pairs, same names).")
 @click.option("--out", required=True, type=click.Path(), help="Run folder (checkpoints, logs, model/).")
 @click.option("--config", "--preset", "config", help="Named hyper-parameter config of the model "
-              "(ddcgan: official, paper, residual; default official. pix2pix: canonical, paper, "
-              "compact; default canonical). --preset is the old name.")
+              "(ddcgan: official, paper, residual, fast, salient; default official. pix2pix: "
+              "canonical, paper, compact; default canonical). --preset is the old name.")
 @click.option("--scale", type=click.Choice(["1", "2", "4", "8"]), default="4", show_default=True,
               help="ddcgan: visible/IR size ratio per side.")
 @click.option("--direction", type=click.Choice(["vis2ir", "ir2vis"]),

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from tf_irgan.cli.jobs import precision_option
+
 
 @click.command()
 @click.argument("image", required=False, type=click.Path())
@@ -13,9 +15,10 @@ import click
 @click.option("--preset", "--checkpoint", "preset", default="pix2pix-vis2ir", show_default=True,
               help="Shipped preset name or preset folder (pix2pix-vis2ir, pix2pix-ir2vis). "
                    "--checkpoint is the old name.")
+@precision_option
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def translate(image, output, in_dir, out_dir, preset, bit_depth, overwrite):
+def translate(image, output, in_dir, out_dir, preset, precision, bit_depth, overwrite):
     """Translate IMAGE (visible -> infrared with the default preset, or infrared -> visible with
     --preset pix2pix-ir2vis), or every image of a folder. The output has the input's size."""
     from tf_irgan.errors import UserError
@@ -42,7 +45,8 @@ def translate(image, output, in_dir, out_dir, preset, bit_depth, overwrite):
     from tf_irgan.pipelines.translation import translate_image
 
     def run(in_path, out_path):
-        result = translate_image(read_image(in_path), preset=preset, name=str(in_path))
+        result = translate_image(read_image(in_path), preset=preset, name=str(in_path),
+                                 precision=precision)
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
         return result
 

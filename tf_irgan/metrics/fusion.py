@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-METRIC_NAMES = ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "SSIM", "CC", "PSNR", "MSE")
+METRIC_NAMES = ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "SSIM", "CC", "PSNR", "MSE",
+                "Clip")
 
 PEAK = 255.0
 # Reported PSNR is capped so that identical images give a finite, JSON-safe number.
@@ -55,6 +56,8 @@ CONVENTIONS = {
     "CC": "(corr(A, F) + corr(B, F)) / 2",
     "MSE": "(MSE(F, A) + MSE(F, B)) / 2 on the 0-255 scale",
     "PSNR": "10 log10(255^2 / MSE) with the averaged MSE above, in dB, capped at 100 dB",
+    "Clip": "percentage of F's pixels at 255 after round-half-up: highlights a method saturates "
+            "(not a quality score; lower is better only beside the sources' own share)",
     "flat_images": "correlations with a flat image count as 0; VIF with a flat reference and "
                    "Qabf with two flat sources are undefined (NaN, written as null in JSON)",
 }
@@ -301,6 +304,11 @@ def psnr_from_mse(error: float, data_range: float = PEAK) -> float:
     return float(10.0 * np.log10(data_range ** 2 / max(error, floor)))
 
 
+def clipped_share(f) -> float:
+    """Clip: percentage of pixels whose 8-bit value is 255."""
+    return float(100.0 * np.mean(_gray_levels(f) >= 255))
+
+
 def fusion_mse(a, b, f) -> float:
     """MSE: (MSE(F, A) + MSE(F, B)) / 2."""
     return (mse(f, a) + mse(f, b)) / 2.0
@@ -336,5 +344,6 @@ def fusion_metrics(ir, vis, fused, data_range: float = 1.0) -> dict[str, float]:
         "CC": correlation_coefficient(a, b, f),
         "PSNR": psnr_from_mse(error),
         "MSE": error,
+        "Clip": clipped_share(f),
     }
     return {name: values[name] for name in METRIC_NAMES}

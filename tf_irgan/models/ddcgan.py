@@ -73,10 +73,21 @@ class DDcGANConfig(Config):
 
 CONFIG_NAMES = ("official", "paper", "residual", "fast", "salient")
 CONTENT_LOSSES = ("ddcgan", "salient")
+SALIENT_GRID = 4
 
 
 def ddcgan_config(name: str = "official", scale: int = 4, **overrides) -> DDcGANConfig:
     check_scale(scale)
+    config = replace_config(_named_config(name, scale), overrides)
+    if config.patch % scale:
+        raise UserError(f"patch size {config.patch} is not a multiple of --scale {scale}")
+    if config.patch // scale < 8:
+        raise UserError(f"IR patches of {config.patch // scale} px are too small for the IR "
+                        f"discriminator; use a patch of at least {8 * scale} px")
+    return config
+
+
+def _named_config(name: str, scale: int) -> DDcGANConfig:
     # L_ir sums over the IR patch's pixels: (scale/4)^2 keeps its weight what it is at 4x
     # (the official same-resolution release divides by 16 for the same reason).
     ir_weight = (scale / 4) ** 2
@@ -94,25 +105,25 @@ def ddcgan_config(name: str = "official", scale: int = 4, **overrides) -> DDcGAN
         # The project's own: the paper's settings, but the generator learns a correction to the
         # average of its inputs. It starts where plain averaging is and only has to learn
         # what to sharpen, which it does in a fraction of the steps (docs/ddcgan.md).
-        config = dataclasses.replace(ddcgan_config("paper", scale), name=name, residual=True)
+        config = dataclasses.replace(_named_config("paper", scale), name=name, residual=True)
     elif name == "fast":
         # `residual` at a third of its width: 93 k multiply-adds per pixel instead of 1.10 M, so
         # a CPU trains ~10x more steps per hour and fuses 640x480 in a fraction of a second.
         # At most 5 steps per network per batch (I_max 20 in the paper): near the thresholds a
         # batch could cost 20 G steps, as much as 20 new batches (docs/ddcgan.md).
-        config = dataclasses.replace(ddcgan_config("residual", scale), name=name, growth=16,
+        config = dataclasses.replace(_named_config("residual", scale), name=name, growth=16,
                                      decoder_filters=(64, 32, 16), max_repeats=5)
     elif name == "salient":
-        # The project's own losses on the fast generator: what the field's metrics reward.
-        config = dataclasses.replace(ddcgan_config("fast", scale), name=name, content="salient")
+        # The project's own losses (what the field's metrics reward) on a still narrower fast
+        # generator, 52 k multiply-adds per pixel: `fast` fuses 640x480 in just over 1 s here,
+        # this one under (docs/benchmarks.md). Its intensity term is compared on a grid at
+        # least 4x coarser than the visible one (content_losses), so the weight that keeps
+        # L_ir's size is that grid's, not the IR's.
+        config = dataclasses.replace(_named_config("fast", scale), name=name, content="salient",
+                                     growth=12, decoder_filters=(48, 24, 12),
+                                     ir_weight=max(1.0, (scale / 4) ** 2))
     else:
         raise UserError(f"--config {name}: unknown DDcGAN config; use {', '.join(CONFIG_NAMES)}")
-    config = replace_config(config, overrides)
-    if config.patch % scale:
-        raise UserError(f"patch size {config.patch} is not a multiple of --scale {scale}")
-    if config.patch // scale < 8:
-        raise UserError(f"IR patches of {config.patch // scale} px are too small for the IR "
-                        f"discriminator; use a patch of at least {8 * scale} px")
     return config
 
 
@@ -454,7 +465,13 @@ def content_losses(config, batch, fused, fused_small):
     vis, ir = batch["vis"], batch["ir"]
     if config.content == "salient":
         ir_up = ir if config.scale == 1 else tf.image.resize(ir, tf.shape(vis)[1:3], method="bilinear")
-        return (losses.salient_intensity(fused_small, losses.downsample(vis, config.scale), ir),
+        # The brighter source is chosen on a grid at least 4x coarser than the visible one, at
+        # every scale: a per-pixel max at full resolution asks for sharp seams where the
+        # brighter source changes, which print as fringes on edges.
+        grid = max(SALIENT_GRID, config.scale)
+        return (losses.salient_intensity(losses.downsample(fused, grid),
+                                         losses.downsample(vis, grid),
+                                         losses.downsample(ir, grid // config.scale)),
                 losses.salient_gradient(fused, vis, ir_up))
     return losses.ir_content(fused_small, ir), losses.vis_content(fused, vis)
 

@@ -259,8 +259,9 @@ def _compiled(model):
     # model tracks, and a later export would save it too.
     if model not in _INFERENCE:
         spec = tf.TensorSpec([None, None, None, 1], tf.float32)
-        _INFERENCE[model] = tf.function(lambda batch: model(batch, training=False),
-                                        input_signature=[{"vis": spec, "ir": spec}])
+        _INFERENCE[model] = tf.function(
+            lambda batch: tf.cast(model(batch, training=False), tf.float32),
+            input_signature=[{"vis": spec, "ir": spec}])
     return _INFERENCE[model]
 
 
@@ -287,7 +288,8 @@ def align_ir(vis_shape, ir: np.ndarray, scale: int, notes: list, ir_name="IR",
 def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddcgan",
                 gray: bool = False, vis_name: str = "visible", ir_name: str = "IR",
                 checkpoint=None, color_space: str | None = None,
-                modality: str | None = None, stretch: bool = False) -> FuseResult:
+                modality: str | None = None, stretch: bool = False,
+                precision: str = "auto") -> FuseResult:
     """Fuse a detail image (visible, MRI) with an intensity image (IR, PET); arrays float in [0, 1],
     gray or RGB.
 
@@ -297,13 +299,14 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     preset; chosen by the size ratio when None) or one of the classical baselines, which fuse in
     `modality` (default IR/visible). `stretch` min-max stretches the fused intensity to [0, 1]
     as the official DDcGAN release saves its outputs (off by default: it inflates SD and EN).
-    `checkpoint` is the old name of `preset`.
+    `precision` is the generator's: "fp32", "bf16", or "auto" (bf16 where the hardware computes
+    it). `checkpoint` is the old name of `preset`.
     """
     preset_name = preset or checkpoint
     notes = []
     loaded = None
     if method == "ddcgan" and (preset_name or modality == "mri-pet"):
-        loaded = _load_fusion_preset(preset_name or MEDICAL_MODEL)
+        loaded = _load_fusion_preset(preset_name or MEDICAL_MODEL, precision)
         own = loaded.metadata.get("modality", "ir-vis")
         if modality not in (None, own):
             raise UserError(f"--modality {modality}: {loaded.name} fuses {own}; pass a preset "
@@ -329,7 +332,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name, notes)
     if method == "ddcgan":
         if loaded is None:
-            loaded = _load_fusion_preset(default_checkpoint(ratio, ir_name, vis_name))
+            loaded = _load_fusion_preset(default_checkpoint(ratio, ir_name, vis_name), precision)
         check_serves(loaded.scale, ratio, loaded.name, ir_name, kind.labels, notes,
                      same_size=ir_g.shape == vis_y.shape)
         small = align_ir(vis_y.shape, ir_g, loaded.scale, notes, ir_name, kind.labels)
@@ -361,10 +364,10 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     return FuseResult(fused, method, used, notes)
 
 
-def _load_fusion_preset(name):
+def _load_fusion_preset(name, precision="fp32"):
     from tf_irgan.presets import load_preset
 
-    preset = load_preset(name)
+    preset = load_preset(name, precision)
     if preset.task != "fusion":
         raise UserError(f"{name}: is a {preset.task} model; fuse needs a fusion preset "
                         "(see `tf-irgan presets`)")

@@ -58,7 +58,7 @@ def translate_tensor(model, images):
 
     height, width = tf.shape(images)[1], tf.shape(images)[2]
     padded, (top, left) = mirror_pad_to_multiple(images, model.multiple)
-    out = model(padded, training=False)
+    out = tf.cast(model(padded, training=False), tf.float32)
     return tf.clip_by_value(out[:, top:top + height, left:left + width, :], 0.0, 1.0)
 
 
@@ -69,14 +69,15 @@ def serving_graph(preset):
     return {preset.input_roles[0]: model.in_channels}, lambda image: translate_tensor(model, image)
 
 
-def translate_image(image: np.ndarray, preset=None, name: str = "input") -> TranslateResult:
+def translate_image(image: np.ndarray, preset=None, name: str = "input",
+                    precision: str = "auto") -> TranslateResult:
     """Translate one image (float [0, 1], gray (H, W) or RGB (H, W, 3)) with a translation
-    preset (default: pix2pix-vis2ir)."""
+    preset (default: pix2pix-vis2ir); `precision` as in `fuse_images`."""
     import tensorflow as tf
 
     from tf_irgan.presets import load_preset
 
-    loaded = load_preset(preset or DEFAULT_PRESET)
+    loaded = load_preset(preset or DEFAULT_PRESET, precision)
     if loaded.task != "translation":
         raise UserError(f"{preset}: is a {loaded.task} model; translate needs a translation preset "
                         "(see `tf-irgan presets`)")
