@@ -1,6 +1,6 @@
 """Inference speed and memory: fuse one visible/IR pair through `tf_irgan.pipelines.fusion.fuse_images`.
 
-    python benchmarks/bench_fuse.py --checkpoint ddcgan-ir-vis-x4 [--runs 5] [--write]
+    python benchmarks/bench_fuse.py --checkpoint ddcgan-ir-vis-x4 [--precisions fp32 bf16] [--runs 5] [--write]
 
 The pair is TNO 10 (640x480, from the shared data folder) unless --vis/--ir are given; it is
 resized to --width x --height when those differ. A checkpoint trained at scale s gets the IR
@@ -149,6 +149,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed calls after the warm-up (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
     parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: all cores)")
+    parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32"],
+                        help="generator arithmetic, one row each, measured in turn in one process")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time the pipeline's stages: checks, IR alignment, the generator "
                              "on the whole padded image in one pass, the tiled pass, color")
@@ -171,9 +173,7 @@ def main(argv=None) -> int:
 
     try:
         vis, ir_full = load_pair(vis_path, ir_path, args.width, args.height)
-        began = time.perf_counter()
         preset = load_preset(args.checkpoint)
-        load_seconds = time.perf_counter() - began
     except UserError as err:
         print(f"Error: {err}", file=sys.stderr)
         return 2
@@ -181,36 +181,42 @@ def main(argv=None) -> int:
     if args.width % scale or args.height % scale:
         parser.error(f"--width/--height must be multiples of the checkpoint's scale {scale}")
     ir = downsample_area(ir_full, scale)
-
-    def fuse():
-        return fuse_images(vis, ir, checkpoint=args.checkpoint, gray=True)
-
-    began = time.perf_counter()
-    fuse()
-    first = time.perf_counter() - began
-    for _ in range(args.warmup - 1):
-        fuse()
-    times = []
-    for _ in range(args.runs):
-        began = time.perf_counter()
-        fuse()
-        times.append(time.perf_counter() - began)
-    median = statistics.median(times)
     pixels = args.width * args.height
     macs = preset.model.macs_per_pixel()
-    gflops = 2 * macs * pixels / median / 1e9
 
-    header = ["checkpoint", "visible", "IR", "runs", "first call s", "median s", "min s",
+    rows = []
+    for precision in args.precisions:
+        began = time.perf_counter()
+        load_preset(args.checkpoint, precision)
+        load_seconds = time.perf_counter() - began
+
+        def fuse():
+            return fuse_images(vis, ir, checkpoint=args.checkpoint, gray=True, precision=precision)
+
+        began = time.perf_counter()
+        fuse()
+        first = time.perf_counter() - began
+        for _ in range(args.warmup - 1):
+            fuse()
+        times = []
+        for _ in range(args.runs):
+            began = time.perf_counter()
+            fuse()
+            times.append(time.perf_counter() - began)
+        median = statistics.median(times)
+        gflops = 2 * macs * pixels / median / 1e9
+        rows.append([preset.name, precision, f"{args.width}x{args.height}", f"{ir.shape[1]}x{ir.shape[0]}",
+                     str(args.runs), f"{load_seconds + first:.2f}", f"{median:.3f}", f"{min(times):.3f}",
+                     f"{gflops:.1f}", f"{peak_rss_mib():.0f}"])
+
+    header = ["checkpoint", "precision", "visible", "IR", "runs", "first call s", "median s", "min s",
               "GFLOP/s", "peak RSS MiB"]
-    row = [preset.name, f"{args.width}x{args.height}", f"{ir.shape[1]}x{ir.shape[0]}", str(args.runs),
-           f"{load_seconds + first:.2f}", f"{median:.3f}", f"{min(times):.3f}", f"{gflops:.1f}",
-           f"{peak_rss_mib():.0f}"]
-    table = markdown_table(header, [row])
+    table = markdown_table(header, rows)
     info = machine()
     notes = (f"Machine: {info}.\n\nCommand: `{command_line()}`; input `{vis_path.name}` / `{ir_path.name}`"
              f"; {macs / 1e6:.2f} M multiply-adds per output pixel; first call = preset load "
-             f"({load_seconds:.2f} s) + first fuse; "
-             f"intra-op threads: {args.threads or 'default'}.\n")
+             f"+ first fuse (the first precision's load also reads the files); peak RSS is the "
+             f"process's so far; intra-op threads: {args.threads or 'default'}.\n")
     publish(table, notes, args.write, args.doc, "Fusion (inference)")
     if args.breakdown:
         stages = breakdown(preset, vis, ir, args.runs)

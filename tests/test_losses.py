@@ -181,10 +181,15 @@ def test_salient_intensity_is_chosen_on_a_coarse_grid_at_every_scale():
 
     rng = np.random.default_rng(3)
     vis, ir, fused = (tf.constant(rng.random((2, 32, 32, 1)), tf.float32) for _ in range(3))
+    small_ir = losses.downsample(ir, 4)
     same_size = content_losses(ddcgan_config("salient", 1, patch=32), {"vis": vis, "ir": ir}, fused, fused)
-    x4 = content_losses(ddcgan_config("salient", 4, patch=32), {"vis": vis, "ir": losses.downsample(ir, 4)},
+    x4 = content_losses(ddcgan_config("salient", 4, patch=32), {"vis": vis, "ir": small_ir},
                         fused, losses.downsample(fused, 4))
-    np.testing.assert_allclose(same_size[0].numpy(), x4[0].numpy(), rtol=1e-5)
+    # The intensity term also holds the overshoot above the brighter source, at full resolution,
+    # where each scale sees its own IR; the coarse-grid part is what must agree.
+    ir_up = tf.image.resize(small_ir, (32, 32), method="bilinear")
+    np.testing.assert_allclose((same_size[0] - losses.overshoot(fused, vis, ir)).numpy(),
+                               (x4[0] - losses.overshoot(fused, vis, ir_up)).numpy(), rtol=1e-4)
     # A one-pixel checkerboard over a mid-gray IR: per pixel, max asks for white on half of the
     # 32x32 pixels (0.25 each: 128); on the coarse grid mid-gray is (nearly) what is asked.
     board = tf.constant((np.indices((32, 32)).sum(0) % 2).astype(np.float32)[None, :, :, None])
@@ -192,3 +197,10 @@ def test_salient_intensity_is_chosen_on_a_coarse_grid_at_every_scale():
     assert float(losses.salient_intensity(gray, board, gray)[0]) == pytest.approx(128)
     l_ir, _ = content_losses(ddcgan_config("salient", 1, patch=32), {"vis": board, "ir": gray}, gray, gray)
     assert float(l_ir[0]) < 0.01 * 128
+
+
+def test_overshoot_counts_only_what_rises_above_the_brighter_source():
+    vis = _batch([[0.2, 0.9], [0.5, 0.1]])
+    ir = _batch([[0.6, 0.3], [0.5, 0.1]])
+    fused = _batch([[0.7, 0.8], [0.5, 0.4]])  # above max by 0.1, below, equal, above by 0.3
+    np.testing.assert_allclose(losses.overshoot(fused, vis, ir).numpy(), [0.4], rtol=1e-5)

@@ -48,6 +48,12 @@ def salient_intensity(fused_small, vis_small, ir_small):
     return tf.reduce_sum(tf.square(fused_small - tf.maximum(vis_small, ir_small)), axis=[1, 2, 3])
 
 
+def overshoot(fused, vis, ir_up):
+    """L1 norm of how far G rises above the brighter source, per pixel, per image: fusion invents
+    no highlights (the gradient term alone lifts textures on bright ground into clipped white)."""
+    return tf.reduce_sum(tf.nn.relu(fused - tf.maximum(vis, ir_up)), axis=[1, 2, 3])
+
+
 def salient_gradient(fused, vis, ir_up):
     """L1 norm of grad(G) minus, per pixel, the gradient of the source whose gradient is stronger
     there (signed, so edges keep their polarity), per image."""

@@ -469,9 +469,9 @@ def content_losses(config, batch, fused, fused_small):
         # every scale: a per-pixel max at full resolution asks for sharp seams where the
         # brighter source changes, which print as fringes on edges.
         grid = max(SALIENT_GRID, config.scale)
-        return (losses.salient_intensity(losses.downsample(fused, grid),
-                                         losses.downsample(vis, grid),
-                                         losses.downsample(ir, grid // config.scale)),
+        intensity = losses.salient_intensity(losses.downsample(fused, grid), losses.downsample(vis, grid),
+                                             losses.downsample(ir, grid // config.scale))
+        return (intensity + losses.overshoot(fused, vis, ir_up),
                 losses.salient_gradient(fused, vis, ir_up))
     return losses.ir_content(fused_small, ir), losses.vis_content(fused, vis)
 
