@@ -9,7 +9,7 @@ from tf_irgan.cli.main import cli
 from tf_irgan.metrics import METRIC_NAMES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-TABLE_HEADER = "| Method | IR input | " + " | ".join(METRIC_NAMES) + " |"
+TABLE_HEADER = "| Method | IR input | " + " | ".join(METRIC_NAMES).replace("Clip", "Clip %") + " |"
 
 
 def _run(args):
@@ -73,11 +73,13 @@ def test_tiny_checkpoint(tmp_path, shared_data, monkeypatch):
     output = tmp_path / "results.md"
     work = tmp_path / "work"
     result = _run(["--data-root", str(shared_data), "--output", str(output), "--limit", "2",
-                   "--methods", "tiny-x4,average", "--sets", "tno,roadscene,medical",
+                   "--methods", "tiny-x4,average,laplacian", "--sets", "tno,roadscene,medical",
                    "--work-dir", str(work)])
     assert result.exit_code == 0, result.output
     markdown = output.read_text()
     assert "| `tiny-x4` | 1/4 (block mean) |" in markdown
+    # A 4x checkpoint brings the Laplacian pyramid given the same reduced IR beside it.
+    assert "| laplacian-ir4 (baseline) | 1/4 (block mean, bicubic back up) |" in markdown
     assert "## Shipped checkpoints" in markdown and "| `tiny-x4` | fusion | 4x |" in markdown
     assert 'no selected checkpoint fuses MRI with PET' in markdown
     for figure in _figures(tmp_path, ("tno", "roadscene")):
@@ -87,6 +89,31 @@ def test_tiny_checkpoint(tmp_path, shared_data, monkeypatch):
     assert report["sets"]["roadscene"]["pairs"] == held_out[:2]
     assert (work / "roadscene" / "tiny-x4" / "FLIR_04319.png").is_file()
     assert (work / "tno" / "tiny-x4" / "01.png").is_file()
+    assert list(report["sets"]["tno"]["methods"]) == ["tiny-x4", "average", "laplacian", "laplacian-ir4"]
+    assert report["sets"]["tno"]["methods"]["laplacian-ir4"]["scale"] == 4
+
+
+def test_reduced_ir_baseline_sees_what_a_4x_model_sees(shared_data):
+    """laplacian-ir4 = the Laplacian pyramid given the IR reduced 4x by block means and enlarged
+    exactly 4x (bicubic) back onto the visible frame, for a size that is no multiple of 4."""
+    import cv2
+    import numpy as np
+
+    from tf_irgan.baselines import METHODS
+    from tf_irgan.images import read_image, to_gray
+    from tf_irgan.report.catalogue import Method
+    from tf_irgan.report.scoring import fuse_pair
+
+    vis = to_gray(read_image(shared_data / "tno" / "vi" / "01.png"))[:190, :251]
+    ir = to_gray(read_image(shared_data / "tno" / "ir" / "01.png"))[:190, :251]
+    padded = np.pad(ir, ((0, 2), (0, 1)), mode="reflect")  # 192 x 252
+    small = padded.reshape(48, 4, 63, 4).mean(axis=(1, 3))
+    up = np.clip(cv2.resize(small, (252, 192), interpolation=cv2.INTER_CUBIC)[:190, :251], 0, 1)
+    reduced = fuse_pair(Method.reduced_ir_baseline("laplacian", 4), vis, ir)
+    expected = np.clip(METHODS["laplacian"](vis, up), 0, 1)
+    np.testing.assert_allclose(reduced, expected, atol=1e-5)
+    full = fuse_pair(Method("laplacian", "baseline", baseline="laplacian"), vis, ir)
+    assert np.abs(full - reduced).mean() > 1e-3  # the reduced IR changes the result
 
 
 def test_unknown_method_is_one_line(tmp_path, shared_data):

@@ -43,14 +43,24 @@ class Method:
     name: str
     kind: str                          # "checkpoint" | "baseline"
     preset: object = None              # tf_irgan.presets.Preset for checkpoints
+    ir_scale: int = 1                  # baselines: the IR they get, reduced 1/s, as an s-x model's
+    baseline: str = ""                 # baselines: tf_irgan.baselines.METHODS name (default: name)
+
+    @classmethod
+    def reduced_ir_baseline(cls, baseline: str, scale: int) -> "Method":
+        """A baseline given what an s-x checkpoint gets: the IR reduced 1/s, which the pipeline
+        enlarges back (bicubic) for the classical method; the fair comparison for such models."""
+        return cls(f"{baseline}-ir{scale}", "baseline", ir_scale=scale, baseline=baseline)
 
     @property
     def scale(self) -> int:
-        return self.preset.scale if self.preset is not None else 1
+        return self.preset.scale if self.preset is not None else self.ir_scale
 
     @property
     def ir_input(self) -> str:
-        return "full" if self.scale == 1 else f"1/{self.scale} (block mean)"
+        if self.scale == 1:
+            return "full"
+        return f"1/{self.scale} (block mean" + (", bicubic back up)" if self.kind == "baseline" else ")")
 
 
 @dataclass
@@ -160,8 +170,12 @@ def plan(options) -> tuple[list[EvalSet], list]:
     medical_presets = [p for p in presets if p.task == "fusion" and p.modality == "mri-pet"]
 
     def methods(chosen):
+        # The Laplacian pyramid is the strongest classical baseline here; models that see a
+        # reduced IR are also compared with it given that same reduced IR.
+        reduced = sorted({p.scale for p in chosen if p.scale > 1}) if "laplacian" in baselines else []
         return ([Method(p.name, "checkpoint", p) for p in chosen]
-                + [Method(name, "baseline") for name in baselines])
+                + [Method(name, "baseline", baseline=name) for name in baselines]
+                + [Method.reduced_ir_baseline("laplacian", scale) for scale in reduced])
 
     sets = []
     if "tno" in options.sets:

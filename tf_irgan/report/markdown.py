@@ -11,9 +11,7 @@ from tf_irgan.report.figures import example_pairs
 from tf_irgan.version import __version__
 
 
-METRIC_HEADERS = {"EN": "EN", "SD": "SD", "SF": "SF", "AG": "AG", "MI": "MI", "SCD": "SCD",
-                  "VIF": "VIF", "Qabf": "Qabf", "SSIM": "SSIM", "CC": "CC", "PSNR": "PSNR",
-                  "MSE": "MSE"}
+METRIC_HEADERS = {"Clip": "Clip %"}  # the others are headed by their own name
 
 
 def _row(cells: list) -> str:
@@ -23,7 +21,7 @@ def _row(cells: list) -> str:
 def _table(eval_set: EvalSet, results: dict, names) -> str:
     from tf_irgan.metrics.reporting import format_value
 
-    lines = [_row(["Method", f"{eval_set.ir_label.split()[0]} input"] + [METRIC_HEADERS[n] for n in names]),
+    lines = [_row(["Method", f"{eval_set.ir_label.split()[0]} input"] + [METRIC_HEADERS.get(n, n) for n in names]),
              "|---|---|" + "---:|" * len(names)]
     for method in eval_set.methods:
         mean = results[method.name]["mean"]
@@ -58,7 +56,7 @@ Protocol:
 CAVEATS = """\
 Reading the published rows:
 
-- They are copied from {source}, not recomputed: other code, other conventions. That table has no AG, CC, PSNR or MSE (–).
+- They are copied from {source}, not recomputed: other code, other conventions. That table has no AG, CC, PSNR, MSE or Clip (–).
 - Their SSIM follows a convention under which plain averaging scores about 1.0; ours gives about 1.5 for the same images. Compare SSIM only within one convention.
 - The official DDcGAN release min-max stretches its output to 0-255 before saving, and tables scored on such files have inflated SD and EN. The checkpoints' outputs here are not stretched (`tf-irgan fuse --stretch` does it, for comparison with such tables).
 - The "average (reference)" row is plain averaging on all 25 pairs, scored with the same definitions when the project was specified (its reference notes, §3); this run's `average` row should match it{limit_note}, EN only to a few hundredths because EN of an average depends on how its x.5 values are rounded when saved ([metrics.md](metrics.md), sanity check).

@@ -17,7 +17,8 @@ def fuse_pair(method: Method, vis: np.ndarray, ir: np.ndarray, modality: str = "
 
     Every method gets the IR (PET) at the visible (MRI) size; the pipeline reduces it to 1/s by
     block means for a preset trained at scale s (`tf_irgan.pipelines.fusion.reduce_to_scale`),
-    what its setting gives.
+    what its setting gives. A baseline with `ir_scale` s gets it reduced the same way, then
+    enlarged exactly s times (bicubic) and cropped back onto the visible frame.
     """
     import cv2
 
@@ -28,8 +29,14 @@ def fuse_pair(method: Method, vis: np.ndarray, ir: np.ndarray, modality: str = "
         vis, ir = to_gray(vis), to_gray(ir)
         if ir.shape != vis.shape:
             ir = np.clip(cv2.resize(ir, vis.shape[::-1], interpolation=cv2.INTER_CUBIC), 0, 1)
-    chosen = ({"method": method.name, "modality": modality} if method.kind == "baseline"
-              else {"preset": str(method.preset.path)})
+    if method.kind == "baseline" and method.ir_scale > 1:
+        from tf_irgan.pipelines.fusion import reduce_to_scale
+        scale, (height, width) = method.ir_scale, ir.shape[:2]
+        small = reduce_to_scale(ir[None, ..., None] if ir.ndim == 2 else ir[None], scale).numpy()[0]
+        up = cv2.resize(small, (small.shape[1] * scale, small.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
+        ir = np.clip(up.reshape(up.shape[:2] + ir.shape[2:])[:height, :width], 0, 1).astype(np.float32)
+    chosen = ({"method": method.baseline or method.name, "modality": modality}
+              if method.kind == "baseline" else {"preset": str(method.preset.path)})
     return fuse_images(vis, ir, gray=modality == "ir-vis", **chosen).image
 
 
