@@ -45,6 +45,7 @@ class DDcGANConfig(Config):
     # psi(G) to the brighter source, L_vis grad(G) to the stronger gradient (docs/ddcgan.md).
     content: str = "ddcgan"
     content_weight: float = 0.8
+    overshoot_weight: float = 1.0  # "salient": L1 of G above the brighter source, in L_ir
     ir_weight: float = 1.0
     vis_weight: float = 1.2
     # Optimisation: the learning rate decays by lr_decay once per epoch, continuously.
@@ -471,7 +472,7 @@ def content_losses(config, batch, fused, fused_small):
         grid = max(SALIENT_GRID, config.scale)
         intensity = losses.salient_intensity(losses.downsample(fused, grid), losses.downsample(vis, grid),
                                              losses.downsample(ir, grid // config.scale))
-        return (intensity + losses.overshoot(fused, vis, ir_up),
+        return (intensity + config.overshoot_weight * losses.overshoot(fused, vis, ir_up),
                 losses.salient_gradient(fused, vis, ir_up))
     return losses.ir_content(fused_small, ir), losses.vis_content(fused, vis)
 
