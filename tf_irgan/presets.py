@@ -13,6 +13,7 @@ weights file must hold exactly the variables of the network its config describes
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -132,6 +133,7 @@ def load_preset(name_or_dir, precision: str = "fp32") -> Preset:
     return preset
 
 
+@functools.lru_cache(maxsize=1)
 def bf16_is_native() -> bool:
     """Whether this machine computes bfloat16 in hardware: NVIDIA GPUs from compute capability 8
     (Ampere) on, x86 CPUs with AVX-512 BF16 or AMX. Elsewhere TensorFlow emulates it, which
@@ -276,5 +278,6 @@ def save_preset(path, model, task: str, metadata: dict, overwrite: bool = False,
         if storage == "float16":
             _store_as_float16(tmp / WEIGHTS_FILE)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
-    _CACHE.pop(path.resolve(), None)
+    for precision in PRECISIONS:  # a model built from the files this replaced is stale
+        _CACHE.pop((path.resolve(), precision), None)
     return path

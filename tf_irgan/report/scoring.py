@@ -37,7 +37,8 @@ def fuse_pair(method: Method, vis: np.ndarray, ir: np.ndarray, modality: str = "
         ir = np.clip(up.reshape(up.shape[:2] + ir.shape[2:])[:height, :width], 0, 1).astype(np.float32)
     chosen = ({"method": method.baseline or method.name, "modality": modality}
               if method.kind == "baseline" else {"preset": str(method.preset.path)})
-    return fuse_images(vis, ir, gray=modality == "ir-vis", **chosen).image
+    # float32 whatever the machine: the report's numbers must not depend on its bf16 support.
+    return fuse_images(vis, ir, gray=modality == "ir-vis", precision="fp32", **chosen).image
 
 
 def evaluate_method(eval_set: EvalSet, method: Method, folder: Path, log) -> dict:
