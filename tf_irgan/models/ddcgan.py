@@ -470,7 +470,8 @@ def content_losses(config, batch, fused, fused_small):
         # every scale: a per-pixel max at full resolution asks for sharp seams where the
         # brighter source changes, which print as fringes on edges.
         grid = max(SALIENT_GRID, config.scale)
-        intensity = losses.salient_intensity(losses.downsample(fused, grid), losses.downsample(vis, grid),
+        fused_coarse = fused_small if grid == config.scale else losses.downsample(fused, grid)
+        intensity = losses.salient_intensity(fused_coarse, losses.downsample(vis, grid),
                                              losses.downsample(ir, grid // config.scale))
         return (intensity + config.overshoot_weight * losses.overshoot(fused, vis, ir_up),
                 losses.salient_gradient(fused, vis, ir_up))
