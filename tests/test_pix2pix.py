@@ -209,6 +209,12 @@ def test_init_starts_from_a_preset_and_set_changes_the_config(runs):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-3)
     assert reader.get_tensor("batches/.ATTRIBUTES/VARIABLE_VALUE") == 1
 
+    # Dropout has no weights: a fine-tuning may change it.
+    result = CliRunner().invoke(cli, args + ["--set", "dropout=0", "--out", str(root / "init3"),
+                                             "--init", str(full.preset_dir)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert json.loads((root / "init3" / "run.json").read_text())["config"]["dropout"] == 0
+
     wider = [a if a != "base_width=8" else "base_width=16" for a in args]
     result = CliRunner().invoke(cli, wider + ["--out", str(root / "init2"), "--init", str(full.preset_dir)])
     _one_line_error(result, "--init", "base_width")

@@ -226,13 +226,17 @@ def _warm_start(model, name_or_dir, verbose):
     preset = load_preset(name_or_dir)
     ours = {k: v for k, v in model.generator.get_config().items() if k not in ("name", "dtype", "trainable")}
     theirs = {k: v for k, v in preset.config["config"].items() if k in ours}
-    if preset.task != model.task or theirs != ours:
-        differ = sorted(k for k in ours if theirs.get(k) != ours[k]) or ["task"]
+    differ = sorted(k for k in ours if theirs.get(k) != ours[k])
+    # Settings without weights of their own (dropout, batch vs synchronized batch norm) may
+    # change for a fine-tuning; anything that changes the weights' shapes may not.
+    shapes = [tuple(w.shape) for w in model.generator.weights]
+    if preset.task != model.task or shapes != [tuple(w.shape) for w in preset.model.weights]:
         raise UserError(f"--init {name_or_dir}: its generator differs from this run's "
-                        f"({', '.join(differ)}); pick the preset's --config or drop --init")
+                        f"({', '.join(differ or ['task'])}); pick the preset's --config or drop --init")
     model.generator.set_weights(preset.model.get_weights())
     if verbose:
-        _say(f"starting from the generator of {preset.path}")
+        changed = f" (changed: {', '.join(differ)})" if differ else ""
+        _say(f"starting from the generator of {preset.path}{changed}")
     # Provenance for the presets this run exports: how the starting weights were made.
     return {"preset": str(preset.path), **{k: preset.metadata[k] for k in
                                            ("train_commands", "batches", "data", "init") if k in preset.metadata}}
