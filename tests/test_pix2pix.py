@@ -87,6 +87,21 @@ def test_jitter_applies_one_crop_to_both_images():
     assert not np.array_equal(batches.batch(0)["image"], batches.batch(1)["image"])
 
 
+def test_color_jitter_changes_only_the_source():
+    sources = [0.25 + 0.5 * RNG.random((40, 40, 3), dtype=np.float32) for _ in range(2)]
+    pairs = PairSet(sources, [s.mean(axis=-1, keepdims=True) for s in sources], ["a", "b"])
+    plain = JitteredPairBatches(pairs, 2, crop=32, load=32, seed=1).batch(3)
+    jittered = JitteredPairBatches(pairs, 2, crop=32, load=32, seed=1, color_jitter=0.4).batch(3)
+    # Same crops and flips (the jitter draws come last), the same targets, other inputs.
+    np.testing.assert_array_equal(jittered["target"], plain["target"])
+    assert np.abs(jittered["image"] - plain["image"]).mean() > 0.01
+    np.testing.assert_array_equal(
+        jittered["image"], JitteredPairBatches(pairs, 2, 32, 32, seed=1, color_jitter=0.4).batch(3)["image"])
+    assert jittered["image"].min() >= 0 and jittered["image"].max() <= 1
+    with pytest.raises(UserError, match="color_jitter"):
+        pix2pix_config("compact", color_jitter=1.5)
+
+
 def test_load_pairs_channels_and_holdout(tmp_path, copy_roadscene):
     copy_roadscene(tmp_path / "data", 4)
     pairs = load_pairs(tmp_path / "data", "ir", "vis", 1, 3, holdout_every=2)

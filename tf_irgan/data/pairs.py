@@ -100,21 +100,35 @@ def load_pairs(data, source_role: str, target_role: str, source_channels: int,
     return PairSet(sources, targets, train_names, attrs, notes)
 
 
+def _jitter_colors(image, factors):
+    """Brightness, contrast (about the image's mean) and, for color, saturation (about each
+    pixel's gray) scaled by `factors`: the input's exposure and color balance vary between
+    cameras and scenes while the target's does not, so the network should not key on them."""
+    brightness, contrast, saturation = factors
+    image = image * brightness
+    image = (image - image.mean()) * contrast + image.mean()
+    if image.shape[-1] == 3:
+        gray = image.mean(axis=-1, keepdims=True)
+        image = (image - gray) * saturation + gray
+    return image
+
+
 class JitteredPairBatches:
     """Random jittered crops of whole pairs, resumable by batch index (the `Batches` interface
     of `tf_irgan.data.datasets`)."""
 
     def __init__(self, pairs: PairSet, batch_size: int, crop: int, load: int, seed: int = 0,
-                 flip: bool = True):
+                 flip: bool = True, color_jitter: float = 0.0):
         if len(pairs) < batch_size:
             raise UserError(f"only {len(pairs)} training pairs for a batch of {batch_size}; use "
                             "more pairs or a smaller --batch-size")
         self.pairs, self.batch_size, self.crop, self.seed, self.flip = pairs, batch_size, crop, seed, flip
+        self.color_jitter = color_jitter
         self.enlarge = max(load / crop, 1.0)
         self.steps_per_epoch = max(len(pairs) // batch_size, 1)
         self.size, self.attrs = len(pairs), dict(pairs.attrs, crop=crop, load=load)
 
-    def _jitter(self, source, target, rng):
+    def _jitter(self, source, target, rng, color_rng):
         height, width = source.shape[:2]
         # Enlarge by load/crop, and further if the image is smaller than the crop.
         factor = max(self.enlarge, self.crop / min(height, width))
@@ -127,6 +141,8 @@ class JitteredPairBatches:
         source, target = source[window], target[window]
         if self.flip and rng.random() < 0.5:
             source, target = source[:, ::-1], target[:, ::-1]
+        if self.color_jitter:  # its own stream: the crops and flips stay those of a run without it
+            source = _jitter_colors(source, color_rng.uniform(1 - self.color_jitter, 1 + self.color_jitter, 3))
         return np.clip(source, 0, 1), np.clip(target, 0, 1)
 
     def batch(self, index: int) -> dict:
@@ -135,7 +151,8 @@ class JitteredPairBatches:
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.pairs))
         picks = order[offset * self.batch_size:(offset + 1) * self.batch_size]
         rng = np.random.default_rng([self.seed, epoch, offset, 1])
-        crops = [self._jitter(self.pairs.sources[i], self.pairs.targets[i], rng) for i in picks]
+        color_rng = np.random.default_rng([self.seed, epoch, offset, 2])
+        crops = [self._jitter(self.pairs.sources[i], self.pairs.targets[i], rng, color_rng) for i in picks]
         return {"image": np.stack([c[0] for c in crops]).astype(np.float32),
                 "target": np.stack([c[1] for c in crops]).astype(np.float32)}
 

@@ -52,6 +52,9 @@ class Pix2PixConfig(Config):
     decay_start: float = 0.5
     crop: int = 256
     load: int = 286
+    # Training inputs' brightness, contrast and saturation scaled by a random factor in
+    # [1 - color_jitter, 1 + color_jitter] (0: off, as in pix2pix); targets are left as they are.
+    color_jitter: float = 0.0
 
 
 CONFIG_NAMES = ("canonical", "paper", "compact")
@@ -85,6 +88,9 @@ def pix2pix_config(name: str = "canonical", direction: str = "vis2ir", **overrid
         raise UserError(f"norm {config.norm}: use {', '.join(NORMS)}")
     if config.discriminator not in DISCRIMINATORS:
         raise UserError(f"discriminator {config.discriminator}: use {' or '.join(DISCRIMINATORS)}")
+    if not 0 <= config.color_jitter < 1:
+        raise UserError(f"color_jitter {config.color_jitter}: use a fraction in [0, 1), e.g. "
+                        "--set color_jitter=0.3 (0 turns it off)")
     if config.crop % (2 ** config.depth):
         raise UserError(f"--patch {config.crop} is not a multiple of 2**depth = {2 ** config.depth}; "
                         "the U-Net halves it that many times")
@@ -264,7 +270,8 @@ class Pix2Pix(GAN):
         pairs = load_pairs(options.data, source, target, self.config.in_channels,
                            self.config.out_channels, options.holdout_every)
         return JitteredPairBatches(pairs, self.config.batch_size, self.config.crop,
-                                   self.config.load, options.seed)
+                                   self.config.load, options.seed,
+                                   color_jitter=self.config.color_jitter)
 
     def preset_metadata(self) -> dict:
         cfg = self.config
