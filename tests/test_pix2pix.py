@@ -92,7 +92,7 @@ def test_color_jitter_changes_only_the_source():
     pairs = PairSet(sources, [s.mean(axis=-1, keepdims=True) for s in sources], ["a", "b"])
     plain = JitteredPairBatches(pairs, 2, crop=32, load=32, seed=1).batch(3)
     jittered = JitteredPairBatches(pairs, 2, crop=32, load=32, seed=1, color_jitter=0.4).batch(3)
-    # Same crops and flips (the jitter draws come last), the same targets, other inputs.
+    # Same crops and flips (the color draws have a stream of their own), the same targets, other inputs.
     np.testing.assert_array_equal(jittered["target"], plain["target"])
     assert np.abs(jittered["image"] - plain["image"]).mean() > 0.01
     np.testing.assert_array_equal(

@@ -102,13 +102,14 @@ def load_pairs(data, source_role: str, target_role: str, source_channels: int,
 
 def _jitter_colors(image, factors):
     """Brightness, contrast (about the image's mean) and, for color, saturation (about each
-    pixel's gray) scaled by `factors`: the input's exposure and color balance vary between
+    pixel's luminance) scaled by `factors`: the input's exposure and color balance vary between
     cameras and scenes while the target's does not, so the network should not key on them."""
     brightness, contrast, saturation = factors
     image = image * brightness
-    image = (image - image.mean()) * contrast + image.mean()
+    mean = image.mean()
+    image = (image - mean) * contrast + mean
     if image.shape[-1] == 3:
-        gray = image.mean(axis=-1, keepdims=True)
+        gray = to_gray(image)[..., None]
         image = (image - gray) * saturation + gray
     return image
 
