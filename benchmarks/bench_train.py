@@ -1,170 +1,154 @@
-"""Training speed: DDcGAN steps per second at 84x84 (IR 21x21), batch 24, in fp32 and bf16.
+"""Training speed per Keras backend: DDcGAN at 84x84 (IR 21x21), batch 24, and pix2pix.
 
-    python benchmarks/bench_train.py [--precisions fp32,bf16] [--steps 5] [--write]
+    python benchmarks/bench_train.py [--backends tensorflow,jax] [--models ddcgan,pix2pix]
+                                     [--precisions fp32,bf16] [--steps 3] [--write]
 
-For each precision the model is built from models.ddcgan.ddcgan_config(--config, --scale) under the
-matching Keras mixed-precision policy and compiled as `tf-irgan train` compiles it. On random
-data it times, after --warmup untimed calls each:
-- `g`: one compiled generator step (model._steps["g"]: G forward, both D forwards, G update);
-- `d_vis`, `d_ir`: one compiled discriminator step each (on a fused batch made once);
-- `train_step`: whole batches of the schedule (`model.train_step`), including the adaptive
-  repeats; with the official config's alternation, D-batches (even) and G-batches (odd) are
-  timed as separate rows. The repeats depend on the data: on random data (the default) an
-  untrained G stays above the G-loss threshold and runs the maximum of 20 G steps per
-  G-batch, a worst case; `--data` takes real patches instead. The compiled steps run inside
-  the timed batches are counted and printed.
-Times are medians (per call); steps/s = 1 / median. GFLOP/s for `g` counts the generator only,
-as 3x its forward work (forward + backward): 6 * macs_per_pixel * patch^2 * batch / time.
+Each backend runs in a process of its own (KERAS_BACKEND is fixed per process), builds each
+model as `tf-irgan train` does (its config under the matching Keras mixed-precision policy,
+`tf_irgan.backends.create` compiling its declared sub-steps) and, on one fixed batch, after
+--warmup untimed calls each, times:
+- every declared sub-step alone (DDcGAN: `g`, `g_adv`, `d_vis`, `d_ir`, `fuse`; pix2pix: `d`, `g`);
+- whole batches (`tf_irgan.training.train_batch`: the model's schedule, with DDcGAN's adaptive
+  repeats; with the official config's alternation D-batches and G-batches are separate rows).
+  On random data an untrained G stays above the G-loss threshold and may repeat up to
+  max_repeats times: `--max-repeats 1` (default) times one step per network per batch.
+Times are medians (per call); steps/s = 1 / median. Compare backends as ratios of one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_fuse import (DEFAULT_DOC, command_line, publish, import_tensorflow,  # noqa: E402
-                        machine, markdown_table, peak_rss_mib)
+from bench_fuse import (DEFAULT_DOC, command_line, publish, machine, markdown_table,  # noqa: E402
+                        peak_rss_mib)
 
 PRECISIONS = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
-CONFIG_NAMES = ("official", "paper", "residual", "fast", "salient")  # tf_irgan.models.ddcgan's, without importing TF
-
-
-def _sync(outputs):
-    """Pull the step's results to the host, so that the timing covers the whole step."""
-    if isinstance(outputs, dict):
-        return {k: float(v) for k, v in outputs.items()}
-    import numpy as np
-    return np.asarray(outputs)
 
 
 def _time(fn, warmup: int, steps: int) -> list[float]:
     for _ in range(warmup):
-        _sync(fn())
+        fn()
     times = []
     for _ in range(steps):
         began = time.perf_counter()
-        _sync(fn())
+        fn()  # a step returns its logs as floats: the device has finished when it returns
         times.append(time.perf_counter() - began)
     return times
 
 
-def make_batch(data, config):
-    """The first `batch_size` patches of --data (HDF5 or folder), else uniform random images."""
-    import tensorflow as tf
+def _model(name: str, args):
+    import numpy as np
 
-    p, q, b = config.patch, config.ir_patch, config.batch_size
-    if data is None:
-        rng = tf.random.Generator.from_seed(0)
-        return {"vis": rng.uniform((b, p, p, 1)), "ir": rng.uniform((b, q, q, 1))}
-    from tf_irgan.data.datasets import load_training_patches
-    from tf_irgan.errors import UserError
-    patches = load_training_patches(data, config.scale, p)
-    if len(patches) < b:
-        raise UserError(f"{data}: {len(patches)} patches, fewer than the batch of {b}")
-    return {"vis": tf.constant(patches.vis[:b, ..., None]), "ir": tf.constant(patches.ir[:b, ..., None])}
+    rng = np.random.default_rng(0)
+    if name == "ddcgan":
+        from tf_irgan.models.ddcgan import DDcGAN, ddcgan_config
+        config = ddcgan_config(args.config, 4, batch_size=args.batch_size, patch=84,
+                               max_repeats=args.max_repeats)
+        batch = {"vis": rng.random((config.batch_size, 84, 84, 1), dtype=np.float32),
+                 "ir": rng.random((config.batch_size, 21, 21, 1), dtype=np.float32)}
+        return DDcGAN, config, batch
+    from tf_irgan.models.pix2pix import Pix2Pix, pix2pix_config
+    config = pix2pix_config(args.pix2pix_config, "vis2ir")
+    c = config.crop
+    batch = {"image": rng.random((config.batch_size, c, c, 3), dtype=np.float32),
+             "target": rng.random((config.batch_size, c, c, 1), dtype=np.float32)}
+    return Pix2Pix, config, batch
 
 
-def bench_precision(precision: str, args) -> tuple[list[list[str]], dict]:
-    import tensorflow as tf
+def child(args) -> None:
+    """Time every model and precision on this process's backend; print the rows as JSON."""
+    from tf_irgan import backends
+    from tf_irgan.training import TrainOptions, precision as policy, train_batch
 
-    from tf_irgan.models.ddcgan import DDcGAN, ddcgan_config
-    from tf_irgan.training import precision as policy, use_jit
-
-    mode = PRECISIONS[precision]
-    overrides = {"max_repeats": args.max_repeats} if args.max_repeats else {}
-    config = ddcgan_config(args.config, args.scale, batch_size=args.batch_size, patch=args.patch,
-                           **overrides)
-    with policy(mode):
-        strategy = tf.distribute.get_strategy()
-        model = DDcGAN(config)
-        model.compile(**model.make_optimizers(mode), steps_per_epoch=1000,
-                      jit_compile=use_jit(args.jit, strategy))
-        p, b = config.patch, config.batch_size
-        batch = make_batch(args.data, config)
-        fused = model._steps["fuse"](batch)
-        timings = {
-            "g": _time(lambda: model._steps["g"](batch), args.warmup, args.steps),
-            "d_vis": _time(lambda: model._steps["d_vis"](batch, fused), args.warmup, args.steps),
-            "d_ir": _time(lambda: model._steps["d_ir"](batch, fused), args.warmup, args.steps),
-        }
-        # Whole batches: warm up (one D-batch and one G-batch when alternating), then time
-        # --steps batches of each kind and count the compiled steps they ran.
-        model.batches.assign(0)
-        kinds = 2 if config.alternate else 1
-        for _ in range(kinds * args.warmup):
-            _sync(model.train_step(batch))
-        before = dict(model.step_counts)
-        for _ in range(kinds * args.steps):
-            name = ("train_step" if not config.alternate else
-                    "train_step (D-batch)" if int(model.batches.numpy()) % 2 == 0 else "train_step (G-batch)")
-            timings.setdefault(name, []).extend(_time(lambda: model.train_step(batch), 0, 1))
-        repeats = {k: v - before.get(k, 0) for k, v in model.step_counts.items() if v - before.get(k, 0)}
-
-    macs = model.generator.macs_per_pixel()
     rows = []
-    for kind, times in timings.items():
-        median = statistics.median(times)
-        gflops = 6 * macs * p * p * b / median / 1e9 if kind == "g" else None
-        rows.append([precision, kind, str(len(times)), f"{median * 1000:.0f}", f"{min(times) * 1000:.0f}",
-                     f"{1 / median:.2f}", f"{gflops:.1f}" if gflops else "–"])
-    return rows, repeats
+    for model_name in args.models.split(","):
+        for precision in args.precisions.split(","):
+            mode = PRECISIONS[precision]
+            model_class, config, batch = _model(model_name, args)
+            with policy(mode):
+                backend = backends.create(TrainOptions(data="", out="", strategy="one-device",
+                                                       jit=args.jit, mixed_precision=mode))
+                model = model_class(config)
+                model.steps_per_epoch = model.total_batches = 1000
+                model.make_optimizers(mode)
+                backend.compile(model)
+                batch = next(backend.batches(_Fixed(batch), 0))
+                timings = {}
+                fused = backend.run("fuse", batch).outputs["fused"] if model_name == "ddcgan" else None
+                for step_name in model.steps():
+                    inputs = (fused,) if step_name in ("d_vis", "d_ir") else ()
+                    timings[step_name] = _time(lambda: backend.run(step_name, batch, *inputs),
+                                               args.warmup, args.steps)
+                alternate = getattr(config, "alternate", False)
+                for index in range(2 * args.warmup):
+                    train_batch(model, backend, batch, index)
+                for index in range(2 * args.steps):
+                    kind = "batch" if not alternate else ("batch (D)" if index % 2 == 0 else "batch (G)")
+                    timings.setdefault(kind, []).extend(
+                        _time(lambda: train_batch(model, backend, batch, index), 0, 1))
+            for kind, times in timings.items():
+                median = statistics.median(times)
+                rows.append([backend.name, model_name, config.name, precision, kind, str(len(times)),
+                             f"{median * 1000:.0f}", f"{1 / median:.2f}"])
+    print("ROWS " + json.dumps({"rows": rows, "rss": peak_rss_mib()}))
+
+
+class _Fixed:
+    """One batch, repeated: the `Batches` interface for a benchmark."""
+
+    def __init__(self, batch):
+        self.batch, self.shapes = batch, {k: v.shape for k, v in batch.items()}
+
+    def iterate(self, start=0):
+        while True:
+            yield self.batch
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16, fp16")
-    parser.add_argument("--config", "--preset", dest="config", default="official",
-                        choices=list(CONFIG_NAMES))
-    parser.add_argument("--scale", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=24)
-    parser.add_argument("--patch", type=int, default=84)
-    parser.add_argument("--data", type=Path, help="patches (HDF5 from `tf-irgan prepare`, or a folder "
-                        "with vi/ and ir/) to take the batch from; default: random images")
-    parser.add_argument("--max-repeats", type=int,
-                        help="cap the schedule's repeats (1: one step per network per batch)")
+    parser.add_argument("--backends", default="tensorflow,jax")
+    parser.add_argument("--models", default="ddcgan,pix2pix")
+    parser.add_argument("--precisions", default="fp32", help="comma-separated: fp32, bf16, fp16")
+    parser.add_argument("--config", default="official", help="DDcGAN config")
+    parser.add_argument("--pix2pix-config", default="compact", help="pix2pix config")
+    parser.add_argument("--batch-size", type=int, default=24, help="DDcGAN batch")
+    parser.add_argument("--max-repeats", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3, help="timed calls per kind (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls per kind first (default 1)")
-    parser.add_argument("--jit", default="off", choices=["auto", "on", "off"],
-                        help="XLA for the compiled steps (default off; auto: on with GPUs)")
-    parser.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: all cores)")
+    parser.add_argument("--jit", default="auto", choices=["auto", "on", "off"],
+                        help="TensorFlow: XLA (auto: on with GPUs); JAX always compiles unless off")
     parser.add_argument("--write", action="store_true", help="append the table to docs/benchmarks.md")
     parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="page for --write")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
-    unknown = [p for p in precisions if p not in PRECISIONS]
-    if unknown or not precisions:
-        parser.error(f"--precisions: use some of {', '.join(PRECISIONS)}")
-    if args.steps < 1 or args.warmup < 1:
-        parser.error("--steps and --warmup must be at least 1")
-
-    tf = import_tensorflow(args.threads)
-    tf.get_logger().setLevel("ERROR")  # one tf.function per compiled step and model: no retracing to report
-    from tf_irgan.errors import UserError
-
-    rows, counts = [], {}
-    try:
-        for precision in precisions:
-            result, repeats = bench_precision(precision, args)
-            rows += result
-            counts[precision] = repeats
-    except UserError as err:
-        print(f"Error: {err}", file=sys.stderr)
-        return 2
-    header = ["precision", "step", "calls", "median ms", "min ms", "steps/s", "G GFLOP/s"]
-    table = markdown_table(header, rows)
-    counted = "; ".join(f"{p}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
-                        for p, c in counts.items())
-    notes = (f"Machine: {machine()}.\n\n"
-             f"Command: `{command_line()}`; {args.config} config, scale {args.scale}, "
-             f"patch {args.patch} (IR {args.patch // args.scale}), batch {args.batch_size}, jit {args.jit}, "
-             f"intra-op threads {args.threads or 'default'}; peak RSS {peak_rss_mib():.0f} MiB. "
-             f"Batch from {args.data or 'random images'}. Compiled steps run inside the timed "
-             f"`train_step` batches: {counted}.\n")
-    publish(table, notes, args.write, args.doc, "Training steps")
+    if args.child:
+        child(args)
+        return 0
+    rows, notes = [], []
+    for backend in args.backends.split(","):
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        proc = subprocess.run([sys.executable, __file__, "--child", *(argv or sys.argv[1:])],
+                              env=env, capture_output=True, text=True)
+        found = [line for line in proc.stdout.splitlines() if line.startswith("ROWS ")]
+        if proc.returncode or not found:
+            print(f"Error: {backend}: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+            return 2
+        result = json.loads(found[0][5:])
+        rows += result["rows"]
+        notes.append(f"{backend} peak RSS {result['rss']:.0f} MiB")
+    header = ["backend", "model", "config", "precision", "step", "calls", "median ms", "steps/s"]
+    text = (f"Machine: {machine()}.\n\nCommand: `{command_line()}`; DDcGAN batch {args.batch_size} "
+            f"at 84x84, max_repeats {args.max_repeats}; random data; jit {args.jit}; "
+            f"{'; '.join(notes)}.\n")
+    publish(markdown_table(header, rows), text, args.write, args.doc, "Training steps per backend")
     return 0
 
 

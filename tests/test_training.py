@@ -1,6 +1,7 @@
 """Training runs (tf_irgan.training): real short runs on RoadScene patches, exact resume, run
 folders, the NaN stop, MirroredStrategy on two logical CPUs, and the exported preset."""
 
+import csv
 import json
 import math
 import re
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -121,8 +123,7 @@ def test_resume_bookkeeping(runs):
     root, second = runs["root"], runs["second"]
     run_dir = root / "resumed"
     assert runs["first"].batches == 4 and second.batches == 6
-    assert runs["ckpt_after_first"] == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
-                                        "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+    assert runs["ckpt_after_first"] == ["ckpt-2.h5", "ckpt-4.h5"]
     # The resumed session counted only its own optimizer steps: batch 4 (D) and batch 5 (G).
     assert second.step_counts["g"] >= 1 and second.step_counts["d_vis"] >= 1
     assert sum(runs["first"].step_counts.values()) + sum(second.step_counts.values()) == \
@@ -136,11 +137,20 @@ def test_resume_bookkeeping(runs):
     assert metadata["batches"] == 6 and metadata["train_commands"] == run["commands"]
 
     # Checkpoint at batch 6: batches seen, and the learning rate of its last batch (index 5).
-    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
-    assert reader.get_tensor("batches/.ATTRIBUTES/VARIABLE_VALUE") == 6
-    for name in ("g_optimizer", "d_vis_optimizer", "d_ir_optimizer"):
-        lr = reader.get_tensor(f"{name}/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
-        np.testing.assert_allclose(lr, LR * 0.9 ** (5 / STEPS_PER_EPOCH), rtol=1e-6)
+    with h5py.File(run_dir / "checkpoints" / "ckpt-6.h5", "r") as f:
+        assert f.attrs["batch"] == 6
+        for name in ("g_optimizer", "d_vis_optimizer", "d_ir_optimizer"):
+            rates = [d[()] for d in f["optimizers"][name].values() if d.attrs["path"].endswith("learning_rate")]
+            assert len(rates) == 1
+            np.testing.assert_allclose(rates[0], LR * 0.9 ** (5 / STEPS_PER_EPOCH), rtol=1e-6)
+    # history.csv: one row per logged window, every batch once across the two sessions.
+    with (run_dir / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["batch"]) for r in rows] == [2, 4, 6]
+    assert set(rows[0]) == {"batch", "d_vis_loss", "d_ir_loss", "g_loss", "g_adv", "l_ir", "l_vis",
+                            "learning_rate", "seconds"}
+    np.testing.assert_allclose(float(rows[2]["learning_rate"]), LR * 0.9 ** (6 / STEPS_PER_EPOCH), rtol=1e-5)
+    assert float(rows[0]["seconds"]) <= float(rows[1]["seconds"]) <= float(rows[2]["seconds"])
     # TensorBoard's learning_rate at step 6 is the rate for the batches to come: lr*0.9**(6/spe).
     scalars = _tensorboard_scalars(run_dir / "logs", "learning_rate")
     np.testing.assert_allclose(scalars[6], LR * 0.9 ** (6 / STEPS_PER_EPOCH), rtol=1e-6)
@@ -245,9 +255,10 @@ _MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from tf_irgan import training
+    from tf_irgan.backends import tensorflow as backend
     made = []
-    make = training.make_strategy
-    training.make_strategy = lambda *a, **k: made.append(make(*a, **k)) or made[-1]
+    make = backend.make_strategy
+    backend.make_strategy = lambda *a, **k: made.append(make(*a, **k)) or made[-1]
     result = training.train(training.TrainOptions(
         data=sys.argv[1], out=sys.argv[2], steps=3, batch_size=4, patch=32,
         devices=["/cpu:0", "/cpu:1"], checkpoint_every=100, command="mirrored"), verbose=False)

@@ -1,11 +1,11 @@
-"""DDcGAN's losses, per example, so that callers can average them over the global batch
-(`tf.nn.compute_average_loss`) and stay correct under MirroredStrategy.
+"""DDcGAN's losses, per example, in `keras.ops` (the same numbers on every backend; the step
+averages them over the batch).
 
 Images are (B, H, W, 1) float tensors in [0, 1]; discriminator outputs are (B,) probabilities.
 """
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 EPS = 1e-8
 
@@ -15,58 +15,81 @@ GRADIENT_KERNEL = np.array([[1 / 8, 1 / 8, 1 / 8],
                             [1 / 8, 1 / 8, 1 / 8]], dtype=np.float32)
 
 
+def _per_image_sum(values):
+    return ops.sum(values, axis=[1, 2, 3])
+
+
 def gradient(images):
     """3x3 neighbour-difference filter with zero padding, as in the official code."""
-    kernel = tf.constant(GRADIENT_KERNEL.reshape(3, 3, 1, 1), dtype=images.dtype)
-    return tf.nn.conv2d(images, kernel, strides=1, padding="SAME")
+    kernel = ops.cast(ops.convert_to_tensor(GRADIENT_KERNEL.reshape(3, 3, 1, 1)), images.dtype)
+    return ops.conv(images, kernel, strides=1, padding="same")
 
 
 def downsample(images, scale):
-    """DDcGAN's psi: log2(scale) 3x3 stride-2 average pools (identity for scale 1)."""
+    """DDcGAN's psi: log2(scale) 3x3 stride-2 average pools (identity for scale 1); at the
+    borders the mean is over the pixels inside the image (TensorFlow's SAME pooling)."""
     steps = int(round(np.log2(scale)))
     if 2 ** steps != scale:
         raise ValueError(f"scale must be a power of two, got {scale}")
     for _ in range(steps):
-        images = tf.nn.avg_pool2d(images, ksize=3, strides=2, padding="SAME")
+        images = ops.average_pool(images, pool_size=3, strides=2, padding="same")
     return images
 
 
 def ir_content(fused_small, ir):
     """Squared Frobenius norm of psi(G) - i, per image."""
-    return tf.reduce_sum(tf.square(fused_small - ir), axis=[1, 2, 3])
+    return _per_image_sum(ops.square(fused_small - ir))
 
 
 def vis_content(fused, vis):
     """L1 norm of grad(G) - grad(v), per image (the paper's TV term as the code computes it)."""
-    return tf.reduce_sum(tf.abs(gradient(fused) - gradient(vis)), axis=[1, 2, 3])
+    return _per_image_sum(ops.abs(gradient(fused) - gradient(vis)))
 
 
 def salient_intensity(fused_small, vis_small, ir_small):
     """Squared Frobenius norm of psi(G) - max(psi(v), psi(i)), per image: the intensity of the
     brighter source, all three reduced to one coarse grid by the caller (a full-resolution max
     would ask for the sharp seams where the brighter source changes, which print as fringes)."""
-    return tf.reduce_sum(tf.square(fused_small - tf.maximum(vis_small, ir_small)), axis=[1, 2, 3])
+    return _per_image_sum(ops.square(fused_small - ops.maximum(vis_small, ir_small)))
 
 
 def overshoot(fused, vis, ir_up):
     """L1 norm of how far G rises above the brighter source, per pixel, per image: fusion invents
     no highlights (the gradient term alone lifts textures on bright ground into clipped white)."""
-    return tf.reduce_sum(tf.nn.relu(fused - tf.maximum(vis, ir_up)), axis=[1, 2, 3])
+    return _per_image_sum(ops.relu(fused - ops.maximum(vis, ir_up)))
 
 
 def salient_gradient(fused, vis, ir_up):
     """L1 norm of grad(G) minus, per pixel, the gradient of the source whose gradient is stronger
     there (signed, so edges keep their polarity), per image."""
     vis_grad, ir_grad = gradient(vis), gradient(ir_up)
-    target = tf.where(tf.abs(vis_grad) >= tf.abs(ir_grad), vis_grad, ir_grad)
-    return tf.reduce_sum(tf.abs(gradient(fused) - target), axis=[1, 2, 3])
+    target = ops.where(ops.abs(vis_grad) >= ops.abs(ir_grad), vis_grad, ir_grad)
+    return _per_image_sum(ops.abs(gradient(fused) - target))
 
 
 def generator_adversarial(d_vis_fake, d_ir_fake):
     """-log D_v(G) - log D_i(psi G), per image."""
-    return -tf.math.log(d_vis_fake + EPS) - tf.math.log(d_ir_fake + EPS)
+    return -ops.log(d_vis_fake + EPS) - ops.log(d_ir_fake + EPS)
 
 
 def discriminator(d_real, d_fake):
     """-log D(real) - log(1 - D(fake)), per image."""
-    return -tf.math.log(d_real + EPS) - tf.math.log(1.0 - d_fake + EPS)
+    return -ops.log(d_real + EPS) - ops.log(1.0 - d_fake + EPS)
+
+
+def upsample_bilinear(images, scale: int):
+    """(B, H, W, 1) images enlarged `scale` times per side by bilinear interpolation with
+    half-pixel centres and clamped borders: the numbers of `tf.image.resize` and
+    `jax.image.resize`, as a transposed convolution, which (unlike a resize to a computed size)
+    traces with unknown image sizes on every backend (SavedModel signatures, any input size).
+    Near the border the taps that fall outside the image are dropped and the rest renormalised,
+    which is what clamping gives for linear interpolation."""
+    if scale == 1:
+        return images
+    size = 2 * scale
+    taps = 1 - np.abs(np.arange(size) - (scale - 0.5)) / scale
+    kernel = ops.cast(ops.convert_to_tensor(np.outer(taps, taps).reshape(size, size, 1, 1)
+                                            .astype(np.float32)), images.dtype)
+    enlarged = ops.conv_transpose(images, kernel, strides=scale, padding="same")
+    weights = ops.conv_transpose(ops.ones_like(images), kernel, strides=scale, padding="same")
+    return enlarged / weights

@@ -247,6 +247,15 @@ def _store_as_float16(weights: Path) -> None:
     os.replace(smaller, weights)
 
 
+def _tensorflow_version() -> dict:
+    """{"tensorflow_version": ...} when the preset is written by the TensorFlow backend."""
+    import keras
+    if keras.backend.backend() != "tensorflow":
+        return {}
+    import tensorflow as tf
+    return {"tensorflow_version": tf.__version__}
+
+
 def save_preset(path, model, task: str, metadata: dict, overwrite: bool = False,
                 input_roles=None, output_role=None, model_name=None,
                 storage: str = "float32") -> Path:
@@ -255,7 +264,6 @@ def save_preset(path, model, task: str, metadata: dict, overwrite: bool = False,
     `storage="float16"` halves the weights file (loading casts the values back to the
     variables' float32)."""
     import keras
-    import tensorflow as tf
 
     path = Path(path)
     if path.exists() and not overwrite:
@@ -270,7 +278,7 @@ def save_preset(path, model, task: str, metadata: dict, overwrite: bool = False,
         raise UserError(f"weights storage {storage}: use float32 or float16")
     metadata = {"name": path.name, **metadata, "weights_storage": storage,
                 "tf_irgan_version": __version__,
-                "keras_version": keras.__version__, "tensorflow_version": tf.__version__,
+                "keras_version": keras.__version__, **_tensorflow_version(),
                 "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
     with atomic_path(path, overwrite=True, folder=True) as tmp:
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))

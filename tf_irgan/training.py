@@ -1,20 +1,23 @@
-"""Training runs for any registered model: strategy, precision and XLA, the loop, checkpoints
-with exact resume, run folders and the final preset.
+"""Training runs for any registered model on any Keras backend: the loop, checkpoints with
+exact resume, run folders, `history.csv` and the final preset.
 
-A run folder holds `run.json` (what was asked), `checkpoints/` (tf.train checkpoints: weights,
-optimizer state, batches seen), `logs/` (TensorBoard) and, at the end, `model/` (a preset that
-`fuse --preset` loads). The loop is ours rather than `Model.fit` so that a resumed run
-continues mid-epoch on exactly the batch it would have seen, and so that the same loop can serve
-MultiWorkerMirroredStrategy, where Keras 3 `fit` is broken (keras-team/keras#20585).
+A run folder holds `run.json` (what was asked), `checkpoints/` (`tf_irgan.checkpoints`:
+weights, optimizer state, batches seen; the same files on every backend), `history.csv` (the
+logged losses), `logs/` (TensorBoard, where TensorFlow is installed) and, at the end, `model/`
+(a preset that `fuse --preset` loads). The loop is ours rather than `Model.fit` so that a
+resumed run continues mid-epoch on exactly the batch it would have seen, and so that the same
+loop serves every backend and MultiWorkerMirroredStrategy, where Keras 3 `fit` is broken
+(keras-team/keras#20585).
 
-Nothing here knows a particular model: `tf_irgan.models.get(options.model)` gives the class,
-which builds its config, its data and its optimizers and says what its checkpoints hold
-(`tf_irgan.models.base.GAN`).
+Nothing here knows a particular model or framework: `tf_irgan.models.get(options.model)` gives
+the class (`tf_irgan.models.base.GAN`: its networks, optimizers, declared sub-steps and
+schedule) and `tf_irgan.backends.create` the backend that compiles and runs the sub-steps.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import math
 import os
@@ -26,7 +29,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tf_irgan.distribute import DEFAULT_CLUSTER_TIMEOUT, make_strategy, resolve_kind, use_jit, writes_outputs
+from tf_irgan import checkpoints
+from tf_irgan.distribute import DEFAULT_CLUSTER_TIMEOUT
 from tf_irgan.errors import UserError
 
 RUN_FILE = "run.json"
@@ -59,6 +63,7 @@ class TrainOptions:
     devices: list | None = None        # e.g. ["/cpu:0", "/cpu:1"]; default: all GPUs, else CPU
     strategy: str = "auto"             # auto | mirrored | multiworker | one-device (distribute.py)
     cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT  # seconds for TF_CONFIG's workers to join
+    time_limit: float | None = None    # minutes: stop at a checkpoint (and write the preset) then
     command: str = field(default_factory=lambda: shlex.join(["tf-irgan", *sys.argv[1:]]))
 
     @classmethod
@@ -79,7 +84,10 @@ class TrainResult:
     step_counts: dict
     seconds: float
     task: str = "fusion"
-    model: object = None     # the trained keras.Model (its `generator` is what presets keep)
+    model: object = None     # the trained GAN (its `generator` is what presets keep)
+    backend: str = "tensorflow"
+    time_limit_reached: bool = False
+    jit: bool = False
 
 
 @contextlib.contextmanager
@@ -97,15 +105,17 @@ def precision(mode: str):
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
-    """Seed Python, NumPy and TensorFlow (weights, dropout, shuffles); with `deterministic`, also
-    ask TensorFlow for deterministic kernels (reruns and killed-and-resumed runs are then
-    weight-for-weight identical on one device)."""
+    """Seed Python, NumPy and the backend (weights, dropout); with `deterministic` on
+    TensorFlow, also ask for deterministic kernels (reruns and killed-and-resumed runs are then
+    weight-for-weight identical on one device; JAX's CPU and GPU kernels are deterministic)."""
     import keras
-    import tensorflow as tf
+
+    from tf_irgan.backends import name
 
     os.environ["PYTHONHASHSEED"] = str(seed)
     keras.utils.set_random_seed(seed)
-    if deterministic:
+    if deterministic and name() == "tensorflow":
+        import tensorflow as tf
         tf.config.experimental.enable_op_determinism()
 
 
@@ -155,12 +165,13 @@ def _resumed_config(model_class, options: TrainOptions, stored: dict, verbose: b
 
 
 def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
-    from tf_irgan import models
+    from tf_irgan import backends, models
 
     model_class = models.get(options.model)
-    _, cluster = resolve_kind(options.strategy)  # a malformed TF_CONFIG fails here, before any work
-    writes = writes_outputs(cluster)
-    stored = _prepare_run_dir(options, writes)
+    if options.time_limit is not None and options.time_limit <= 0:
+        raise UserError(f"--time-limit {options.time_limit:g}: give the minutes the run may take, e.g. 60")
+    resolve_strategy(options.strategy)  # a malformed TF_CONFIG fails here, before any work
+    stored = _prepare_run_dir(options, writes_run(options))
     if stored:
         if stored.get("model", "ddcgan") != options.model:
             raise UserError(f"{options.out}: is a {stored.get('model')} run; resume it with "
@@ -169,53 +180,64 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     else:
         config = model_class.config_from_options(options)
 
-    import tensorflow as tf
-
     out = Path(options.out)
-    # First: a multi-worker strategy must configure the runtime before other TensorFlow work.
-    strategy = make_strategy(options.strategy, options.devices, options.cluster_timeout)
+    backend = backends.create(options)
+    writes = backend.writes
     with precision(options.mixed_precision):
         seed_everything(options.seed, options.deterministic)  # --seed fixes the initial weights too
-        jit = use_jit(options.jit, strategy)
-        with strategy.scope():
+        with backend.scope():
             model = model_class(config)
             started_from = _warm_start(model, options.init, verbose) if options.init and not stored else None
             data = model.training_data(options)
             total = _total_batches(options, stored, data.steps_per_epoch)
-            model.compile(**model.make_optimizers(options.mixed_precision),
-                          steps_per_epoch=data.steps_per_epoch, jit_compile=jit)
+            model.steps_per_epoch, model.total_batches = max(int(data.steps_per_epoch), 1), total
+            model.make_optimizers(options.mixed_precision)
+            backend.compile(model)
         run = _run_record(out, options, config, data, total, stored, writes, started_from)
-        checkpoint = tf.train.Checkpoint(**model.checkpoint_objects())
         # Every worker saves (saving may need all of them), but only the chief into the run.
         saves = out / "checkpoints" if writes else Path(tempfile.mkdtemp(prefix="tf-irgan-worker-"))
-        manager = tf.train.CheckpointManager(checkpoint, saves, max_to_keep=2)
+        start, seconds = 0, 0.0
         if stored:
-            latest = tf.train.latest_checkpoint(str(out / "checkpoints"))
-            if latest is None:
+            found = checkpoints.latest(out / "checkpoints")
+            if found is None:
                 raise UserError(f"{out}: no checkpoint saved yet; start the run again without --resume")
-            _restore(checkpoint, latest, out)
-        start = int(model.batches.numpy())
+            batch, path, is_legacy = found
+            restored = (checkpoints.restore_legacy(path, model, out) if is_legacy
+                        else checkpoints.restore(path, model, run_dir=out))
+            start, seconds = restored["batch"], float(restored["extra"].get("seconds", 0.0))
         if verbose:
-            _say(f"{'Resuming' if stored else 'Training'} {options.model} ({config.name}"
-                 + (f", x{config.scale}" if hasattr(config, "scale") else "") + f") on {data.size} "
-                 f"examples, {strategy.num_replicas_in_sync} replica(s), jit {'on' if jit else 'off'}, "
-                 f"precision {options.mixed_precision}: batch {start} -> {total}")
+            scale = f", x{config.scale}" if "scale" in model.preset_metadata() else ""
+            _say(f"{'Resuming' if stored else 'Training'} {options.model} ({config.name}{scale}) on "
+                 f"{data.size} examples, {backend.describe()}, precision {options.mixed_precision}: "
+                 f"batch {start} -> {total}")
         try:
-            result = _loop(model, data, strategy, manager, start, total, options, verbose, writes)
+            result = _loop(model, data, backend, saves, start, total, options, verbose, writes, seconds)
         finally:
             if not writes:
                 shutil.rmtree(saves, ignore_errors=True)
 
+    step_counts = dict(backend.step_counts)
     if not writes:
-        return TrainResult(out, result["batches"], None, result["losses"],
-                           dict(getattr(model, "step_counts", {})), result["seconds"], model.task, model)
+        return TrainResult(out, result["batches"], None, result["losses"], step_counts,
+                           result["seconds"], model.task, model, backend.name, result["stopped"], backend.jit)
     preset_dir = export_preset(model, options, result["batches"], run, out / "model", overwrite=True)
-    step_counts = dict(getattr(model, "step_counts", {}))
-    summary = {"batches": result["batches"], "losses": result["losses"],
-               "step_counts": step_counts, "seconds": result["seconds"]}
+    summary = {"batches": result["batches"], "losses": result["losses"], "step_counts": step_counts,
+               "seconds": result["seconds"], "backend": backend.name,
+               "time_limit_reached": result["stopped"]}
     (out / "last_session.json").write_text(json.dumps(summary, indent=2))
     return TrainResult(out, result["batches"], preset_dir, result["losses"], step_counts,
-                       result["seconds"], model.task, model)
+                       result["seconds"], model.task, model, backend.name, result["stopped"], backend.jit)
+
+
+def resolve_strategy(kind: str):
+    from tf_irgan.distribute import resolve_kind
+    return resolve_kind(kind)
+
+
+def writes_run(options) -> bool:
+    """Whether this process writes the run folder (not the non-chief workers of a cluster)."""
+    from tf_irgan.distribute import writes_outputs
+    return writes_outputs(resolve_strategy(options.strategy)[1])
 
 
 def _warm_start(model, name_or_dir, verbose):
@@ -250,7 +272,8 @@ def _run_record(out: Path, options, config, data, total, stored, writes: bool,
                "patches": data.size, "steps_per_epoch": data.steps_per_epoch,
                "total_batches": total, "commands": [options.command],
                "data_resolved": str(Path(options.data).resolve()),
-               "data_attrs": {k: str(v) for k, v in data.attrs.items()},
+               "data_attrs": {k: v if isinstance(v, (int, float, bool)) else str(v)
+                              for k, v in data.attrs.items()},
                **({"init": started_from} if started_from else {})}
     else:
         run = stored
@@ -260,16 +283,6 @@ def _run_record(out: Path, options, config, data, total, stored, writes: bool,
         out.mkdir(parents=True, exist_ok=True)
         (out / RUN_FILE).write_text(json.dumps(run, indent=2))
     return run
-
-
-def _restore(checkpoint, path, out):
-    status = checkpoint.restore(path)
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError:
-        raise UserError(f"{out}: its checkpoint does not match the model this version builds "
-                        "for the run's config; resume it with the tf-irgan version that started it "
-                        "or start a new --out") from None
 
 
 def _total_batches(options, stored, steps_per_epoch):
@@ -286,19 +299,6 @@ def _total_batches(options, stored, steps_per_epoch):
     if total < 1:
         raise UserError("--steps/--epochs must ask for at least one batch")
     return total
-
-
-def _replica_step(model, strategy):
-    """A keras-io style `train_step` written for one replica, run on every replica; the trackers
-    (sync-on-read metrics) are read afterwards in cross-replica context, i.e. over all replicas."""
-    import tensorflow as tf
-
-    replica_fn = tf.function(model.train_step, jit_compile=model.jit)
-
-    @tf.function
-    def step(batch):
-        strategy.run(replica_fn, args=(batch,))
-    return step
 
 
 def _say(message: str) -> None:
@@ -338,71 +338,146 @@ class Progress:
             print(f"batch {done}/{self.total}  {text}  {rate:.2f} s/batch", file=sys.stderr, flush=True)
 
 
-def _loop(model, data, strategy, manager, start, total, options, verbose, writes=True):
-    import tensorflow as tf
+class History:
+    """`history.csv`: one row per logged window (batch, each log's mean over the window, learning
+    rate, training seconds so far). On resume, rows past the restored checkpoint (written after
+    it by a run that was then stopped) are dropped, so every batch appears once."""
 
-    # Each global batch is split between the replicas (and workers) as it comes.
-    shard = tf.data.Options()
-    shard.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = strategy.experimental_distribute_dataset(data.dataset(start).with_options(shard))
-    iterator = iter(dataset)
-    writer = tf.summary.create_file_writer(str(Path(options.out) / "logs")) if writes \
-        else tf.summary.create_noop_writer()
-    step = None if model.distributes_itself else _replica_step(model, strategy)
-    model.total_batches = total  # the learning-rate schedules that decay over the run need it
+    def __init__(self, path: Path, columns, start: int, writes: bool):
+        self.path, self.columns, self.writes = path, ["batch", *columns, "learning_rate", "seconds"], writes
+        if not writes:
+            return
+        kept = []
+        if path.is_file() and start > 0:
+            with path.open(newline="") as f:
+                rows = list(csv.reader(f))
+            if rows and rows[0] == self.columns:
+                kept = [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= start]
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(self.columns)
+            writer.writerows(kept)
+
+    def add(self, batch: int, means: dict, learning_rate: float, seconds: float) -> None:
+        if not self.writes:
+            return
+        row = [batch] + [f"{means[c]:.6g}" if c in means else "" for c in self.columns[1:-2]] \
+            + [f"{learning_rate:.6g}", f"{seconds:.1f}"]
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow(row)
+
+
+def _summary_writer(out: Path, writes: bool):
+    """TensorBoard scalars where TensorFlow is installed (and only then: JAX machines often
+    have none); None otherwise."""
+    if not writes:
+        return None
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    return tf.summary.create_file_writer(str(out / "logs"))
+
+
+def train_batch(model, backend, batch, index: int) -> dict:
+    """Train global batch number `index`: set the learning rates for it, then let the model's
+    schedule run its sub-steps. Returns every log of every sub-step run, name -> list."""
+    rate = model.learning_rate_at(index)
+    for optimizer in model.optimizers.values():
+        optimizer.learning_rate = rate
+    logs: dict = {}
+
+    def run(name, *inputs):
+        result = backend.run(name, batch, *inputs)
+        for key, value in result.items():
+            logs.setdefault(key, []).append(value)
+        return result
+
+    model.schedule(index, run)
+    return logs
+
+
+def _loop(model, data, backend, saves, start, total, options, verbose, writes, seconds_before):
+    out = Path(options.out)
+    columns = list(dict.fromkeys(name for step in model.steps().values() for name in step.logs))
+    history = History(out / "history.csv", columns, start, writes)
+    writer = _summary_writer(out, writes)
+    batches = backend.batches(data, start)
     progress = Progress(start, total, options.log_every, verbose)
-    last_saved, losses, began = start, {}, time.time()
+    limit = options.time_limit * 60 if options.time_limit else None
+    last_saved, losses, reported, began = (start if start else None), {}, {}, time.time()
+    window: dict = {}
+    done, stopped = start, False
+
+    def save(batch):
+        nonlocal last_saved
+        checkpoints.save(saves, model, batch, {"seconds": seconds_before + time.time() - began})
+        last_saved = batch
+
     with progress:
         for seen in range(start, total):
-            batch = next(iterator)
-            if step is None:
-                model.train_step(batch)
-            else:
-                # Set outside the compiled step: the optimizers read their learning-rate variable.
-                rate = model.learning_rate_at(seen)
-                for optimizer in model.optimizers().values():
-                    optimizer.learning_rate = rate
-                step(batch)
-                model.batches.assign_add(1)
-            losses = {m.name: float(m.result()) for m in model.metrics}
+            step_logs = train_batch(model, backend, next(batches), seen)
+            losses = {k: sum(v) / len(v) for k, v in step_logs.items()}
             if not all(math.isfinite(v) for v in losses.values()):
-                kept = (f"the last good checkpoint (batch {last_saved}) is kept in {manager.directory}"
-                        if manager.latest_checkpoint else "no checkpoint had been saved yet")
+                kept = (f"the last good checkpoint (batch {last_saved}) is kept in {saves}"
+                        if last_saved is not None else "no checkpoint had been saved yet")
                 raise UserError(f"training stopped at batch {seen}: a loss became NaN/inf; {kept}; "
                                 "resume with a lower --lr or --mixed-precision off")
+            for key, values in step_logs.items():
+                window.setdefault(key, []).extend(values)
             done = seen + 1
             progress.update(done, losses)
-            if done % options.log_every == 0 or done == total:
-                with writer.as_default(step=done):
-                    for name, value in losses.items():
-                        tf.summary.scalar(name, value)
-                    tf.summary.scalar("learning_rate", model.learning_rate_at(done))
-                for tracker in model.metrics:
-                    tracker.reset_state()
-            if done % options.checkpoint_every == 0 or done == total:
-                manager.save(checkpoint_number=done)
-                last_saved = done
-    writer.flush()
-    writer.close()
-    return {"batches": max(total, start), "losses": losses, "seconds": time.time() - began}
+            elapsed = time.time() - began
+            # Stop when the next batch would likely end past the limit (the checkpoint and the
+            # preset still have to be written).
+            stopped = limit is not None and done < total and \
+                elapsed + 2 * elapsed / (done - start) > limit
+            if done % options.log_every == 0 or done == total or stopped:
+                means = reported = {k: sum(v) / len(v) for k, v in window.items()}
+                history.add(done, means, model.learning_rate_at(done), seconds_before + elapsed)
+                if writer is not None:
+                    import tensorflow as tf
+                    with writer.as_default(step=done):
+                        for name, value in means.items():
+                            tf.summary.scalar(name, value)
+                        tf.summary.scalar("learning_rate", model.learning_rate_at(done))
+                window = {}
+            if done % options.checkpoint_every == 0 or done == total or stopped:
+                save(done)
+            if stopped:
+                if verbose:
+                    _say(f"time limit of {options.time_limit:g} min reached at batch {done} of {total}; "
+                         f"checkpoint saved: continue with --resume")
+                break
+    if writer is not None:
+        writer.flush()
+        writer.close()
+    # The losses of the last logged window (every sub-step of its batches), as history.csv has them.
+    return {"batches": max(done, start), "losses": reported, "seconds": time.time() - began,
+            "stopped": stopped}
 
 
 def export_preset(model, options, batches, run, path, overwrite) -> Path:
     """Write the model's generator as a preset whose metadata records how the run trained it."""
     from tf_irgan.presets import save_preset
 
+    from tf_irgan.backends import name
+    from tf_irgan.report.catalogue import name_list
+
     config = model.config
     attrs = run.get("data_attrs", {})
     metadata = {
         **model.preset_metadata(),
-        "model": options.model, "config": config.name,
-        "train_commands": run.get("commands", [options.command]), "data": str(options.data),
-        "data_source": {"vis_dir": attrs.get("vis_dir"), "ir_dir": attrs.get("ir_dir"),
-                        "patch": attrs.get("patch"), "stride": attrs.get("stride")},
-        "data_pairs": attrs.get("pairs"), "held_out": attrs.get("held_out"),
+        "model": options.model, "config": config.name, "keras_backend": name(),
+        "train_commands": run.get("commands", [options.command]), "data": portable_path(options.data),
+        "data_source": {"vis_dir": portable_path(attrs.get("vis_dir")),
+                        "ir_dir": portable_path(attrs.get("ir_dir")),
+                        "patch": _number(attrs.get("patch")), "stride": _number(attrs.get("stride"))},
+        "data_pairs": name_list(attrs.get("pairs")), "held_out": name_list(attrs.get("held_out")),
         "patches": run.get("patches"), "batches": batches, "batch_size": config.batch_size,
         "mixed_precision": options.mixed_precision, "model_config": config.to_dict(),
-        **({"init": run["init"]} if run.get("init") else {}),
+        **({"init": {**run["init"], "preset": portable_path(run["init"].get("preset"))}}
+           if run.get("init") else {}),
     }
     return save_preset(path, model.generator, task=model.task, metadata=metadata,
                        overwrite=overwrite, input_roles=model.input_roles,
@@ -410,11 +485,26 @@ def export_preset(model, options, batches, run, path, overwrite) -> Path:
                        storage=model.preset_storage)
 
 
+def portable_path(path):
+    """A path as a preset may record it: relative ones as given, absolute ones cut to their last
+    two parts (`roadscene/vi`), so no metadata names a folder of the machine that trained it."""
+    if path is None:
+        return None
+    path = Path(str(path))
+    return str(Path(*path.parts[-2:])) if path.is_absolute() else str(path)
+
+
+def _number(value):
+    """An attribute stored as text by older runs ("84") as the number it is."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def preset_from_run(run_dir, out=None, overwrite: bool = False, batch: int | None = None) -> Path:
     """Write a preset from a run's latest checkpoint, or the one saved at `batch` (e.g. to
     compare checkpoints on held-out pairs, or of a run still going)."""
-    import tensorflow as tf
-
     from tf_irgan import models
 
     run_dir = Path(run_dir)
@@ -422,18 +512,22 @@ def preset_from_run(run_dir, out=None, overwrite: bool = False, batch: int | Non
     if not run_file.is_file():
         raise UserError(f"{run_dir}: not a training run ({RUN_FILE} missing)")
     run = json.loads(run_file.read_text())
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    if latest is None:
+    folder = run_dir / "checkpoints"
+    found = checkpoints.latest(folder)
+    if found is None:
         raise UserError(f"{run_dir}: has no checkpoint yet")
     if batch is not None:
-        latest = str(run_dir / "checkpoints" / f"ckpt-{batch}")
-        if not Path(latest + ".index").is_file():
-            kept = sorted(p.stem for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
-            raise UserError(f"{run_dir}: no checkpoint of batch {batch}; kept: {', '.join(kept)}")
+        new, old = checkpoints.saved(folder), checkpoints.legacy(folder)
+        if batch not in new and batch not in old:
+            kept = sorted(set(new) | set(old))
+            raise UserError(f"{run_dir}: no checkpoint of batch {batch}; kept: "
+                            f"{', '.join(f'ckpt-{b}' for b in kept)}")
+        found = (batch, new[batch], False) if batch in new else (batch, old[batch], True)
     model_class = models.get(run.get("model", "ddcgan"))
     model = model_class(model_class.config_class.from_dict(run["config"]))
-    generator_only = {"batches": model.batches, "generator": list(model.generator.variables)}
-    tf.train.Checkpoint(**generator_only).restore(latest).expect_partial()
+    _, path, is_legacy = found
+    restored = (checkpoints.restore_legacy(path, model, run_dir, networks_only=("generator",)) if is_legacy
+                else checkpoints.restore(path, model, networks_only=("generator",), run_dir=run_dir))
     options = TrainOptions.from_dict(run["options"])
-    return export_preset(model, options, int(model.batches.numpy()), run,
+    return export_preset(model, options, restored["batch"], run,
                          Path(out) if out else run_dir / "model", overwrite)

@@ -1,5 +1,6 @@
 """Registry of the CLI's commands, one module each."""
 
+from tf_irgan.cli.campaign import campaign
 from tf_irgan.cli.evaluate import evaluate
 from tf_irgan.cli.export import export
 from tf_irgan.cli.fuse import fuse, presets
@@ -9,4 +10,4 @@ from tf_irgan.cli.translate import translate
 
 # name -> command; "checkpoints" is the old name of "presets".
 ALL = {"fuse": fuse, "translate": translate, "presets": presets, "checkpoints": presets, "prepare": prepare,
-       "train": train, "evaluate": evaluate, "report": report, "export": export}
+       "train": train, "campaign": campaign, "evaluate": evaluate, "report": report, "export": export}

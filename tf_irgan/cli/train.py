@@ -115,13 +115,19 @@ def _progress(label):
                    "the model's config.json in a preset).")
 @click.option("--init", help="Start from the generator of this preset (shipped name or folder): "
               "fine-tune it on --data.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
+              help="Stop at a checkpoint (and write the preset) before this many minutes have "
+                   "passed; --resume continues. For shared clusters and fixed GPU budgets.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def train(model, data, out, config, scale, direction, epochs, steps, batch_size, learning_rate, patch, stride,
           holdout_every, resume, strategy, cluster_timeout, jit, mixed_precision, checkpoint_every, log_every, seed,
-          deterministic, settings, init, quiet):
-    """Train a model; --resume continues exactly where the last checkpoint left off."""
+          deterministic, settings, init, time_limit, quiet):
+    """Train a model; --resume continues exactly where the last checkpoint left off.
+
+    Runs on the Keras backend of KERAS_BACKEND: tensorflow (default), jax or torch."""
     from tf_irgan.cli.main import import_tensorflow_quietly
-    import_tensorflow_quietly()
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        import_tensorflow_quietly()
     from tf_irgan.training import TrainOptions, train as run_training
 
     options = TrainOptions(data=data, out=out, model=model, config=config, scale=int(scale),
@@ -132,11 +138,13 @@ def train(model, data, out, config, scale, direction, epochs, steps, batch_size,
                            cluster_timeout=cluster_timeout, jit=jit,
                            mixed_precision=mixed_precision, checkpoint_every=checkpoint_every,
                            log_every=log_every, seed=seed, deterministic=deterministic,
-                           overrides=parse_settings(settings), init=init)
+                           overrides=parse_settings(settings), init=init, time_limit=time_limit)
     result = run_training(options, verbose=not quiet)
     if result.preset_dir is None:
         click.echo(f"done: {result.batches} batches on this worker; the chief wrote the run")
         return
     use = "translate" if result.task == "translation" else "fuse"
+    if result.time_limit_reached:
+        click.echo(f"time limit reached: {result.batches} batches; continue with --resume", err=True)
     click.echo(f"done: {result.batches} batches; model preset in {result.preset_dir} "
                f"(use it with `tf-irgan {use} --preset {result.preset_dir}`)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from tf_irgan.data.patches import PatchSet, patches_from_folders, read_patches
 from tf_irgan.errors import UserError
@@ -41,9 +40,10 @@ def load_training_patches(data, scale, patch=84, stride=14, holdout_every=0,
 class PatchBatches:
     """Shuffled fixed-size batches over an in-memory PatchSet, resumable by batch index.
 
-    What the training loop needs of a model's data (`GAN.training_data`): `size` (examples),
-    `attrs` (provenance, recorded in run.json and the preset's metadata), `steps_per_epoch` and
-    `dataset(start_batch)`, the batches from global batch `start_batch` on.
+    What the training loop needs of a model's data (`GAN.training_data`), the `Batches`
+    interface: `size` (examples), `attrs` (provenance, recorded in run.json and the preset's
+    metadata), `steps_per_epoch`, `shapes` (name -> shape of one batch's array) and
+    `iterate(start_batch)`, numpy batches from global batch `start_batch` on, for any backend.
     """
 
     def __init__(self, patches: PatchSet, batch_size: int, seed: int = 0):
@@ -67,10 +67,7 @@ class PatchBatches:
                 yield {"vis": self.patches.vis[idx][..., None], "ir": self.patches.ir[idx][..., None]}
             epoch, offset = epoch + 1, 0
 
-    def dataset(self, start_batch: int = 0) -> tf.data.Dataset:
+    @property
+    def shapes(self) -> dict:
         p, q = self.patches.vis.shape[1], self.patches.ir.shape[1]
-        signature = {"vis": tf.TensorSpec((self.batch_size, p, p, 1), tf.float32),
-                     "ir": tf.TensorSpec((self.batch_size, q, q, 1), tf.float32)}
-        ds = tf.data.Dataset.from_generator(lambda: self.iterate(start_batch),
-                                            output_signature=signature)
-        return ds.prefetch(2)
+        return {"vis": (self.batch_size, p, p, 1), "ir": (self.batch_size, q, q, 1)}

@@ -157,16 +157,15 @@ class JitteredPairBatches:
         return {"image": np.stack([c[0] for c in crops]).astype(np.float32),
                 "target": np.stack([c[1] for c in crops]).astype(np.float32)}
 
-    def dataset(self, start_batch: int = 0):
-        import tensorflow as tf
+    def iterate(self, start_batch: int = 0):
+        """Yield numpy batches forever, beginning at global batch `start_batch`."""
+        index = start_batch
+        while True:
+            yield self.batch(index)
+            index += 1
 
+    @property
+    def shapes(self) -> dict:
         c = self.crop
-        signature = {"image": tf.TensorSpec((self.batch_size, c, c, self.pairs.sources[0].shape[-1]), tf.float32),
-                     "target": tf.TensorSpec((self.batch_size, c, c, self.pairs.targets[0].shape[-1]), tf.float32)}
-
-        def generate():
-            index = start_batch
-            while True:
-                yield self.batch(index)
-                index += 1
-        return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+        return {"image": (self.batch_size, c, c, self.pairs.sources[0].shape[-1]),
+                "target": (self.batch_size, c, c, self.pairs.targets[0].shape[-1])}

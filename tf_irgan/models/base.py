@@ -1,32 +1,36 @@
 """The contract between a GAN model and the rest of the package.
 
 A model module defines a config dataclass (subclass of `Config`) with its named configs, its
-networks, and a subclass of `GAN` that says:
+networks, and a subclass of `GAN` that declares:
 
 - `task` ("fusion" | "translation"), `input_roles` and `output_role`: what the inference
   pipeline feeds the generator and what it returns (fusion: {"vis", "ir"} -> "fused");
-- `configs`: the named hyper-parameter sets (`config(name, **overrides)` builds one);
-- `compile(d_optimizer=..., g_optimizer=...)` and `train_step(batch)`, keras-io style;
-- `distributes_itself`: False (default) when `train_step` is written for one replica, as in the
-  keras-io examples, and the loop runs it under `strategy.run`; True when the model runs its
-  own distributed sub-steps from Python (DDcGAN's adaptive schedule repeats a step depending
-  on a loss value, which a compiled replica function cannot do);
-- `training_data(options)`: the batches it trains on (a resumable `Batches` object);
-- `checkpoint_objects()`: what a training checkpoint holds (by default every network's
-  variables, every optimizer and the batch counter), `preset_metadata()`: what the saved
-  generator's metadata.json says about it, and `generator`: the network that is saved.
+- `config(name, **overrides)` and `config_names()`: the named hyper-parameter sets;
+  `add_options(command)` and `config_from_options(options)`: the model's own `train` options;
+- `networks()` (name -> Keras network; `generator` is the one presets keep) and
+  `make_optimizers(precision)` (name -> optimizer);
+- `steps()`: its compiled sub-steps, each a `Step` written in `keras.ops` for one replica: a
+  loss, the network whose trainable weights its gradient updates and the optimizer that does it.
+  How the gradient is computed and applied is the backend's (`tf_irgan.backends`), never the
+  model's;
+- `schedule(batch, run)`: plain Python that decides which sub-steps train one batch
+  (`run(name, *inputs)` runs one and returns its logs as floats and its outputs). The default
+  runs every step once, in the declared order; DDcGAN's adaptive D/G repeats live here;
+- `learning_rate_at(batches)`, `counters()` / `restore_counters()` (numbers besides the weights
+  that a checkpoint keeps), `training_data(options)` and `preset_metadata()`.
 
-The training loop (`tf_irgan.training`), the presets (`tf_irgan.presets`) and the CLI only talk
-to a model through this class.
+What the loop sets before training: `steps_per_epoch` and `total_batches`. The training loop
+(`tf_irgan.training`), the backends, the presets and the CLI only talk to a model through
+this class. Nothing here imports TensorFlow: a model trains on any Keras backend.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 
 import keras
-import tensorflow as tf
 
 from tf_irgan.errors import UserError
 
@@ -84,26 +88,58 @@ OPTIMIZERS = {"adam": lambda lr: keras.optimizers.Adam(lr, beta_1=0.5),
               "sgd": lambda lr: keras.optimizers.SGD(lr)}
 
 
-class GAN(keras.Model):
+def make_optimizer(name: str, learning_rate: float, mixed_precision: str = "off"):
+    if name not in OPTIMIZERS:
+        raise UserError(f"optimizer '{name}' is unknown; use one of {', '.join(OPTIMIZERS)}")
+    optimizer = OPTIMIZERS[name](learning_rate)
+    if mixed_precision == "fp16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+@dataclass(frozen=True)
+class Step:
+    """One compiled sub-step of a model's training, written for one replica in `keras.ops`.
+
+    `loss(batch, *inputs)` returns `(loss, logs, outputs)`: the scalar whose gradient with respect
+    to `network`'s trainable weights `optimizer` applies (both names from `networks()` and
+    `optimizers`; both None for a forward pass that trains nothing), a dict of scalars to report
+    (the names listed in `logs`) and a dict of tensors that later sub-steps of the same batch take
+    as `inputs`. Losses are means over the replica's examples; the backend makes them means over
+    the global batch.
+    """
+    loss: Callable
+    network: str | None = None
+    optimizer: str | None = None
+    logs: tuple = ()
+
+
+class StepResult(dict):
+    """What `run(name, ...)` gives a schedule: the step's logs as Python floats (this dict), and
+    `outputs`, the tensors it passes on."""
+
+    def __init__(self, logs: dict, outputs: dict):
+        super().__init__(logs)
+        self.outputs = outputs
+
+
+class GAN:
     """Base class of the registered GAN models (see the module docstring for the contract)."""
 
     task = "fusion"
     input_roles = ("vis", "ir")
     output_role = "fused"
-    distributes_itself = False
     config_class = Config
     preset_storage = "float32"   # dtype of the saved generator weights (presets.save_preset)
 
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, config):
         self.config = config
-        # Batches seen: the learning-rate clock and, for DDcGAN, the D/G alternation. The loop
-        # advances it after each batch and it is part of every checkpoint.
-        self.batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches")
+        # Set by the training loop before the first batch: the learning-rate clocks read them.
         self.steps_per_epoch = 1
-        self.jit = False
+        self.total_batches = 1
+        self.optimizers: dict = {}
 
-    # -- configs -----------------------------------------------------------------------
+    # -- configs and options -------------------------------------------------------------
 
     @classmethod
     def config_names(cls) -> list[str]:
@@ -114,59 +150,58 @@ class GAN(keras.Model):
         """The named config with `overrides` (None values ignored)."""
         raise NotImplementedError
 
+    @classmethod
+    def add_options(cls, command):
+        """Decorate the `train` command with this model's own options (click options; their values
+        reach `config_from_options` through `options.model_options`). None by default."""
+        return command
+
+    @classmethod
+    def config_from_options(cls, options):
+        raise NotImplementedError
+
     # -- training ----------------------------------------------------------------------
-
-    def make_optimizers(self, mixed_precision: str = "off") -> dict:
-        """`compile` keyword arguments: one optimizer per side, as the config names them."""
-        def build(name):
-            if name not in OPTIMIZERS:
-                raise UserError(f"optimizer '{name}' is unknown; use one of {', '.join(OPTIMIZERS)}")
-            optimizer = OPTIMIZERS[name](self.config.learning_rate)
-            if mixed_precision == "fp16":
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            return optimizer
-        return {"d_optimizer": build(self.config.d_optimizer),
-                "g_optimizer": build(self.config.g_optimizer)}
-
-    def compile(self, d_optimizer, g_optimizer, steps_per_epoch=1, jit_compile=False):
-        super().compile()
-        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
-        self.steps_per_epoch = max(int(steps_per_epoch), 1)
-        self.jit = bool(jit_compile)
-        # Optimizer slots must exist before the first distributed step (reference §4).
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
-
-    def optimizers(self) -> dict:
-        """Name -> optimizer, as they appear in checkpoints."""
-        return {"d_optimizer": self.d_optimizer, "g_optimizer": self.g_optimizer}
 
     def networks(self) -> dict:
         """Name -> network, as they appear in checkpoints."""
         return {"generator": self.generator, "discriminator": self.discriminator}
 
+    def make_optimizers(self, mixed_precision: str = "off") -> dict:
+        """Name -> optimizer, one per side as the config names them; kept in `self.optimizers`."""
+        self.optimizers = {
+            "d_optimizer": make_optimizer(self.config.d_optimizer, self.config.learning_rate, mixed_precision),
+            "g_optimizer": make_optimizer(self.config.g_optimizer, self.config.learning_rate, mixed_precision)}
+        return self.optimizers
+
+    def steps(self) -> dict:
+        """Name -> `Step`, in the order the default schedule runs them."""
+        raise NotImplementedError
+
+    def schedule(self, batch: int, run) -> None:
+        """Train global batch number `batch`: by default every step once, in order."""
+        for name in self.steps():
+            run(name)
+
     def learning_rate_at(self, batches) -> float:
         return float(self.config.learning_rate)
+
+    def counters(self) -> dict:
+        """Numbers besides weights that the schedule keeps between batches (checkpointed)."""
+        return {}
+
+    def restore_counters(self, values: dict) -> None:
+        pass
 
     def training_data(self, options):
         """A `tf_irgan.data.datasets.Batches` for `options.data`."""
         raise NotImplementedError
 
-    def checkpoint_objects(self) -> dict:
-        """Keras 3 layers kept in Python lists are invisible to tf.train.Checkpoint, so networks
-        are checkpointed as their variable lists (the order is fixed by the network's code)."""
-        objects = {"batches": self.batches, **self.optimizers()}
-        for name, network in self.networks().items():
-            objects[name] = list(network.variables)
-        return objects
-
     def preset_metadata(self) -> dict:
         """What the saved generator's metadata.json says about the model (description, ...)."""
         return {"description": f"{type(self).__name__} generator, {self.config.name} config"}
 
-    def global_mean(self, per_example):
-        """Mean over the global batch of a per-replica, per-example loss: summed over replicas
-        (as the optimizer sums gradients) this is the batch mean."""
-        global_batch = tf.cast(tf.shape(per_example)[0], tf.float32) * \
-            tf.distribute.get_strategy().num_replicas_in_sync
-        return tf.reduce_sum(tf.cast(per_example, tf.float32)) / global_batch
+
+def per_example_mean(values):
+    """Mean over all axes but the first: one number per example."""
+    from keras import ops
+    return ops.mean(ops.reshape(ops.cast(values, "float32"), (ops.shape(values)[0], -1)), axis=1)

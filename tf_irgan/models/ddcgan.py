@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 from tf_irgan import losses
@@ -20,7 +19,7 @@ from tf_irgan.models.layers import (BilinearUpsampling, Identity3x3, ReflectConv
 from tf_irgan.data.patches import check_scale
 from tf_irgan.errors import UserError
 from tf_irgan.modalities import detect_modality, get_modality
-from tf_irgan.models.base import GAN, Config, replace_config
+from tf_irgan.models.base import GAN, Config, Step, make_optimizer, replace_config
 
 @dataclass
 class DDcGANConfig(Config):
@@ -186,7 +185,7 @@ class Generator(keras.Model):
         """Mean of the visible image and the bilinearly upsampled IR image."""
         vis, ir = inputs["vis"], inputs["ir"]
         if self.scale > 1:
-            ir = tf.image.resize(ir, tf.shape(vis)[1:3], method="bilinear")
+            ir = losses.upsample_bilinear(ir, self.scale)
         return (ops.cast(vis, "float32") + ops.cast(ir, "float32")) / 2
 
     def get_config(self):
@@ -248,31 +247,26 @@ class Discriminator(keras.Model):
 class DDcGAN(GAN):
     """The generator and its two discriminators, trained with DDcGAN's adaptive schedule.
 
-    The schedule repeats a step while a loss is on the wrong side of a threshold. Those
-    data-dependent repeats run in Python around compiled single steps: a `tf.while_loop` around
-    optimizer updates fails under MirroredStrategy (merge_call inside a loop body), while this
-    form runs the same on one device, many GPUs, or logical CPUs. So this model distributes its
-    own sub-steps (`distributes_itself`) and advances `batches` itself.
+    The schedule repeats a sub-step while a loss is on the wrong side of a threshold: plain
+    Python around compiled single steps (`schedule`), which runs the same on every backend, one
+    device or many (a `tf.while_loop` around optimizer updates fails under MirroredStrategy).
     """
 
     task = "fusion"
     output_role = "fused"
-    distributes_itself = True
     config_class = DDcGANConfig
 
-    def __init__(self, config: DDcGANConfig, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, config: DDcGANConfig):
+        super().__init__(config)
         self.generator = Generator.from_ddcgan_config(config, name="generator")
         self.d_vis = Discriminator(config.disc_filters, config.weight_clip, config.sync_batch_norm, name="d_vis")
         self.d_ir = Discriminator(config.disc_filters, config.weight_clip, config.sync_batch_norm, name="d_ir")
-        names = ["d_vis_loss", "d_ir_loss", "g_loss", "g_adv", "l_ir", "l_vis"]
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
-        self.step_counts = {}  # optimizer steps taken, by kind: lets tests count repeats
         p, q = config.patch, config.ir_patch
         self.generator({"vis": ops.zeros((1, p, p, 1)), "ir": ops.zeros((1, q, q, 1))})
         self.d_vis(ops.zeros((1, p, p, 1)))
         self.d_ir(ops.zeros((1, q, q, 1)))
-        self.g_loss_start = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="g_loss_start")
+        # L_G of the first generator step: the reference of the relative g_max (`paper`).
+        self.g_loss_start = 0.0
 
     @classmethod
     def config_names(cls):
@@ -314,158 +308,116 @@ class DDcGAN(GAN):
         return {"description": f"DDcGAN generator, {cfg.name} config, {what}", "scale": cfg.scale,
                 "modality": kind.name, "color_space": kind.color_space, "color_role": kind.color_role}
 
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
-
     def networks(self):
         return {"generator": self.generator, "d_vis": self.d_vis, "d_ir": self.d_ir}
 
-    def optimizers(self):
-        return {"g_optimizer": self.g_optimizer, "d_vis_optimizer": self.d_vis_optimizer,
-                "d_ir_optimizer": self.d_ir_optimizer}
-
-    def checkpoint_objects(self):
-        return {**super().checkpoint_objects(), "g_loss_start": self.g_loss_start}
-
-    def compile(self, d_optimizer, g_optimizer, steps_per_epoch=1000, jit_compile=False):
-        """`d_optimizer` serves D_v; D_i gets a fresh copy of it (same class and settings)."""
-        keras.Model.compile(self)
-        self.d_vis_optimizer = d_optimizer
-        self.d_ir_optimizer = d_optimizer.__class__.from_config(d_optimizer.get_config())
-        self.g_optimizer = g_optimizer
-        self.steps_per_epoch = max(int(steps_per_epoch), 1)
-        self.jit = bool(jit_compile)
-        # Optimizer slots must exist before the first distributed step (reference §4).
-        self.d_vis_optimizer.build(self.d_vis.trainable_variables)
-        self.d_ir_optimizer.build(self.d_ir.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self._steps = {
-            "fuse": self._distributed(lambda b: self.generator(b, training=True), reduce=False),
-            "d_vis": self._distributed(lambda b, f: self._discriminator_step(b, f, "vis")),
-            "d_ir": self._distributed(lambda b, f: self._discriminator_step(b, f, "ir")),
-            "g": self._distributed(lambda b: self._generator_step(b, adversarial_only=False)),
-            "g_adv": self._distributed(lambda b: self._generator_step(b, adversarial_only=True)),
-        }
-
-    # -- one batch of the schedule ---------------------------------------------------------
-
-    def train_step(self, batch):
+    def make_optimizers(self, mixed_precision: str = "off") -> dict:
+        """The config's D optimizer serves D_v, and a second one of its kind D_i."""
         cfg = self.config
-        seen = int(self.batches.numpy())
-        self._set_learning_rate(seen)
-        if not cfg.alternate or seen % 2 == 0:
-            self._train_discriminators(batch)
-        if not cfg.alternate or seen % 2 == 1:
-            self._train_generator(batch)
-        self.batches.assign_add(1)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        self.optimizers = {
+            "g_optimizer": make_optimizer(cfg.g_optimizer, cfg.learning_rate, mixed_precision),
+            "d_vis_optimizer": make_optimizer(cfg.d_optimizer, cfg.learning_rate, mixed_precision),
+            "d_ir_optimizer": make_optimizer(cfg.d_optimizer, cfg.learning_rate, mixed_precision)}
+        return self.optimizers
 
-    def _train_discriminators(self, batch):
-        cfg = self.config
-        # G is not updated while the discriminators train: fuse once, reuse for every repeat.
-        fused = self._steps["fuse"](batch)
-        for kind in ("d_vis", "d_ir"):
-            loss = self._run(kind, batch, fused)[f"{kind}_loss"]
-            repeats = 1
-            while loss > cfg.d_max and repeats < cfg.max_repeats:
-                loss = self._run(kind, batch, fused)[f"{kind}_loss"]
-                repeats += 1
+    def counters(self):
+        return {"g_loss_start": float(self.g_loss_start)}
 
-    def _train_generator(self, batch):
-        cfg = self.config
-        out = self._run("g", batch)
-        if cfg.g_max_relative and float(self.g_loss_start.numpy()) == 0.0:
-            self.g_loss_start.assign(out["g_loss"])
-        repeats = 1
-        while (min(out["d_vis_loss"], out["d_ir_loss"]) < cfg.d_min
-               and repeats < cfg.max_repeats):
-            out = self._run("g_adv", batch)
-            repeats += 1
-        limit = cfg.g_max * float(self.g_loss_start.numpy()) if cfg.g_max_relative else cfg.g_max
-        repeats = 1
-        while out["g_loss"] > limit and repeats < cfg.max_repeats:
-            out = self._run("g", batch)
-            repeats += 1
-
-    def _run(self, kind, *args) -> dict:
-        """Run one compiled step, update the trackers, return the losses as Python floats."""
-        out = {k: float(v) for k, v in self._steps[kind](*args).items()}
-        self.step_counts[kind] = self.step_counts.get(kind, 0) + 1
-        for name, value in out.items():
-            self.trackers[name].update_state(value)
-        return out
-
-    def _set_learning_rate(self, seen):
-        lr = self.learning_rate_at(seen)
-        for optimizer in self.optimizers().values():
-            optimizer.learning_rate = lr
+    def restore_counters(self, values):
+        self.g_loss_start = float(values.get("g_loss_start", 0.0))
 
     def learning_rate_at(self, batches) -> float:
         """One clock for all three optimizers: decay by lr_decay per epoch, continuously."""
         return self.config.learning_rate * self.config.lr_decay ** (batches / self.steps_per_epoch)
 
-    # -- single compiled steps (per replica) -----------------------------------------------
+    # -- the compiled sub-steps (per replica) -----------------------------------------------
 
-    def _distributed(self, step_fn, reduce=True):
-        strategy = self.distribute_strategy
-        replica_fn = tf.function(step_fn, jit_compile=self.jit)
+    def steps(self):
+        return {
+            "fuse": Step(self._fuse_step),
+            "d_vis": Step(lambda b, f: self._discriminator_step(b, f, "vis"), "d_vis",
+                          "d_vis_optimizer", ("d_vis_loss",)),
+            "d_ir": Step(lambda b, f: self._discriminator_step(b, f, "ir"), "d_ir",
+                         "d_ir_optimizer", ("d_ir_loss",)),
+            "g": Step(lambda b: self._generator_step(b, adversarial_only=False), "generator",
+                      "g_optimizer", GENERATOR_LOGS),
+            "g_adv": Step(lambda b: self._generator_step(b, adversarial_only=True), "generator",
+                          "g_optimizer", GENERATOR_LOGS),
+        }
 
-        @tf.function
-        def run(*args):
-            per_replica = strategy.run(replica_fn, args=args)
-            if not reduce:
-                return per_replica
-            # Per-replica losses are already divided by the global batch: their sum is the mean.
-            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                    for k, v in per_replica.items()}
-        return run
+    def _fuse_step(self, batch):
+        return 0.0, {}, {"fused": self.generator(batch, training=True)}
 
     def _discriminator_step(self, batch, fused, which):
         if which == "vis":
-            disc, optimizer, real, fake = self.d_vis, self.d_vis_optimizer, batch["vis"], fused
+            disc, real, fake = self.d_vis, batch["vis"], fused
         else:
-            disc, optimizer = self.d_ir, self.d_ir_optimizer
-            real, fake = batch["ir"], losses.downsample(fused, self.config.scale)
-        with tf.GradientTape() as tape:
-            loss = self.global_mean(losses.discriminator(disc(real, training=True),
-                                                         disc(fake, training=True)))
-            scaled = optimizer.scale_loss(loss)
-        optimizer.apply_gradients(zip(tape.gradient(scaled, disc.trainable_variables),
-                                      disc.trainable_variables))
-        return {f"d_{which}_loss": loss}
+            disc, real, fake = self.d_ir, batch["ir"], losses.downsample(fused, self.config.scale)
+        loss = ops.mean(losses.discriminator(disc(real, training=True), disc(fake, training=True)))
+        return loss, {f"d_{which}_loss": loss}, {}
 
     def _generator_step(self, batch, adversarial_only):
         cfg = self.config
-        with tf.GradientTape() as tape:
-            fused = self.generator(batch, training=True)
-            fused_small = losses.downsample(fused, cfg.scale)
-            d_vis_fake = self.d_vis(fused, training=True)
-            d_ir_fake = self.d_ir(fused_small, training=True)
-            adv = self.global_mean(losses.generator_adversarial(d_vis_fake, d_ir_fake))
-            l_ir, l_vis = (self.global_mean(loss)
-                           for loss in content_losses(cfg, batch, fused, fused_small))
-            g_loss = adv + cfg.content_weight * (cfg.ir_weight * l_ir + cfg.vis_weight * l_vis)
-            scaled = self.g_optimizer.scale_loss(adv if adversarial_only else g_loss)
-        variables = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        fused = self.generator(batch, training=True)
+        fused_small = losses.downsample(fused, cfg.scale)
+        d_vis_fake = self.d_vis(fused, training=True)
+        d_ir_fake = self.d_ir(fused_small, training=True)
+        adv = ops.mean(losses.generator_adversarial(d_vis_fake, d_ir_fake))
+        l_ir, l_vis = (ops.mean(loss) for loss in content_losses(cfg, batch, fused, fused_small))
+        g_loss = adv + cfg.content_weight * (cfg.ir_weight * l_ir + cfg.vis_weight * l_vis)
         # The D losses on this batch decide whether G needs extra adversarial steps.
-        d_vis_loss = self.global_mean(losses.discriminator(
-            self.d_vis(batch["vis"], training=True), d_vis_fake))
-        d_ir_loss = self.global_mean(losses.discriminator(
-            self.d_ir(batch["ir"], training=True), d_ir_fake))
-        return {"g_loss": g_loss, "g_adv": adv, "l_ir": l_ir, "l_vis": l_vis,
+        d_vis_loss = ops.mean(losses.discriminator(self.d_vis(batch["vis"], training=True),
+                                                   ops.stop_gradient(d_vis_fake)))
+        d_ir_loss = ops.mean(losses.discriminator(self.d_ir(batch["ir"], training=True),
+                                                  ops.stop_gradient(d_ir_fake)))
+        logs = {"g_loss": g_loss, "g_adv": adv, "l_ir": l_ir, "l_vis": l_vis,
                 "d_vis_loss": d_vis_loss, "d_ir_loss": d_ir_loss}
+        return (adv if adversarial_only else g_loss), logs, {}
+
+    # -- the adaptive schedule (plain Python, the same on every backend) ---------------------
+
+    def schedule(self, batch, run):
+        cfg = self.config
+        if not cfg.alternate or batch % 2 == 0:
+            self._train_discriminators(run)
+        if not cfg.alternate or batch % 2 == 1:
+            self._train_generator(run)
+
+    def _train_discriminators(self, run):
+        cfg = self.config
+        # G is not updated while the discriminators train: fuse once, reuse for every repeat.
+        fused = run("fuse").outputs["fused"]
+        for kind in ("d_vis", "d_ir"):
+            loss = run(kind, fused)[f"{kind}_loss"]
+            repeats = 1
+            while loss > cfg.d_max and repeats < cfg.max_repeats:
+                loss = run(kind, fused)[f"{kind}_loss"]
+                repeats += 1
+
+    def _train_generator(self, run):
+        cfg = self.config
+        out = run("g")
+        if cfg.g_max_relative and self.g_loss_start == 0.0:
+            self.g_loss_start = out["g_loss"]
+        repeats = 1
+        while min(out["d_vis_loss"], out["d_ir_loss"]) < cfg.d_min and repeats < cfg.max_repeats:
+            out = run("g_adv")
+            repeats += 1
+        limit = cfg.g_max * self.g_loss_start if cfg.g_max_relative else cfg.g_max
+        repeats = 1
+        while out["g_loss"] > limit and repeats < cfg.max_repeats:
+            out = run("g")
+            repeats += 1
+
+
+GENERATOR_LOGS = ("g_loss", "g_adv", "l_ir", "l_vis", "d_vis_loss", "d_ir_loss")
 
 
 def content_losses(config, batch, fused, fused_small):
     """(intensity term, gradient term) per example: DDcGAN's L_ir and L_vis, or the salient ones."""
     vis, ir = batch["vis"], batch["ir"]
     if config.content == "salient":
-        ir_up = ir if config.scale == 1 else tf.image.resize(ir, tf.shape(vis)[1:3], method="bilinear")
+        ir_up = losses.upsample_bilinear(ir, config.scale)
         # The brighter source is chosen on a grid at least 4x coarser than the visible one, at
         # every scale: a per-pixel max at full resolution asks for sharp seams where the
         # brighter source changes, which print as fringes on edges.

@@ -14,11 +14,10 @@ import dataclasses
 from dataclasses import dataclass
 
 import keras
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 
 from tf_irgan.errors import UserError
-from tf_irgan.models.base import GAN, Config, replace_config
+from tf_irgan.models.base import GAN, Config, Step, per_example_mean, replace_config
 
 DIRECTIONS = {"vis2ir": ("vis", "ir", 3, 1), "ir2vis": ("ir", "vis", 1, 3)}
 NORMS = ("batch", "instance", "sync-batch")  # sync-batch: statistics of the global batch
@@ -152,20 +151,20 @@ class UNetGenerator(keras.Model):
         skips = []
         for i, block in enumerate(self.down):
             if i > 0:
-                x = tf.nn.leaky_relu(x, 0.2)
+                x = ops.leaky_relu(x, 0.2)
             for layer in block:
                 x = layer(x, training=training)
             skips.append(x)
         for block, skip in zip(self.up, reversed(skips[:-1])):
-            x = tf.nn.relu(x)
+            x = ops.relu(x)
             for layer in block:
                 x = layer(x, training=training)
-            x = tf.concat([x, tf.cast(skip, x.dtype)], axis=-1)
-        out = self.head(tf.nn.relu(x))
-        return (tf.tanh(tf.cast(out, tf.float32)) + 1.0) / 2.0
+            x = ops.concatenate([x, ops.cast(skip, x.dtype)], axis=-1)
+        out = self.head(ops.relu(x))
+        return (ops.tanh(ops.cast(out, "float32")) + 1.0) / 2.0
 
     def build_for_inference(self):
-        self(tf.zeros((1, self.multiple, self.multiple, self.in_channels)))
+        self(ops.zeros((1, self.multiple, self.multiple, self.in_channels)))
 
     def get_config(self):
         return {**super().get_config(), "in_channels": self.in_channels,
@@ -214,14 +213,14 @@ class PairDiscriminator(keras.Model):
                           layers.Dense(1, kernel_initializer=_init(), dtype="float32", name="score")]
 
     def call(self, pair, training=False):
-        x = tf.concat([pair[0], pair[1]], axis=-1) * 2.0 - 1.0
+        x = ops.concatenate([pair[0], pair[1]], axis=-1) * 2.0 - 1.0
         for block in self.convs:
             for layer in block:
                 x = layer(x, training=training)
-            x = tf.nn.leaky_relu(x, 0.2)
+            x = ops.leaky_relu(x, 0.2)
         for layer in self.score:
             x = layer(x)
-        return tf.cast(x, tf.float32)
+        return ops.cast(x, "float32")
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "width": self.width,
@@ -237,18 +236,17 @@ class Pix2Pix(GAN):
     config_class = Pix2PixConfig
     preset_storage = "float16"   # a compact generator is 29 MB in float32 (docs/pix2pix.md)
 
-    def __init__(self, config: Pix2PixConfig, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Pix2PixConfig):
+        super().__init__(config)
         self.generator = UNetGenerator(config.in_channels, config.out_channels, config.depth,
                                        config.base_width, config.max_width, config.norm,
                                        config.dropout, config.dropout_layers, name="generator")
         self.discriminator = PairDiscriminator(config.discriminator, config.disc_width,
                                                config.disc_layers, config.norm, name="discriminator")
         c = config.crop
-        self.generator(tf.zeros((1, c, c, config.in_channels)))
-        self.discriminator((tf.zeros((1, c, c, config.in_channels)),
-                            tf.zeros((1, c, c, config.out_channels))))
-        self.trackers = [keras.metrics.Mean(name=n) for n in ("d_loss", "g_gan", "g_l1", "g_loss")]
+        self.generator(ops.zeros((1, c, c, config.in_channels)))
+        self.discriminator((ops.zeros((1, c, c, config.in_channels)),
+                            ops.zeros((1, c, c, config.out_channels))))
 
     @classmethod
     def config_names(cls):
@@ -279,46 +277,37 @@ class Pix2Pix(GAN):
         return {"description": f"pix2pix U-Net generator, {cfg.name} config, {source} -> {target}",
                 "direction": cfg.direction, "source": source, "target": target}
 
-    @property
-    def metrics(self):
-        return self.trackers
-
     def learning_rate_at(self, batches) -> float:
         """Constant, then linear decay to zero over the last (1 - decay_start) of the run."""
-        total = max(getattr(self, "total_batches", 0) or 1, 1)
+        total = max(self.total_batches, 1)
         start = self.config.decay_start * total
         if batches <= start:
             return float(self.config.learning_rate)
         return float(self.config.learning_rate * max(0.0, (total - batches) / max(total - start, 1)))
 
-    def train_step(self, batch):
-        image, target = batch["image"], batch["target"]
-        with tf.GradientTape() as tape:
-            fake = self.generator(image, training=True)
-            real_logits = self.discriminator((image, target), training=True)
-            fake_logits = self.discriminator((image, tf.stop_gradient(fake)), training=True)
-            # Halved, as in the reference implementation: D learns at half the rate of G.
-            d_loss = 0.5 * self.global_mean(_bce(real_logits, 1.0) + _bce(fake_logits, 0.0))
-            scaled = self.d_optimizer.scale_loss(d_loss)
-        variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+    def steps(self):
+        return {"d": Step(self._discriminator_step, "discriminator", "d_optimizer", ("d_loss",)),
+                "g": Step(self._generator_step, "generator", "g_optimizer", ("g_gan", "g_l1", "g_loss"))}
 
-        with tf.GradientTape() as tape:
-            fake = self.generator(image, training=True)
-            g_gan = self.global_mean(_bce(self.discriminator((image, fake), training=True), 1.0))
-            g_l1 = self.global_mean(tf.reduce_mean(tf.abs(target - fake), axis=[1, 2, 3]))
-            g_loss = g_gan + self.config.l1_weight * g_l1
-            scaled = self.g_optimizer.scale_loss(g_loss)
-        variables = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        for tracker, value in zip(self.trackers, (d_loss, g_gan, g_l1, g_loss)):
-            tracker.update_state(value)
-        return {m.name: m.result() for m in self.metrics}
+    def _discriminator_step(self, batch):
+        image, target = batch["image"], batch["target"]
+        fake = ops.stop_gradient(self.generator(image, training=True))
+        real_logits = self.discriminator((image, target), training=True)
+        fake_logits = self.discriminator((image, fake), training=True)
+        # Halved, as in the reference implementation: D learns at half the rate of G.
+        d_loss = 0.5 * ops.mean(_bce(real_logits, 1.0) + _bce(fake_logits, 0.0))
+        return d_loss, {"d_loss": d_loss}, {}
+
+    def _generator_step(self, batch):
+        image, target = batch["image"], batch["target"]
+        fake = self.generator(image, training=True)
+        g_gan = ops.mean(_bce(self.discriminator((image, fake), training=True), 1.0))
+        g_l1 = ops.mean(per_example_mean(ops.abs(target - fake)))
+        g_loss = g_gan + self.config.l1_weight * g_l1
+        return g_loss, {"g_gan": g_gan, "g_l1": g_l1, "g_loss": g_loss}, {}
 
 
 def _bce(logits, label: float):
     """Per-example binary cross-entropy of logits against a constant label, averaged over the
     example's logits (one for `paper`, one per patch for `patchgan`)."""
-    loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label),
-                                                   logits=logits)
-    return tf.reduce_mean(tf.reshape(loss, [tf.shape(loss)[0], -1]), axis=1)
+    return per_example_mean(ops.binary_crossentropy(ops.full_like(logits, label), logits, from_logits=True))

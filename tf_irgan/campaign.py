@@ -1,0 +1,152 @@
+"""The paper-scale campaign: every run of the reproduction, one command, one output folder.
+
+`tf-irgan campaign --ir-vis roadscene/ [--mri-pet harvard/] --out OUT --minutes 10` prepares
+the patch files from folders of pairs (`tf-irgan prepare`), then trains each run with
+`tf-irgan train --time-limit` for its share of the minutes, on the backend of KERAS_BACKEND
+(JAX on a GPU machine without TensorFlow), and writes every preset into OUT/presets/ (and, with
+`--archive`, each as one OUT/NAME.tar.gz). Each step is a subprocess running the project's own
+commands, so the commands recorded in the presets' metadata rerun it, and one failed run does
+not end the others. `--dry-run` does the same with two batches per run and coarser patches: the
+whole command proven on a CPU before a GPU is spent on it. OUT/campaign.json says what ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tf_irgan.errors import UserError
+
+HOLDOUT_EVERY = 10   # every 10th pair (by name) held out for selection, as the shipped presets
+
+
+@dataclass
+class Run:
+    name: str            # the preset's name
+    share: float         # of the campaign's minutes
+    data: str            # "ir-vis-x4" | "ir-vis-x1" (patch files) | "ir-vis" | "mri-pet" (folders)
+    args: list = field(default_factory=list)
+
+
+# The official patch-set size is 27,264 patches of 84x84 at batch 24: 1,136 batches per epoch;
+# the runs ask for many epochs and stop at their time limit.
+RUNS = [
+    Run("ddcgan-official-x4", 0.22, "ir-vis-x4", ["--model", "ddcgan", "--config", "official", "--scale", "4"]),
+    Run("ddcgan-paper-x4", 0.22, "ir-vis-x4", ["--model", "ddcgan", "--config", "paper", "--scale", "4"]),
+    Run("ddcgan-official", 0.16, "ir-vis-x1", ["--model", "ddcgan", "--config", "official", "--scale", "1"]),
+    Run("ddcgan-mri-pet-official-x4", 0.1, "mri-pet", ["--model", "ddcgan", "--config", "official",
+                                                       "--scale", "4", "--stride", "14"]),
+    Run("pix2pix-vis2ir-canonical", 0.15, "ir-vis", ["--model", "pix2pix", "--config", "canonical",
+                                                     "--direction", "vis2ir"]),
+    Run("pix2pix-ir2vis-canonical", 0.15, "ir-vis", ["--model", "pix2pix", "--config", "canonical",
+                                                     "--direction", "ir2vis"]),
+]
+
+
+def _command(args: list) -> list:
+    """`tf-irgan ARGS` in this interpreter (the console script may not be on PATH)."""
+    return [sys.executable, "-c", "import sys; sys.argv[0] = 'tf-irgan'; "
+            "from tf_irgan.cli.main import cli; cli()", *args]
+
+
+def plan(ir_vis, mri_pet, out: Path, minutes: float, dry_run: bool, only=()) -> list[dict]:
+    """The steps to run, in order: dicts with the name, the `tf-irgan` arguments and a time limit."""
+    unknown = sorted(set(only) - {run.name for run in RUNS})
+    if unknown:
+        raise UserError(f"--only {', '.join(unknown)}: no such run; the campaign's runs: "
+                        f"{', '.join(run.name for run in RUNS)}")
+    for folder, what in ((ir_vis, "--ir-vis"), (mri_pet, "--mri-pet")):
+        if folder is not None and not Path(folder).is_dir():
+            raise UserError(f"{what} {folder}: not a folder of pairs; pass the folder that holds "
+                            "vi/ and ir/ (or MRI/ and PET/)")
+    chosen = [run for run in RUNS if (not only or run.name in only)
+              and (run.data != "mri-pet" or mri_pet is not None)
+              and (run.data == "mri-pet" or ir_vis is not None)]
+    if not chosen:
+        raise UserError("nothing to run: give --ir-vis (and --mri-pet for the medical run)")
+    stride = "84" if dry_run else "14"
+    steps = []
+    needed = {run.data for run in chosen}
+    for scale in ("4", "1"):
+        if f"ir-vis-x{scale}" in needed:
+            steps.append({"name": f"prepare x{scale}", "minutes": None, "args": [
+                "prepare", "--vis-dir", str(Path(ir_vis) / "vi"), "--ir-dir", str(Path(ir_vis) / "ir"),
+                "-o", str(out / "data" / f"ir-vis-x{scale}.h5"), "--patch", "84", "--stride", stride,
+                "--scale", scale, "--holdout-every", str(HOLDOUT_EVERY), "--overwrite"]})
+    total_share = sum(run.share for run in chosen)
+    for run in chosen:
+        data = {"ir-vis-x4": str(out / "data" / "ir-vis-x4.h5"), "ir-vis-x1": str(out / "data" / "ir-vis-x1.h5"),
+                "ir-vis": str(ir_vis), "mri-pet": str(mri_pet)}[run.data]
+        share = minutes * run.share / total_share
+        length = ["--steps", "2", "--checkpoint-every", "1", "--log-every", "1"] if dry_run else \
+            ["--epochs", "1000", "--checkpoint-every", "200", "--log-every", "25"]
+        holdout = [] if run.data.startswith("ir-vis-x") else ["--holdout-every", str(HOLDOUT_EVERY)]
+        args = ["train", *run.args, "--data", data, "--out", str(out / "runs" / run.name),
+                "--time-limit", f"{share:.2f}", *length, *holdout, "--quiet"]
+        if dry_run and "--stride" in args:  # coarse patches: quick to cut
+            args[args.index("--stride") + 1] = "84"
+        steps.append({"name": run.name, "minutes": share, "args": args})
+    return steps
+
+
+def run_campaign(ir_vis, mri_pet, out, minutes: float = 10.0, dry_run: bool = False, only=(),
+                 archive: bool = False, echo=print) -> dict:
+    out = Path(out)
+    if minutes <= 0:
+        raise UserError(f"--minutes {minutes:g}: give the minutes the whole campaign may take")
+    steps = plan(ir_vis, mri_pet, out, minutes, dry_run, only)
+    if (out / "runs").exists() and any((out / "runs").iterdir()):
+        raise UserError(f"{out}: already holds a campaign's runs; choose another --out (resume a "
+                        "single run with `tf-irgan train --resume --out OUT/runs/NAME`)")
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    (out / "presets").mkdir(parents=True, exist_ok=True)
+    record = {"backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "dry_run": dry_run,
+              "minutes": minutes, "runs": []}
+    for step in steps:
+        began = time.time()
+        command = shlex.join(["tf-irgan", *step["args"]])
+        echo(f"[campaign] {step['name']}: {command}")
+        # The time limit stops the run at a checkpoint; the margin covers start-up and compiling.
+        limit = None if step["minutes"] is None else step["minutes"] * 60 + 600
+        try:
+            proc = subprocess.run(_command(step["args"]), timeout=limit, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            status, output = proc.returncode, proc.stdout
+        except subprocess.TimeoutExpired as err:
+            status, output = "timeout", (err.stdout or "")
+        entry = {"name": step["name"], "command": command, "status": status,
+                 "seconds": round(time.time() - began, 1), "output": output.strip().splitlines()[-3:]}
+        if step["minutes"] is not None and status == 0:
+            entry.update(_collect(out, step["name"], archive))
+        record["runs"].append(entry)
+        echo(f"[campaign] {step['name']}: {'ok' if status == 0 else 'FAILED (' + str(status) + ')'} "
+             f"in {entry['seconds']:.0f} s" + ("" if status == 0 else f": {' / '.join(entry['output'])}"))
+        (out / "campaign.json").write_text(json.dumps(record, indent=2))
+        if status != 0 and step["minutes"] is None:
+            break  # no patches: the runs that need them cannot start
+    return record
+
+
+def _collect(out: Path, name: str, archive: bool) -> dict:
+    """Copy the run's preset to OUT/presets/NAME (and OUT/NAME.tar.gz); what its session did."""
+    import shutil
+
+    run_dir = out / "runs" / name
+    target = out / "presets" / name
+    shutil.copytree(run_dir / "model", target, dirs_exist_ok=True)
+    metadata = json.loads((target / "metadata.json").read_text())
+    metadata["name"] = name
+    (target / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    if archive:
+        with tarfile.open(out / f"{name}.tar.gz", "w:gz") as tar:
+            tar.add(target, arcname=name)
+    session = json.loads((run_dir / "last_session.json").read_text())
+    return {"batches": session["batches"], "losses": session["losses"],
+            "time_limit_reached": session.get("time_limit_reached"), "preset": str(target)}
