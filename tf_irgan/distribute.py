@@ -9,7 +9,8 @@
   docs/benchmarks.md).
 
 Keras 3 `fit` is broken under MultiWorkerMirroredStrategy (keras-team/keras#20585); the
-project's own loop (`tf_irgan.training`) drives the same `train_step` on every strategy.
+project's own loop (`tf_irgan.training`) drives the same compiled sub-steps on every strategy
+(`tf_irgan.backends.tensorflow`).
 """
 
 from __future__ import annotations

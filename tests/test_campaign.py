@@ -1,0 +1,41 @@
+"""The campaign's plan (tf_irgan.campaign): which commands run, with which budgets; refusals.
+The dry run itself trains real models and is run by hand before a GPU run (docs/training.md)."""
+
+import shlex
+
+import pytest
+
+from tf_irgan.campaign import RUNS, plan
+from tf_irgan.errors import UserError
+
+
+def test_plan_prepares_once_per_scale_and_shares_the_minutes(tmp_path):
+    (tmp_path / "rs").mkdir()
+    (tmp_path / "mp").mkdir()
+    steps = plan(tmp_path / "rs", tmp_path / "mp", tmp_path / "out", 60, dry_run=False)
+    names = [s["name"] for s in steps]
+    assert names == ["prepare x4", "prepare x1", *(run.name for run in RUNS)]
+    budgets = [s["minutes"] for s in steps if s["minutes"] is not None]
+    assert abs(sum(budgets) - 60) < 1e-9
+    official = shlex.join(steps[2]["args"])
+    assert "--config official --scale 4" in official and "--time-limit 13.20" in official
+    assert f"--out {tmp_path / 'out' / 'runs' / 'ddcgan-official-x4'}" in official
+    assert "--stride 14" in shlex.join(steps[0]["args"])
+    # The medical run needs --mri-pet; without it the rest share the whole time.
+    steps = plan(tmp_path / "rs", None, tmp_path / "out", 60, dry_run=True)
+    assert "ddcgan-mri-pet-official-x4" not in [s["name"] for s in steps]
+    assert abs(sum(s["minutes"] for s in steps if s["minutes"]) - 60) < 1e-9
+    assert all("--steps 2" in shlex.join(s["args"]) for s in steps if s["minutes"])
+    assert "--stride 84" in shlex.join(steps[0]["args"])
+
+
+def test_plan_refusals(tmp_path):
+    (tmp_path / "rs").mkdir()
+    with pytest.raises(UserError, match="--only nope: no such run"):
+        plan(tmp_path / "rs", None, tmp_path / "out", 10, False, only=("nope",))
+    with pytest.raises(UserError, match="--ir-vis .*absent: not a folder"):
+        plan(tmp_path / "absent", None, tmp_path / "out", 10, False)
+    with pytest.raises(UserError, match="nothing to run"):
+        plan(None, None, tmp_path / "out", 10, False)
+    only = plan(tmp_path / "rs", None, tmp_path / "out", 10, False, only=("pix2pix-vis2ir-canonical",))
+    assert [s["name"] for s in only] == ["pix2pix-vis2ir-canonical"]  # no patch files needed
