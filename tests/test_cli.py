@@ -360,3 +360,16 @@ def test_same_seed_gives_the_same_weights(prepared, tmp_path):
     losses = [json.loads((tmp_path / run / "last_session.json").read_text())["losses"]
               for run in ("a", "b")]
     assert losses[0] == losses[1]
+
+
+def test_old_spellings_work_but_leave_help():
+    """One word per meaning: "preset" for saved models; the old spellings are hidden."""
+    import re
+    commands = re.findall(r"^  (\S+)", _ok(_run(["--help"])).stdout.split("Commands:")[1], re.M)
+    assert "presets" in commands and "checkpoints" not in commands and "campaign" in commands
+    for command, new, old in (("fuse", "--preset", "--checkpoint"), ("translate", "--preset", "--checkpoint"),
+                              ("train", "--config", "--preset"), ("report", "--no-presets", "--no-checkpoints")):
+        text = _ok(_run([command, "--help"])).stdout
+        assert new in text and old not in text.replace(new, ""), command
+    assert "PRESET" in _ok(_run(["export", "--help"])).stdout
+    assert "--time-limit" in _ok(_run(["train", "--help"])).stdout

@@ -180,7 +180,7 @@ def test_preset_folder_errors(tmp_path):
     with pytest.raises(UserError) as err:
         load_preset(tmp_path)
     assert str(tmp_path) in str(err.value) and "config.json" in str(err.value)
-    with pytest.raises(UserError, match="no such checkpoint"):
+    with pytest.raises(UserError, match="no such preset"):
         load_preset("no-such-model-name")
 
 

@@ -51,7 +51,7 @@ def test_baselines_only(tmp_path, shared_data):
     assert report["sets"]["roadscene"]["pairs"] == ["FLIR_00548", "FLIR_01945"]
 
     again = _run(["--data-root", str(shared_data), "--output", str(output), "--limit", "1",
-                  "--no-checkpoints"])
+                  "--no-presets"])
     assert again.exit_code == 2
     assert again.stderr.strip().startswith("Error: ") and "already exists" in again.stderr
     assert "--limit 2" in output.read_text()  # nothing was replaced
@@ -118,7 +118,7 @@ def test_reduced_ir_baseline_sees_what_a_4x_model_sees(shared_data):
 
 def test_unknown_method_is_one_line(tmp_path, shared_data):
     result = _run(["--data-root", str(shared_data), "--output", str(tmp_path / "r.md"),
-                   "--no-checkpoints", "--methods", "average,nope"])
+                   "--no-presets", "--methods", "average,nope"])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "nope" in lines[0], result.stderr

@@ -94,7 +94,7 @@ def resolve(name_or_dir) -> Path:
         if (folder / str(name_or_dir) / CONFIG_FILE).is_file():
             return folder / str(name_or_dir)
     names = ", ".join(p.name for p in list_presets()) or "none found"
-    raise UserError(f"{name_or_dir}: no such checkpoint; shipped: {names} (see `tf-irgan presets`)")
+    raise UserError(f"{name_or_dir}: no such preset; shipped: {names} (see `tf-irgan presets`)")
 
 
 def read_preset(path) -> Preset:

@@ -8,6 +8,8 @@ from tf_irgan.cli.report import report
 from tf_irgan.cli.train import prepare, train
 from tf_irgan.cli.translate import translate
 
-# name -> command; "checkpoints" is the old name of "presets".
+# name -> command; "checkpoints" is the old name of "presets" (it works, hidden from --help).
 ALL = {"fuse": fuse, "translate": translate, "presets": presets, "checkpoints": presets, "prepare": prepare,
        "train": train, "campaign": campaign, "evaluate": evaluate, "report": report, "export": export}
+
+OLD_NAMES = {"checkpoints"}

@@ -4,7 +4,7 @@ import click
 
 
 @click.command()
-@click.argument("checkpoint")
+@click.argument("preset", metavar="PRESET")
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="saved-model: the model base folder for TF Serving (the SavedModel goes to "
                    "OUTPUT/<version>/); tflite: the .tflite file.")
@@ -19,8 +19,8 @@ import click
 @click.option("--calibration", type=click.Path(),
               help="tflite int8: a folder with vi/ and ir/ of real pairs setting the int8 ranges.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing version folder or file.")
-def export(checkpoint, output, kind, version, size, quantize, calibration, overwrite):
-    """Export CHECKPOINT (a shipped name or preset folder, any task) as a SavedModel that
+def export(preset, output, kind, version, size, quantize, calibration, overwrite):
+    """Export PRESET (a shipped name or preset folder, any task) as a SavedModel that
     TF Serving loads as is, or as a TensorFlow Lite model for one input size."""
     from tf_irgan.cli.main import import_tensorflow_quietly
     import_tensorflow_quietly()
@@ -30,11 +30,11 @@ def export(checkpoint, output, kind, version, size, quantize, calibration, overw
     if kind == "tflite":
         if not size:
             raise UserError("--format tflite needs --size WIDTHxHEIGHT (a TFLite model has one input size)")
-        path = export_tflite(checkpoint, output, size, quantize, calibration, overwrite)
+        path = export_tflite(preset, output, size, quantize, calibration, overwrite)
         click.echo(f"wrote {quantize} TFLite model to {path} ({path.stat().st_size / 1e6:.1f} MB, "
                    f"input {size})")
         return
-    path = export_saved_model(checkpoint, output, version=version, overwrite=overwrite)
+    path = export_saved_model(preset, output, version=version, overwrite=overwrite)
     click.echo(f"wrote SavedModel version {version} to {path} (signatures: serving_default "
                "float32, serving_uint8, serving_bytes); serve it with model base path "
                f"{click.format_filename(str(path.parent.resolve()))}")

@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from tf_irgan.cli.jobs import precision_option
+from tf_irgan.cli.options import OldNames
 
 METHODS = ["ddcgan", "average", "max", "laplacian"]
 
@@ -16,8 +17,8 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
 @click.option("--vis-dir", type=click.Path(), help="Folder of visible (or MRI) images (batch mode).")
 @click.option("--ir-dir", type=click.Path(), help="Folder of IR (or PET) images, paired by file name.")
 @click.option("--out-dir", type=click.Path(), help="Folder for the fused images (batch mode).")
-@click.option("--preset", "--checkpoint", "preset", help="Shipped preset name or preset folder "
-              "(default: chosen by the size ratio). --checkpoint is the old name.")
+@click.option("--preset", "--checkpoint", "preset", cls=OldNames,
+              help="Shipped preset name or preset folder (default: chosen by the size ratio).")
 @click.option("--method", type=click.Choice(METHODS), default="ddcgan", show_default=True,
               help="The model, or a classical baseline.")
 @click.option("--gray", is_flag=True, help="Write the fused luminance only, even for color input.")
@@ -73,7 +74,7 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
 
     result = run_jobs(jobs, run, "fusing")
     if single:
-        used = f" with {result.checkpoint}" if result.checkpoint else f" ({method})"
+        used = f" with {result.preset}" if result.preset else f" ({method})"
         click.echo(f"wrote {jobs[0][2]}{used}")
     else:
         click.echo(f"wrote {len(jobs)} fused images to {out_dir}")

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from tf_irgan.presets import PRECISIONS
+
 precision_option = click.option(
-    "--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+    "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
     help="The generator's arithmetic: auto = bf16 where the hardware computes it (AVX-512 BF16 "
          "or AMX CPUs, NVIDIA GPUs from Ampere on), else fp32.")
 

@@ -54,7 +54,11 @@ def cli():
 
 def _register():
     from tf_irgan.cli import commands
+    import copy
     for name, command in commands.ALL.items():
+        if name in commands.OLD_NAMES:
+            command = copy.copy(command)
+            command.hidden = True
         cli.add_command(command, name=name)
 
 

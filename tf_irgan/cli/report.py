@@ -37,22 +37,23 @@ def _csv(text):
               help="Keep the fused images here (<set>/<method>/<pair>.png, replaced on each run); "
                    "default: a temporary folder, removed afterwards.")
 @click.option("--limit", type=click.IntRange(min=1), help="Score only the first N pairs of each set.")
-@click.option("--methods", help="Comma-separated subset of checkpoint names and average,max,laplacian "
-                                "(default: every checkpoint and baseline).")
-@click.option("--no-checkpoints", is_flag=True, help="Baselines only (no TensorFlow needed).")
+@click.option("--methods", help="Comma-separated subset of preset names and average,max,laplacian "
+                                "(default: every preset and baseline).")
+@click.option("--no-presets", is_flag=True, help="Baselines only (no TensorFlow needed).")
+@click.option("--no-checkpoints", is_flag=True, hidden=True)  # the old name of --no-presets
 @click.option("--sets", default="tno,roadscene,medical,translation", show_default=True,
               help="Comma-separated subset of the test sets.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report and its figures.")
-def report(data_root, output, work_dir, limit, methods, no_checkpoints, sets, overwrite):
-    """Score the shipped checkpoints and the baselines on TNO-25, held-out RoadScene pairs and
-    MRI-PET-42 (when a medical checkpoint exists); write results.md, results.json and figures."""
+def report(data_root, output, work_dir, limit, methods, no_presets, no_checkpoints, sets, overwrite):
+    """Score the shipped presets and the baselines on TNO-25, held-out RoadScene pairs and
+    MRI-PET-42 (when a medical preset exists); write results.md, results.json and figures."""
     from tf_irgan.report import ReportOptions, generate_report
 
     options = ReportOptions(data_root=data_root, output=output, work_dir=work_dir, limit=limit,
-                            methods=_csv(methods), checkpoints=not no_checkpoints,
+                            methods=_csv(methods), presets=not (no_presets or no_checkpoints),
                             sets=tuple(_csv(sets) or ()), overwrite=overwrite,
                             command=_command_line(click.get_current_context()))
-    if options.checkpoints:
+    if options.presets:
         from tf_irgan.presets import list_presets
         if list_presets():
             from tf_irgan.cli.main import import_tensorflow_quietly

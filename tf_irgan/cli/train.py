@@ -5,6 +5,9 @@ import sys
 
 import click
 
+from tf_irgan.cli.options import OldNames
+from tf_irgan.data.patches import SCALES
+from tf_irgan.distribute import STRATEGIES
 from tf_irgan.models import names as model_names
 
 
@@ -77,10 +80,10 @@ def _progress(label):
                    "and PET/: MRI/PET fusion, the PET's IHS intensity); "
                    "pix2pix: a folder with vi/ and ir/ (registered pairs, same names).")
 @click.option("--out", required=True, type=click.Path(), help="Run folder (checkpoints, logs, model/).")
-@click.option("--config", "--preset", "config", help="Named hyper-parameter config of the model "
-              "(ddcgan: official, paper, residual, fast, salient; default official. pix2pix: "
-              "canonical, paper, compact; default canonical). --preset is the old name.")
-@click.option("--scale", type=click.Choice(["1", "2", "4", "8"]), default="4", show_default=True,
+@click.option("--config", "--preset", "config", cls=OldNames, help="Named hyper-parameter config "
+              "of the model (ddcgan: official, paper, residual, fast, salient; default official. "
+              "pix2pix: canonical, paper, compact; default canonical).")
+@click.option("--scale", type=click.Choice([str(s) for s in SCALES]), default="4", show_default=True,
               help="ddcgan: visible/IR size ratio per side.")
 @click.option("--direction", type=click.Choice(["vis2ir", "ir2vis"]),
               help="pix2pix: visible -> infrared (default) or infrared -> visible.")
@@ -94,7 +97,7 @@ def _progress(label):
 @click.option("--holdout-every", default=0, show_default=True,
               help="With a folder: leave every K-th pair out of training.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--strategy", type=click.Choice(["auto", "mirrored", "multiworker", "one-device"]),
+@click.option("--strategy", type=click.Choice(STRATEGIES),
               default="auto", show_default=True,
               help="Where to train: auto = several machines when TF_CONFIG names them, else all "
                    "GPUs of this one, else one device (docs/distributed.md).")

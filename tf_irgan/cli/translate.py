@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from tf_irgan.cli.options import OldNames
+
 from tf_irgan.cli.jobs import precision_option
 
 
@@ -12,9 +14,9 @@ from tf_irgan.cli.jobs import precision_option
 @click.option("-o", "--output", type=click.Path(), help="Translated image to write (single image).")
 @click.option("--in-dir", type=click.Path(), help="Folder of images to translate (batch mode).")
 @click.option("--out-dir", type=click.Path(), help="Folder for the translated images (batch mode).")
-@click.option("--preset", "--checkpoint", "preset", default="pix2pix-vis2ir", show_default=True,
-              help="Shipped preset name or preset folder (pix2pix-vis2ir, pix2pix-ir2vis). "
-                   "--checkpoint is the old name.")
+@click.option("--preset", "--checkpoint", "preset", cls=OldNames, default="pix2pix-vis2ir",
+              show_default=True,
+              help="Shipped preset name or preset folder (pix2pix-vis2ir, pix2pix-ir2vis).")
 @precision_option
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")

@@ -44,12 +44,13 @@ TILE, MARGIN = 1024, 32
 class FuseResult:
     image: np.ndarray          # float32 [0, 1], (H, W) or (H, W, 3)
     method: str
-    checkpoint: str | None = None   # the name of the preset used (None for a baseline)
+    preset: str | None = None       # the name of the preset used (None for a baseline)
     notes: list = field(default_factory=list)
 
     @property
-    def preset(self) -> str | None:
-        return self.checkpoint
+    def checkpoint(self) -> str | None:
+        """The old name of `preset`."""
+        return self.preset
 
 
 # ---------------------------------------------------------------- sizes and model choice
@@ -60,7 +61,7 @@ def size_ratio(vis_shape, ir_shape, vis_name="visible", ir_name="IR", notes=None
     return (vis_shape[0] / ir_shape[0] + vis_shape[1] / ir_shape[1]) / 2
 
 
-def default_checkpoint(ratio: float, ir_name="IR", vis_name="visible") -> str:
+def default_preset(ratio: float, ir_name="IR", vis_name="visible") -> str:
     if ratio < 1 / SLACK:
         raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than {vis_name}; "
                         "pass the visible image first, then the IR image")
@@ -71,6 +72,9 @@ def default_checkpoint(ratio: float, ir_name="IR", vis_name="visible") -> str:
     raise UserError(f"{ir_name}: is {ratio:.2f}x smaller per side than {vis_name}; the shipped models "
                     f"serve ~1x ({SAME_SIZE_MODEL}) and ~4x ({X4_MODEL}); resize the IR image or pass "
                     "--preset with a model trained at that ratio")
+
+
+default_checkpoint = default_preset  # the old name
 
 
 def check_serves(scale: int, ratio: float, checkpoint: str, ir_name="IR", labels=("visible", "IR"),
@@ -332,7 +336,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name, notes)
     if method == "ddcgan":
         if loaded is None:
-            loaded = _load_fusion_preset(default_checkpoint(ratio, ir_name, vis_name), precision)
+            loaded = _load_fusion_preset(default_preset(ratio, ir_name, vis_name), precision)
         check_serves(loaded.scale, ratio, loaded.name, ir_name, kind.labels, notes,
                      same_size=ir_g.shape == vis_y.shape)
         small = align_ir(vis_y.shape, ir_g, loaded.scale, notes, ir_name, kind.labels)

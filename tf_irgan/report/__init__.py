@@ -48,7 +48,7 @@ class ReportOptions:
     work_dir: Path | None = None       # None: a temporary folder, removed afterwards
     limit: int | None = None           # first N pairs of each set
     methods: list | None = None        # checkpoint names and/or baselines; None: all
-    checkpoints: bool = True           # False: baselines only
+    presets: bool = True               # False: baselines only
     sets: tuple = SET_KEYS
     overwrite: bool = False
     command: str = "tf-irgan report"

@@ -139,8 +139,8 @@ def roadscene_pairs(pairs: list, presets: list) -> tuple[list, str]:
 
 
 def _select_methods(options, presets: list) -> tuple[list, list]:
-    """(checkpoint presets, baseline names) after --methods / --no-checkpoints."""
-    if not options.checkpoints:
+    """(presets, baseline names) after --methods / --no-presets."""
+    if not options.presets:
         presets = []
     baselines = list(BASELINES)
     if options.methods:
@@ -150,7 +150,7 @@ def _select_methods(options, presets: list) -> tuple[list, list]:
         if unknown:
             raise UserError(f"--methods {','.join(unknown)}: unknown; available: "
                             f"{', '.join(known) or 'none'}"
-                            + (" (checkpoints are off: --no-checkpoints)" if not options.checkpoints else ""))
+                            + (" (presets are off: --no-presets)" if not options.presets else ""))
         presets = [p for p in presets if p.name in wanted]
         baselines = [b for b in baselines if b in wanted]
     return presets, baselines
@@ -205,7 +205,7 @@ def plan(options) -> tuple[list[EvalSet], list]:
                                 "intensity of its color result against the MRI (B) and the "
                                 "full-resolution PET intensity (A)", modality="mri-pet"))
         else:
-            reason = ("checkpoints are off (--no-checkpoints)" if not options.checkpoints else
+            reason = ("presets are off (--no-presets)" if not options.presets else
                       "no selected checkpoint fuses MRI with PET (metadata modality \"mri-pet\")")
             sets.append(EvalSet("medical", "MRI-PET-42", "MRI", "PET", skipped=
                                 f"Skipped: {reason}, so there is no MRI/PET model to score."))
@@ -213,5 +213,5 @@ def plan(options) -> tuple[list[EvalSet], list]:
         if options.limit:
             eval_set.pairs = eval_set.pairs[:options.limit]
         if not eval_set.skipped and not eval_set.methods:
-            raise UserError("nothing to evaluate: --methods/--no-checkpoints left no method")
+            raise UserError("nothing to evaluate: --methods/--no-presets left no method")
     return sets, presets

@@ -67,7 +67,7 @@ def _checkpoint_section(presets: list) -> str:
     lines = ["## Shipped checkpoints", ""]
     if not presets:
         lines += ["No checkpoint was evaluated (none found, or excluded with "
-                  "--no-checkpoints/--methods).", ""]
+                  "--no-presets/--methods).", ""]
         return "\n".join(lines)
     lines += [_row(["Checkpoint", "task", "scale", "config", "trained on", "patches",
                     "batches x batch", "precision", "held-out pairs", "saved"]),
