@@ -102,6 +102,6 @@ def tiny_medical_preset(tmp_path_factory, shared_data) -> Path:
         for name in names:
             shutil.copy(source / role / name, root / "data" / role)
     result = train(TrainOptions(data=str(root / "data"), out=str(root / "run"), config="fast",
-                                scale=4, steps=2, batch_size=2, patch=32, stride=64,
+                                model_options={"scale": 4}, steps=2, batch_size=2, patch=32, stride=64,
                                 checkpoint_every=100, command="tiny MRI/PET preset"), verbose=False)
     return shutil.copytree(result.preset_dir, root / "tiny-mri-pet-x4")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 WORKER = Path(__file__).with_name("jax_worker.py")
 # A small pix2pix without dropout and a small salient DDcGAN without its loss-threshold repeats
 # (a loss within float noise of a threshold may repeat a step on one device and not on two).
-PIX2PIX = {"direction": "vis2ir", "patch": 32, "batch_size": 2,
+PIX2PIX = {"model_options": {"direction": "vis2ir"}, "patch": 32, "batch_size": 2,
            "overrides": {"depth": 3, "base_width": 8, "max_width": 16, "disc_width": 8, "dropout": 0.0}}
 DDCGAN = {"config": "salient", "patch": 32, "batch_size": 4, "overrides": {"max_repeats": 1}}
 

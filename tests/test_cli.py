@@ -373,3 +373,19 @@ def test_old_spellings_work_but_leave_help():
         assert new in text and old not in text.replace(new, ""), command
     assert "PRESET" in _ok(_run(["export", "--help"])).stdout
     assert "--time-limit" in _ok(_run(["train", "--help"])).stdout
+
+
+def test_model_options_come_from_the_models(tmp_path):
+    """--scale is DDcGAN's, --direction pix2pix's: each refused with the other model, and run.json
+    files written before 0.3 (with them as fields of their own) still read."""
+    from tf_irgan.training import TrainOptions
+
+    help_text = _ok(_run(["train", "--help"])).stdout
+    assert "ddcgan: visible/IR size ratio" in help_text and "pix2pix: visible -> infrared" in help_text
+    result = _run(["train", "--model", "ddcgan", "--direction", "ir2vis", "--data", tmp_path, "--out", tmp_path / "r"])
+    _assert_one_line_error(result, "--direction is an option of --model pix2pix")
+    result = _run(["train", "--model", "pix2pix", "--scale", "1", "--data", tmp_path, "--out", tmp_path / "r"])
+    _assert_one_line_error(result, "--scale is an option of --model ddcgan")
+    assert not (tmp_path / "r").exists()
+    old = TrainOptions.from_dict({"data": "d", "out": "o", "scale": 1, "direction": None, "preset": "fast"})
+    assert old.model_options == {"scale": 1} and old.config == "fast"

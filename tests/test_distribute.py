@@ -31,7 +31,7 @@ _WORKER = textwrap.dedent("""
     import numpy as np
     from tf_irgan import training
     model, data, out, steps, resume, strategy, weights = sys.argv[1:8]
-    extra = dict(direction="vis2ir", patch=32, overrides=json.loads(sys.argv[8])) \\
+    extra = dict(model_options={"direction": "vis2ir"}, patch=32, overrides=json.loads(sys.argv[8])) \\
         if model == "pix2pix" else dict(patch=32, overrides={"sync_batch_norm": True, "max_repeats": 1})
     result = training.train(training.TrainOptions(
         data=data, out=out, model=model, steps=int(steps), resume=resume == "1", batch_size=4,
@@ -181,7 +181,7 @@ def test_xla_compiled_steps_on_cpu_match_the_plain_steps(model, data, tmp_path):
     """`--jit on` on one CPU: the compiled steps train to the weights the plain ones give."""
     from tf_irgan.training import TrainOptions, train
 
-    settings = dict(direction="vis2ir", overrides=PIX2PIX) if model == "pix2pix" \
+    settings = dict(model_options={"direction": "vis2ir"}, overrides=PIX2PIX) if model == "pix2pix" \
         else dict(overrides={"max_repeats": 1})
     weights = {}
     for jit in ("on", "off"):

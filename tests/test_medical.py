@@ -275,7 +275,7 @@ def test_prepared_medical_patches_select_the_medical_setting(shared_data, tmp_pa
                                       "--stride", "96"])
     assert result.exit_code == 0, result.output
     assert "IHS intensity" in result.output  # the note: PET/ implies --color-space ihs
-    options = SimpleNamespace(data=str(out), config="fast", scale=4, batch_size=None,
+    options = SimpleNamespace(data=str(out), config="fast", model_options={"scale": 4}, batch_size=None,
                               learning_rate=None, patch=64, overrides=None)
     assert DDcGAN.config_from_options(options).modality == "mri-pet"
     options.data = str(base)  # the folder itself: MRI/ and PET/ inside

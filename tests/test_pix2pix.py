@@ -144,7 +144,7 @@ def runs(tmp_path_factory, shared_data):
 
     def options(out, steps, resume=False, direction="vis2ir", **kwargs):
         return TrainOptions(data=str(root / "data"), out=str(root / out), model="pix2pix",
-                            direction=direction, steps=steps, resume=resume, batch_size=2,
+                            model_options={"direction": direction}, steps=steps, resume=resume, batch_size=2,
                             patch=32, overrides=TINY, checkpoint_every=2, log_every=2,
                             command=f"pix2pix {steps}", **kwargs)
     full = train(options("full", 6), verbose=False)

@@ -280,3 +280,47 @@ def test_mirrored_strategy_on_two_logical_cpus(patch_file, tmp_path):
     assert all(math.isfinite(v) for v in result["losses"].values())
     assert result["step_counts"]["g"] >= 1 and result["step_counts"]["d_vis"] >= 2
     assert (tmp_path / "run" / "model" / WEIGHTS_FILE).is_file()
+
+
+# ---------------------------------------------------------------- run folders of tf-irgan 0.2
+
+@pytest.fixture
+def legacy_run(tmp_path):
+    """A run folder written by tf-irgan 0.2 (tf.train checkpoints, the salient config, 3 of its
+    batches), pointed at its own patch file in a temporary copy."""
+    from pathlib import Path
+    run_dir = shutil.copytree(Path(__file__).parent / "data" / "legacy-0.2-run", tmp_path / "run")
+    record = json.loads((run_dir / "run.json").read_text())
+    record["options"]["data"] = record["data_resolved"] = str(run_dir / "patches.h5")
+    (run_dir / "run.json").write_text(json.dumps(record))
+    return run_dir
+
+
+def test_a_run_folder_of_0_2_resumes_on_tensorflow(legacy_run, tmp_path):
+    from tf_irgan.training import TrainOptions as Options
+
+    exported = preset_from_run(legacy_run, out=tmp_path / "at-3")
+    assert json.loads((exported / METADATA_FILE).read_text())["batches"] == 3
+    result = train(Options(data=str(legacy_run / "patches.h5"), out=str(legacy_run), resume=True,
+                           steps=5, checkpoint_every=1, log_every=1, command="resume 0.2"), verbose=False)
+    assert result.batches == 5 and all(math.isfinite(v) for v in result.losses.values())
+    # It goes on in the format every backend reads; the old checkpoint stays where it was.
+    assert sorted(p.name for p in (legacy_run / "checkpoints").glob("ckpt-*.h5")) == ["ckpt-4.h5", "ckpt-5.h5"]
+    assert (legacy_run / "checkpoints" / "ckpt-3.index").is_file()
+    start, end = _weights(exported), _weights(result.preset_dir)
+    assert any(not np.array_equal(start[k], end[k]) for k in start)
+    run = json.loads((legacy_run / "run.json").read_text())
+    assert run["commands"][-1] == "resume 0.2"
+
+
+def test_a_run_folder_of_0_2_on_jax_is_a_one_line_error(legacy_run, monkeypatch):
+    from tf_irgan import backends, checkpoints
+    from tf_irgan.models.ddcgan import DDcGAN, DDcGANConfig
+
+    record = json.loads((legacy_run / "run.json").read_text())
+    model = DDcGAN(DDcGANConfig.from_dict(record["config"]))
+    monkeypatch.setattr(backends, "name", lambda: "jax")
+    _, prefix, is_legacy = checkpoints.latest(legacy_run / "checkpoints")
+    assert is_legacy
+    with pytest.raises(UserError, match="KERAS_BACKEND=tensorflow"):
+        checkpoints.restore_legacy(prefix, model, legacy_run)

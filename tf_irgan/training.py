@@ -42,7 +42,7 @@ class TrainOptions:
     out: str
     model: str = "ddcgan"
     config: str | None = None          # named config of the model; None: the model's default
-    scale: int = 4
+    model_options: dict = field(default_factory=dict)  # the model's own options (GAN.options), e.g. {"scale": 4}
     epochs: float | None = None
     steps: int | None = None
     batch_size: int | None = None
@@ -57,7 +57,6 @@ class TrainOptions:
     log_every: int = 10
     seed: int = 0
     deterministic: bool = False        # TF op determinism: slower, bit-identical reruns
-    direction: str | None = None       # translation models: vis2ir | ir2vis
     overrides: dict | None = None      # config fields to change (`--set depth=4`), e.g. {"depth": 4}
     init: str | None = None            # preset (name or folder) whose generator weights start the run
     devices: list | None = None        # e.g. ["/cpu:0", "/cpu:1"]; default: all GPUs, else CPU
@@ -71,6 +70,10 @@ class TrainOptions:
         data = dict(data)
         if "preset" in data:  # run.json files written before 0.2
             data.setdefault("config", data.pop("preset"))
+        # Before 0.3 the models' own options were fields of their own.
+        own = {k: data.pop(k) for k in ("scale", "direction") if k in data}
+        data["model_options"] = {**{k: v for k, v in own.items() if v is not None},
+                                 **(data.get("model_options") or {})}
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
 

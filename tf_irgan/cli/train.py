@@ -1,12 +1,12 @@
 """`tf-irgan prepare` and `tf-irgan train`."""
 
+import functools
 import os
 import sys
 
 import click
 
 from tf_irgan.cli.options import OldNames
-from tf_irgan.data.patches import SCALES
 from tf_irgan.distribute import STRATEGIES
 from tf_irgan.models import names as model_names
 
@@ -73,7 +73,38 @@ def _progress(label):
     return wrap
 
 
-@click.command()
+class TrainCommand(click.Command):
+    """`train` with the options every registered model declares (`GAN.options`), read from the
+    models only when `train` runs or shows its help (importing them loads Keras)."""
+
+    def get_params(self, ctx):
+        return super().get_params(ctx) + [option for _, option in model_options()]
+
+
+def model_options() -> list:
+    """(model name, click.Option) for every registered model's own options."""
+    return _load_model_options(tuple(model_names()))
+
+
+@functools.lru_cache(maxsize=None)
+def _load_model_options(names: tuple) -> list:
+    from tf_irgan import models
+    from tf_irgan.cli.main import import_tensorflow_quietly
+
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        import_tensorflow_quietly()
+    found, seen = [], {}
+    for name in names:
+        for option in models.get(name).options():
+            if option.name in seen:
+                raise click.UsageError(f"models {seen[option.name]} and {name} both declare "
+                                       f"--{option.name}; rename one")
+            seen[option.name] = name
+            found.append((name, option))
+    return found
+
+
+@click.command(cls=TrainCommand)
 @click.option("--model", type=click.Choice(model_names()), default="ddcgan", show_default=True)
 @click.option("--data", required=True, type=click.Path(),
               help="ddcgan: HDF5 patches from `prepare` or a folder with vi/ and ir/ (or MRI/ "
@@ -83,10 +114,6 @@ def _progress(label):
 @click.option("--config", "--preset", "config", cls=OldNames, help="Named hyper-parameter config "
               "of the model (ddcgan: official, paper, residual, fast, salient; default official. "
               "pix2pix: canonical, paper, compact; default canonical).")
-@click.option("--scale", type=click.Choice([str(s) for s in SCALES]), default="4", show_default=True,
-              help="ddcgan: visible/IR size ratio per side.")
-@click.option("--direction", type=click.Choice(["vis2ir", "ir2vis"]),
-              help="pix2pix: visible -> infrared (default) or infrared -> visible.")
 @click.option("--epochs", type=float, help="Epochs to train (default 1).")
 @click.option("--steps", type=int, help="Batches to train in total (instead of --epochs).")
 @click.option("--batch-size", type=int, help="Global batch (config's otherwise: 24 for ddcgan).")
@@ -122,9 +149,9 @@ def _progress(label):
               help="Stop at a checkpoint (and write the preset) before this many minutes have "
                    "passed; --resume continues. For shared clusters and fixed GPU budgets.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def train(model, data, out, config, scale, direction, epochs, steps, batch_size, learning_rate, patch, stride,
+def train(model, data, out, config, epochs, steps, batch_size, learning_rate, patch, stride,
           holdout_every, resume, strategy, cluster_timeout, jit, mixed_precision, checkpoint_every, log_every, seed,
-          deterministic, settings, init, time_limit, quiet):
+          deterministic, settings, init, time_limit, quiet, **own):
     """Train a model; --resume continues exactly where the last checkpoint left off.
 
     Runs on the Keras backend of KERAS_BACKEND: tensorflow (default), jax or torch."""
@@ -133,8 +160,18 @@ def train(model, data, out, config, scale, direction, epochs, steps, batch_size,
         import_tensorflow_quietly()
     from tf_irgan.training import TrainOptions, train as run_training
 
-    options = TrainOptions(data=data, out=out, model=model, config=config, scale=int(scale),
-                           direction=direction,
+    from tf_irgan.errors import UserError
+
+    ctx = click.get_current_context()
+    mine = {}
+    for owner, option in model_options():
+        typed = ctx.get_parameter_source(option.name) == click.core.ParameterSource.COMMANDLINE
+        if owner == model:
+            mine[option.name] = own[option.name]
+        elif typed:
+            raise UserError(f"--{option.name.replace('_', '-')} is an option of --model {owner}, "
+                            f"not of {model}; drop it or pass --model {owner}")
+    options = TrainOptions(data=data, out=out, model=model, config=config, model_options=mine,
                            epochs=epochs, steps=steps, batch_size=batch_size,
                            learning_rate=learning_rate, patch=patch, stride=stride,
                            holdout_every=holdout_every, resume=resume, strategy=strategy,

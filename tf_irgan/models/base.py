@@ -6,7 +6,7 @@ networks, and a subclass of `GAN` that declares:
 - `task` ("fusion" | "translation"), `input_roles` and `output_role`: what the inference
   pipeline feeds the generator and what it returns (fusion: {"vis", "ir"} -> "fused");
 - `config(name, **overrides)` and `config_names()`: the named hyper-parameter sets;
-  `add_options(command)` and `config_from_options(options)`: the model's own `train` options;
+  `options()` and `config_from_options(options)`: the model's own `train` options;
 - `networks()` (name -> Keras network; `generator` is the one presets keep) and
   `make_optimizers(precision)` (name -> optimizer);
 - `steps()`: its compiled sub-steps, each a `Step` written in `keras.ops` for one replica: a
@@ -151,10 +151,11 @@ class GAN:
         raise NotImplementedError
 
     @classmethod
-    def add_options(cls, command):
-        """Decorate the `train` command with this model's own options (click options; their values
-        reach `config_from_options` through `options.model_options`). None by default."""
-        return command
+    def options(cls) -> list:
+        """This model's own `train` options (`click.Option`s; none by default). Their values reach
+        `config_from_options` as `options.model_options` (name -> value); `train` refuses them
+        with another --model."""
+        return []
 
     @classmethod
     def config_from_options(cls, options):

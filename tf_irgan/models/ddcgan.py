@@ -277,12 +277,20 @@ class DDcGAN(GAN):
         return ddcgan_config(name, scale, **{k: v for k, v in overrides.items() if v is not None})
 
     @classmethod
+    def options(cls):
+        import click
+
+        from tf_irgan.data.patches import SCALES
+        return [click.Option(["--scale"], type=click.Choice([str(s) for s in SCALES]), default="4",
+                             show_default=True, help="ddcgan: visible/IR size ratio per side.")]
+
+    @classmethod
     def config_from_options(cls, options):
         overrides = dict(options.overrides or {})
         # A data folder with MRI/ and PET/ trains the medical setting without being told.
         if "modality" not in overrides and detect_modality(options.data):
             overrides["modality"] = detect_modality(options.data)
-        return cls.config(options.config or "official", options.scale,
+        return cls.config(options.config or "official", int(options.model_options.get("scale", 4)),
                           batch_size=options.batch_size, learning_rate=options.learning_rate,
                           patch=options.patch, **overrides)
 

@@ -257,8 +257,14 @@ class Pix2Pix(GAN):
         return pix2pix_config(name, direction, **{k: v for k, v in overrides.items() if v is not None})
 
     @classmethod
+    def options(cls):
+        import click
+        return [click.Option(["--direction"], type=click.Choice(list(DIRECTIONS)),
+                             help="pix2pix: visible -> infrared (default) or infrared -> visible.")]
+
+    @classmethod
     def config_from_options(cls, options):
-        return cls.config(options.config or "canonical", options.direction or "vis2ir",
+        return cls.config(options.config or "canonical", options.model_options.get("direction") or "vis2ir",
                           batch_size=options.batch_size, learning_rate=options.learning_rate,
                           crop=options.patch, **(options.overrides or {}))
 
