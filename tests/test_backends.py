@@ -1,10 +1,13 @@
-"""Training on JAX (tf_irgan.backends): both models train, resume exactly and write presets that
-the TensorFlow build loads and runs to the same numbers; DDcGAN's pooling and filters agree
-between the backends; data parallelism over two devices equals one device; `--time-limit`.
+"""Training on JAX and PyTorch (tf_irgan.backends): both models train, resume exactly and write
+presets that the TensorFlow build loads and runs to the same numbers; DDcGAN's pooling and
+filters agree between the backends; JAX data parallelism over two devices equals one device;
+`--time-limit`. PyTorch's tests run where the `torch` extra is installed (CI installs `jax`).
 
-Each JAX run is a subprocess (a process has one Keras backend) of tests/jax_worker.py."""
+Each JAX or PyTorch run is a subprocess (a process has one Keras backend) of
+tests/backend_worker.py."""
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -15,7 +18,9 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
-WORKER = Path(__file__).with_name("jax_worker.py")
+WORKER = Path(__file__).with_name("backend_worker.py")
+BACKENDS = ["jax", pytest.param("torch", marks=pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="the torch extra is not installed"))]
 # A small pix2pix without dropout and a small salient DDcGAN without its loss-threshold repeats
 # (a loss within float noise of a threshold may repeat a step on one device and not on two).
 PIX2PIX = {"model_options": {"direction": "vis2ir"}, "patch": 32, "batch_size": 2,
@@ -23,8 +28,8 @@ PIX2PIX = {"model_options": {"direction": "vis2ir"}, "patch": 32, "batch_size": 
 DDCGAN = {"config": "salient", "patch": 32, "batch_size": 4, "overrides": {"max_repeats": 1}}
 
 
-def _jax(task, args, out, devices=1, timeout=900):
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+def _run(backend, task, args, out, devices=1, timeout=900):
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
     if devices > 1:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     out.mkdir(parents=True, exist_ok=True)
@@ -41,9 +46,10 @@ def data(tmp_path_factory, make_patch_file):
     return {"pix2pix": root, "ddcgan": make_patch_file(root, 4, 16)}
 
 
-@pytest.fixture(scope="module")
-def jax_runs(tmp_path_factory, data):
-    out = tmp_path_factory.mktemp("jax_runs")
+@pytest.fixture(scope="module", params=BACKENDS)
+def runs(request, tmp_path_factory, data):
+    backend = request.param
+    out = tmp_path_factory.mktemp(f"{backend}_runs")
     rng = np.random.default_rng(0)
     inputs = {"vis": rng.random((1, 40, 48, 1), dtype=np.float32),
               "ir": rng.random((1, 10, 12, 1), dtype=np.float32),
@@ -56,17 +62,17 @@ def jax_runs(tmp_path_factory, data):
         "ddcgan": {"data": str(data["ddcgan"]), "options": DDCGAN,
                    "inputs": {"vis": paths["vis"], "ir": paths["ir"]}},
         "pix2pix": {"data": str(data["pix2pix"]), "options": PIX2PIX, "inputs": {"image": paths["image"]}}}}
-    return {"out": out, "inputs": inputs, "result": _jax("train", args, out)}
+    return {"backend": backend, "out": out, "inputs": inputs, "result": _run(backend, "train", args, out)}
 
 
 @pytest.mark.parametrize("model", ["ddcgan", "pix2pix"])
-def test_jax_trains_and_resumes_exactly(jax_runs, model):
-    result = jax_runs["result"][model]
-    assert result["backend"] == "jax" and result["batches"] == [4, 4]
+def test_trains_and_resumes_exactly(runs, model):
+    result = runs["result"][model]
+    assert result["backend"] == runs["backend"] and result["batches"] == [4, 4]
     assert result["identical"], "2 batches + resume to 4 differ from 4 in one go"
     assert result["moved"] > 0, "batches 2-3 left every generator weight as it was"
     assert all(np.isfinite(v) for v in result["losses"].values())
-    run = Path(jax_runs["out"]) / f"{model}-resumed"
+    run = Path(runs["out"]) / f"{model}-resumed"
     with (run / "history.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["batch"]) for r in rows] == [1, 2, 3, 4]  # every batch once over two sessions
@@ -74,23 +80,24 @@ def test_jax_trains_and_resumes_exactly(jax_runs, model):
 
 
 @pytest.mark.parametrize("model", ["ddcgan", "pix2pix"])
-def test_jax_preset_runs_under_tensorflow_to_the_same_numbers(jax_runs, model):
+def test_preset_runs_under_tensorflow_to_the_same_numbers(runs, model):
     from tf_irgan.presets import load_preset
 
-    preset = load_preset(jax_runs["result"][model]["preset"])
-    assert preset.metadata["keras_backend"] == "jax" and "tensorflow_version" not in preset.metadata
+    preset = load_preset(runs["result"][model]["preset"])
+    assert preset.metadata["keras_backend"] == runs["backend"] and "tensorflow_version" not in preset.metadata
     assert isinstance(preset.metadata["data_pairs"], list)
     assert not any(str(v).startswith("/") for v in (preset.metadata["data"],
                                                      *preset.metadata["data_source"].values()))
-    inputs = jax_runs["inputs"]
+    inputs = runs["inputs"]
     fed = {"vis": inputs["vis"], "ir": inputs["ir"]} if model == "ddcgan" else inputs["image"]
     ours = np.asarray(preset.model(fed, training=False))
-    theirs = np.load(Path(jax_runs["out"]) / f"{model}-output.npy")
+    theirs = np.load(Path(runs["out"]) / f"{model}-output.npy")
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
-def test_pooling_filters_and_upsampling_agree_between_backends(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pooling_filters_and_upsampling_agree_between_backends(tmp_path, backend):
     """psi (3x3 stride-2 SAME average pools), the gradient filter (zero padding) and the bilinear
     upsampling, on odd and even sizes, borders included."""
     import tensorflow as tf
@@ -99,14 +106,14 @@ def test_pooling_filters_and_upsampling_agree_between_backends(tmp_path):
 
     images = np.random.default_rng(1).random((2, 23, 30, 1), dtype=np.float32)
     np.save(tmp_path / "images.npy", images)
-    _jax("ops", {"images": str(tmp_path / "images.npy")}, tmp_path)
-    with np.load(tmp_path / "ops.npz") as jax_numbers:
+    _run(backend, "ops", {"images": str(tmp_path / "images.npy")}, tmp_path)
+    with np.load(tmp_path / "ops.npz") as theirs:
         ours = {"psi4": losses.downsample(tf.constant(images), 4),
                 "psi2": losses.downsample(tf.constant(images), 2),
                 "gradient": losses.gradient(tf.constant(images)),
                 "up4": losses.upsample_bilinear(tf.constant(images), 4)}
         for name, value in ours.items():
-            np.testing.assert_allclose(np.asarray(value), jax_numbers[name], atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(np.asarray(value), theirs[name], atol=1e-6, err_msg=name)
     # And psi is TensorFlow's own SAME pooling (the mean over the pixels inside the image).
     reference = tf.nn.avg_pool2d(tf.nn.avg_pool2d(images, 3, 2, "SAME"), 3, 2, "SAME")
     np.testing.assert_allclose(np.asarray(ours["psi4"]), reference.numpy(), atol=1e-6)
@@ -115,7 +122,7 @@ def test_pooling_filters_and_upsampling_agree_between_backends(tmp_path):
 @pytest.mark.parametrize("model", ["ddcgan", "pix2pix"])
 def test_data_parallel_on_two_devices_equals_one_device(data, tmp_path, model):
     options = DDCGAN if model == "ddcgan" else PIX2PIX
-    result = _jax("parallel", {"model": model, "data": str(data[model]), "steps": 2, "options": options},
+    result = _run("jax", "parallel", {"model": model, "data": str(data[model]), "steps": 2, "options": options},
                   tmp_path, devices=2)
     assert result["devices"] == 2
     with np.load(tmp_path / "one-device.npz") as one, np.load(tmp_path / "auto.npz") as two:

@@ -32,8 +32,27 @@ def downsample(images, scale):
     if 2 ** steps != scale:
         raise ValueError(f"scale must be a power of two, got {scale}")
     for _ in range(steps):
-        images = ops.average_pool(images, pool_size=3, strides=2, padding="same")
+        images = _same_mean_pool(images)
     return images
+
+
+def _same_mean_pool(images):
+    """3x3 stride-2 average over the pixels inside the image, padded as TensorFlow's SAME (the
+    extra row or column after): spelled out, since the backends' own "same" pooling differs at
+    the borders (PyTorch's counts the padding)."""
+    height, width = images.shape[1], images.shape[2]
+    if height is None or width is None:  # unknown sizes (a traced TensorFlow graph): its own op
+        return ops.average_pool(images, pool_size=3, strides=2, padding="same")
+
+    def pads(n):
+        total = max((-(-n // 2) - 1) * 2 + 3 - n, 0)
+        return [total // 2, total - total // 2]
+
+    padding = [[0, 0], pads(height), pads(width), [0, 0]]
+    sums = ops.average_pool(ops.pad(images, padding), pool_size=3, strides=2, padding="valid")
+    ones = ops.ones((1, height, width, 1), dtype=images.dtype)
+    counts = ops.average_pool(ops.pad(ones, padding), pool_size=3, strides=2, padding="valid")
+    return sums / counts
 
 
 def ir_content(fused_small, ir):

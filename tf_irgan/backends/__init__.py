@@ -9,10 +9,8 @@ way, as Keras 3's per-backend training guides do:
   `strategy.run` (one device, MirroredStrategy, MultiWorkerMirroredStrategy; XLA optional);
 - JAX (`jax.py`): a pure function of the variables' values, `jax.value_and_grad` and
   `optimizer.stateless_apply` under `jax.jit`, data-parallel over all devices with
-  `keras.distribution.DataParallel`.
-
-PyTorch would be a third module of the same shape (`loss.backward()`, `optimizer.apply`); it is
-not written yet.
+  `keras.distribution.DataParallel`;
+- PyTorch (`torch.py`): eager, `torch.autograd.grad` and `optimizer.apply`, one device.
 
 Every backend takes the numpy batches of a model's data (`iterate(start)`, `shapes`) and
 gives the schedule the logs of each step as Python floats.
@@ -26,7 +24,8 @@ import os
 from tf_irgan.errors import UserError
 
 BACKENDS = {"tensorflow": "tf_irgan.backends.tensorflow:TensorFlowBackend",
-            "jax": "tf_irgan.backends.jax:JaxBackend"}
+            "jax": "tf_irgan.backends.jax:JaxBackend",
+            "torch": "tf_irgan.backends.torch:TorchBackend"}
 
 
 def name() -> str:

@@ -1,5 +1,6 @@
-"""Run by tests/test_backends.py in a subprocess with KERAS_BACKEND=jax (a process has one Keras
-backend): `python jax_worker.py TASK ARGS_JSON OUT_DIR`; writes OUT_DIR/result.json and arrays."""
+"""Run by tests/test_backends.py in a subprocess with KERAS_BACKEND=jax or torch (a process has one
+Keras backend): `python backend_worker.py TASK ARGS_JSON OUT_DIR`; writes OUT_DIR/result.json and
+arrays."""
 
 import json
 import sys
@@ -16,9 +17,11 @@ def ops_numbers(args, out):
     """DDcGAN's psi pooling, gradient filter and bilinear upsampling on fixed inputs."""
     from tf_irgan import losses
     images = np.load(args["images"])
-    np.savez(out / "ops.npz", psi4=np.asarray(losses.downsample(images, 4)),
-             psi2=np.asarray(losses.downsample(images, 2)), gradient=np.asarray(losses.gradient(images)),
-             up4=np.asarray(losses.upsample_bilinear(images, 4)))
+    from keras import ops
+    images = ops.convert_to_tensor(images)
+    values = {"psi4": losses.downsample(images, 4), "psi2": losses.downsample(images, 2),
+              "gradient": losses.gradient(images), "up4": losses.upsample_bilinear(images, 4)}
+    np.savez(out / "ops.npz", **{k: ops.convert_to_numpy(v) for k, v in values.items()})
 
 
 def train_and_resume(args, out):
@@ -39,7 +42,9 @@ def train_and_resume(args, out):
         whole, again = _generator_weights(full), _generator_weights(resumed)
         inputs = {k: np.load(v) for k, v in settings["inputs"].items()}
         fed = inputs if model == "ddcgan" else inputs["image"]
-        np.save(out / f"{model}-output.npy", np.asarray(full.model.generator(fed, training=False)))
+        from keras import ops
+        output = full.model.generator(fed, training=False)
+        np.save(out / f"{model}-output.npy", ops.convert_to_numpy(output))
         report[model] = {
             "backend": full.backend, "batches": [full.batches, resumed.batches],
             "identical": all(np.array_equal(a, b) for a, b in zip(whole, again)),
