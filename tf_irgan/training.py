@@ -209,8 +209,7 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
                         else checkpoints.restore(path, model, run_dir=out))
             start, seconds = restored["batch"], float(restored["extra"].get("seconds", 0.0))
         if verbose:
-            scale = f", x{config.scale}" if "scale" in model.preset_metadata() else ""
-            _say(f"{'Resuming' if stored else 'Training'} {options.model} ({config.name}{scale}) on "
+            _say(f"{'Resuming' if stored else 'Training'} {options.model} ({model.summary()}) on "
                  f"{data.size} examples, {backend.describe()}, precision {options.mixed_precision}: "
                  f"batch {start} -> {total}")
         try:

@@ -197,6 +197,10 @@ class GAN:
         """A `tf_irgan.data.datasets.Batches` for `options.data`."""
         raise NotImplementedError
 
+    def summary(self) -> str:
+        """A few words on the model for progress lines: its config's name by default."""
+        return self.config.name
+
     def preset_metadata(self) -> dict:
         """What the saved generator's metadata.json says about the model (description, ...)."""
         return {"description": f"{type(self).__name__} generator, {self.config.name} config"}

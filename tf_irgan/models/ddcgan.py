@@ -308,6 +308,9 @@ class DDcGAN(GAN):
                                         options.stride, options.holdout_every, self.config.modality)
         return PatchBatches(patches, self.config.batch_size, options.seed)
 
+    def summary(self) -> str:
+        return f"{self.config.name}, x{self.config.scale}"
+
     def preset_metadata(self) -> dict:
         cfg, kind = self.config, self.modality
         detail, intensity = kind.labels
