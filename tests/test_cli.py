@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from tf_irgan.cli.main import cli
-from tf_irgan.images import read_image, to_gray
+from tf_irgan.images import read_image, to_gray, write_image
 
 
 def _run(args, **kwargs):
@@ -389,3 +389,13 @@ def test_model_options_come_from_the_models(tmp_path):
     assert not (tmp_path / "r").exists()
     old = TrainOptions.from_dict({"data": "d", "out": "o", "scale": 1, "direction": None, "preset": "fast"})
     assert old.model_options == {"scale": 1} and old.config == "fast"
+
+
+def test_inference_commands_on_another_keras_backend_are_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    vis = tmp_path / "v.png"
+    write_image(vis, np.zeros((32, 32), np.float32))
+    for args in (["fuse", vis, vis, "-o", tmp_path / "f.png"], ["translate", vis, "-o", tmp_path / "t.png"],
+                 ["export", "pix2pix-vis2ir", "-o", tmp_path / "e"]):
+        _assert_one_line_error(_run(args), "KERAS_BACKEND=jax", "TensorFlow backend")
+    assert not any(p.name in ("f.png", "t.png", "e") for p in tmp_path.iterdir())

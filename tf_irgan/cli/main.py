@@ -18,15 +18,28 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except UserError as err:
             _fail(str(err))
+        except ModuleNotFoundError as err:
+            if err.name != "tensorflow":
+                raise
+            # An install for training only (TF_IRGAN_TF_PACKAGE=none with the jax extra).
+            _fail("this command runs on TensorFlow, which is not installed here: pip install "
+                  "\"tensorflow-cpu==2.21.*\" (or install tf-irgan without TF_IRGAN_TF_PACKAGE=none); "
+                  "`tf-irgan train` runs without it (KERAS_BACKEND=jax or torch)")
         except OSError as err:  # disk full, permission denied: still the user's to fix
             where = f"{err.filename}: " if getattr(err, "filename", None) else ""
             _fail(f"{where}{err.strerror or err}")
 
 
-def import_tensorflow_quietly():
+def import_tensorflow_quietly(inference: bool = True):
     """Import TensorFlow with its C++ start-up lines (absl INFO, oneDNN notices) kept off stderr;
-    TF_CPP_MIN_LOG_LEVEL no longer silences them in TF 2.21."""
+    TF_CPP_MIN_LOG_LEVEL no longer silences them in TF 2.21. The inference commands (`inference`)
+    run their pipelines in TensorFlow ops, so they need Keras on the TensorFlow backend too."""
     import sys
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if inference and backend != "tensorflow":
+        raise UserError(f"KERAS_BACKEND={backend}: fuse, translate, export and report run on the "
+                        "TensorFlow backend; unset KERAS_BACKEND for them (only `tf-irgan train` "
+                        "runs on jax and torch)")
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()

@@ -92,7 +92,7 @@ def _load_model_options(names: tuple) -> list:
     from tf_irgan.cli.main import import_tensorflow_quietly
 
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-        import_tensorflow_quietly()
+        import_tensorflow_quietly(inference=False)
     found, seen = [], {}
     for name in names:
         for option in models.get(name).options():
@@ -157,7 +157,7 @@ def train(model, data, out, config, epochs, steps, batch_size, learning_rate, pa
     Runs on the Keras backend of KERAS_BACKEND: tensorflow (default), jax or torch."""
     from tf_irgan.cli.main import import_tensorflow_quietly
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-        import_tensorflow_quietly()
+        import_tensorflow_quietly(inference=False)
     from tf_irgan.training import TrainOptions, train as run_training
 
     from tf_irgan.errors import UserError
