@@ -78,7 +78,7 @@ def tiny_presets(tmp_path_factory, shared_data) -> dict:
     presets = {"dir": root / "presets"}
     for scale in (4, 1):
         result = train(TrainOptions(data=str(root / "data"), out=str(root / f"run-x{scale}"),
-                                    scale=scale, steps=2, batch_size=2, patch=32, stride=64,
+                                    model_options={"scale": scale}, steps=2, batch_size=2, patch=32, stride=64,
                                     checkpoint_every=100, command=f"tiny x{scale} preset"),
                        verbose=False)
         presets[f"x{scale}"] = shutil.copytree(result.preset_dir, presets["dir"] / f"tiny-x{scale}")
