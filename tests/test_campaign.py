@@ -37,5 +37,5 @@ def test_plan_refusals(tmp_path):
         plan(tmp_path / "absent", None, tmp_path / "out", 10, False)
     with pytest.raises(UserError, match="nothing to run"):
         plan(None, None, tmp_path / "out", 10, False)
-    only = plan(tmp_path / "rs", None, tmp_path / "out", 10, False, only=("pix2pix-vis2ir-canonical",))
-    assert [s["name"] for s in only] == ["pix2pix-vis2ir-canonical"]  # no patch files needed
+    only = plan(tmp_path / "rs", None, tmp_path / "out", 10, False, only=("pix2pix-vis2ir-256",))
+    assert [s["name"] for s in only] == ["pix2pix-vis2ir-256"]  # no patch files needed
