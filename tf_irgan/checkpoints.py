@@ -71,8 +71,9 @@ def save(folder, model, batch: int, extra: dict, keep: int = 2) -> Path:
                     data = sub.create_dataset(f"{i:05d}", data=np.asarray(variable.numpy()))
                     data.attrs["path"] = variable.path
     os.replace(partial, path)
-    for old in sorted(saved(folder))[:-keep]:
-        saved(folder)[old].unlink(missing_ok=True)
+    kept = saved(folder)
+    for batch in sorted(kept)[:-keep]:
+        kept[batch].unlink(missing_ok=True)
     return path
 
 
