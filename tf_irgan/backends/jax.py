@@ -108,7 +108,7 @@ class JaxBackend(Backend):
 
     def batches(self, data, start: int):
         if self.distribution is not None:
-            for name, shape in data.shapes.items():
+            for shape in data.shapes.values():
                 if shape[0] % self.replicas:
                     raise UserError(f"a batch of {shape[0]} cannot be split over {self.replicas} "
                                     "devices; pass a --batch-size that is a multiple of it")

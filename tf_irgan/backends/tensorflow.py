@@ -25,14 +25,14 @@ class TensorFlowBackend(Backend):
         self.strategy = make_strategy(options.strategy, options.devices, options.cluster_timeout)
         self.replicas = self.strategy.num_replicas_in_sync
         self.jit = use_jit(options.jit, self.strategy)
+        # One tf.function per declared step, each traced once: TensorFlow counts the traces of
+        # functions made by one `def` together and would warn of "retracing" at the fifth.
+        tf.get_logger().setLevel("ERROR")
 
     def scope(self):
         return self.strategy.scope()
 
     def compile_step(self, step):
-        # One tf.function per declared step, each traced once: TensorFlow counts the traces of
-        # functions made by one `def` together and would warn of "retracing" at the fifth.
-        tf.get_logger().setLevel("ERROR")
         strategy, replicas = self.strategy, self.replicas
         network = self.model.networks()[step.network] if step.network else None
         optimizer = self.model.optimizers[step.optimizer] if step.optimizer else None
