@@ -34,8 +34,8 @@ def _fuse_error(preset_dir, tmp_path):
 def test_weights_of_another_network_are_refused(tmp_path):
     """The 4x model's weights in the same-size model's folder: Keras alone would skip the extra
     IR-upsampler variables and fuse with the wrong network."""
-    folder = _copy("ddcgan-ir-vis", tmp_path, "mixed")
-    shutil.copy(SHIPPED / "ddcgan-ir-vis-x4" / WEIGHTS_FILE, folder / WEIGHTS_FILE)
+    folder = _copy("ddcgan-ir-vis-salient", tmp_path, "mixed")
+    shutil.copy(SHIPPED / "ddcgan-ir-vis-salient-x4" / WEIGHTS_FILE, folder / WEIGHTS_FILE)
     with pytest.raises(UserError) as err:
         load_preset(folder)
     message = str(err.value)
@@ -46,8 +46,8 @@ def test_weights_of_another_network_are_refused(tmp_path):
 
 
 def test_weights_missing_variables_are_refused(tmp_path):
-    folder = _copy("ddcgan-ir-vis-x4", tmp_path, "mixed-x4")
-    shutil.copy(SHIPPED / "ddcgan-ir-vis" / WEIGHTS_FILE, folder / WEIGHTS_FILE)
+    folder = _copy("ddcgan-ir-vis-salient-x4", tmp_path, "mixed-x4")
+    shutil.copy(SHIPPED / "ddcgan-ir-vis-salient" / WEIGHTS_FILE, folder / WEIGHTS_FILE)
     with pytest.raises(UserError, match="missing"):
         load_preset(folder)
 
@@ -80,7 +80,7 @@ def test_malformed_config_is_one_line(tmp_path, text):
 
 
 def test_config_with_bad_settings_is_one_line(tmp_path):
-    folder = _copy("ddcgan-ir-vis", tmp_path, "bad-settings")
+    folder = _copy("ddcgan-ir-vis-salient", tmp_path, "bad-settings")
     config = json.loads((folder / CONFIG_FILE).read_text())
     config["config"]["growth"] = "many"
     (folder / CONFIG_FILE).write_text(json.dumps(config))

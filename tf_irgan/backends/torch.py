@@ -49,7 +49,8 @@ class TorchBackend(Backend):
 
     def call_step(self, compiled, batch, inputs):
         logs, outputs = compiled(batch, *inputs)
-        return {k: float(v) for k, v in logs.items()}, outputs
+        # Logs are for reading, not for more gradients.
+        return {k: float(v.detach() if hasattr(v, "detach") else v) for k, v in logs.items()}, outputs
 
     def batches(self, data, start: int):
         from keras import ops

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tf_irgan.data.augment import augment_pair
 from tf_irgan.data.patches import PatchSet, patches_from_folders, read_patches
 from tf_irgan.errors import UserError
 from tf_irgan.modalities import get_modality, subfolders
@@ -37,6 +38,9 @@ def load_training_patches(data, scale, patch=84, stride=14, holdout_every=0,
     return patches
 
 
+AUGMENT_STREAM = 1  # keeps the augmentation's random numbers apart from the shuffling's
+
+
 class PatchBatches:
     """Shuffled fixed-size batches over an in-memory PatchSet, resumable by batch index.
 
@@ -46,11 +50,13 @@ class PatchBatches:
     `iterate(start_batch)`, numpy batches from global batch `start_batch` on, for any backend.
     """
 
-    def __init__(self, patches: PatchSet, batch_size: int, seed: int = 0):
+    def __init__(self, patches: PatchSet, batch_size: int, seed: int = 0, augment: bool = False):
         if len(patches) < batch_size:
             raise UserError(f"only {len(patches)} patches for a batch of {batch_size}; "
                             "use more images, a smaller --stride or a smaller --batch-size")
         self.patches, self.batch_size, self.seed = patches, batch_size, seed
+        # tf_irgan.data.augment, drawn from (seed, epoch, batch): a resumed run sees the same.
+        self.augment = augment
         self.steps_per_epoch = len(patches) // batch_size
         self.size, self.attrs = len(patches), patches.attrs
 
@@ -64,7 +70,11 @@ class PatchBatches:
             order = self.order(epoch)
             for b in range(offset, self.steps_per_epoch):
                 idx = np.sort(order[b * self.batch_size:(b + 1) * self.batch_size])
-                yield {"vis": self.patches.vis[idx][..., None], "ir": self.patches.ir[idx][..., None]}
+                vis, ir = self.patches.vis[idx], self.patches.ir[idx]
+                if self.augment:
+                    rng = np.random.default_rng([self.seed, epoch, b, AUGMENT_STREAM])
+                    vis, ir = augment_pair(vis, ir, rng)
+                yield {"vis": vis[..., None], "ir": ir[..., None]}
             epoch, offset = epoch + 1, 0
 
     @property

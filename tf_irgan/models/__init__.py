@@ -41,11 +41,13 @@ def get(name: str):
 
 def serializable_classes() -> set[str]:
     """Keras registered names ("package>Class") that a preset's config.json may name: only the
-    networks defined in the registered model modules are ever built from a file."""
+    networks defined in the registered model modules (or in the modules of this package that
+    they import, such as `tf_irgan.models.pyramid`) are ever built from a file."""
     import keras
 
     modules = {target.partition(":")[0] for target in MODELS.values()}
     for module in modules:
         importlib.import_module(module)
     return {name for name, obj in keras.saving.get_custom_objects().items()
-            if isinstance(obj, type) and issubclass(obj, keras.Model) and obj.__module__ in modules}
+            if isinstance(obj, type) and issubclass(obj, keras.Model)
+            and (obj.__module__ in modules or obj.__module__.startswith(__name__ + "."))}

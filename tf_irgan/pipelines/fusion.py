@@ -35,8 +35,8 @@ MEDICAL_MODEL = "ddcgan-mri-pet-x4"   # the default for --modality mri-pet (a PE
 # then resampled to its scale.
 SLACK = 1.5
 # Tiles: the image is split into equal tiles of at most TILE pixels a side (so a 640x480 image is
-# one tile and 1280x1024 two), each with MARGIN pixels of context, which exceeds the generator's
-# receptive radius (~12 px + one IR pixel), so tiled and whole-image results agree.
+# one tile and 1280x1024 two), each with MARGIN pixels of context, or the generator's own
+# `context` where it is larger, so tiled and whole-image results agree.
 TILE, MARGIN = 1024, 32
 
 
@@ -238,6 +238,7 @@ def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
     padded = pad_to_multiple(tf.constant(vis[None, :, :, None], tf.float32), scale)
     ir_t = tf.constant(ir[None, :, :, None], tf.float32)
     full_h, full_w = int(padded.shape[1]), int(padded.shape[2])
+    margin = max(margin, model.context)  # a generator that sees farther needs more context
     margin = margin + (-margin % scale)
     starts_y, tile_h = _tiles(full_h, max(scale, tile), scale)
     starts_x, tile_w = _tiles(full_w, max(scale, tile), scale)
