@@ -200,16 +200,20 @@ def test_trackers_report_losses_and_no_loss_key(make):
     assert logs["l_vis"][0] > 0 and logs["l_ir"][0] > 0
 
 
-@pytest.mark.parametrize("name", ["fast", "salient"])
-def test_a_short_real_run_lowers_the_content_loss(name, make_patch_file, tmp_path):
-    """Issue 12's new configs learn on real RoadScene patches: the content loss (the config's own
-    intensity + gradient terms) on the batches seen falls over 30 batches."""
+@pytest.mark.parametrize("name,lr,factor", [("fast", None, 0.9), ("salient", None, 0.9),
+                                            ("pyramid", None, 1.0), ("pyramid", 2e-3, 0.95)])
+def test_a_short_real_run_lowers_the_content_loss(name, lr, factor, make_patch_file, tmp_path):
+    """Issue 12's and 21's configs learn on real RoadScene patches: the content loss (the
+    config's own intensity + gradient terms) on the batches seen falls over 30 batches. The
+    pyramid generator starts as a selection rule near the loss's minimum and trains at a
+    twentieth of the others' learning rate: at its own rate it only has to go down; at theirs
+    it has to lose 5 %."""
     from tf_irgan.data.patches import read_patches
     from tf_irgan.models.ddcgan import content_losses
 
     patches = read_patches(make_patch_file(tmp_path, 2, 64), 4)
     keras.utils.set_random_seed(0)
-    config = ddcgan_config(name, 4, patch=32, batch_size=8)
+    config = ddcgan_config(name, 4, patch=32, batch_size=8, **({"learning_rate": lr} if lr else {}))
     model = DDcGAN(config)
     model.steps_per_epoch = 8
     model.make_optimizers()
@@ -230,7 +234,7 @@ def test_a_short_real_run_lowers_the_content_loss(name, make_patch_file, tmp_pat
         train_batch(model, backend, {"vis": tf.constant(patches.vis[picked][..., None]),
                                      "ir": tf.constant(patches.ir[picked][..., None])}, step)
     after = content()
-    assert after < 0.9 * before, (before, after)
+    assert after < factor * before, (before, after)
 
 
 # ---------------------------------------------------------------- the schedule alone
