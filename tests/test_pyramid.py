@@ -167,3 +167,22 @@ def test_untrained_rule_beats_the_laplacian_pyramid_on_real_pairs(shared_data):
         theirs = [m(ir * 255, vis * 255, np.round(lap * 255)) for m in (fusion_vif, qabf)]
         gains.append(np.array(ours) / np.array(theirs))
     assert np.all(np.mean(gains, axis=0) > 1.0)
+
+
+@pytest.mark.parametrize("scale", [1, 4])
+def test_tiles_equal_the_whole_image(scale, shared_data):
+    """`fuse` splits images over 1024 pixels a side into tiles: tiles that start on the pyramid's
+    coarsest grid, with the generator's `context`, give the whole image's result."""
+    from tf_irgan.pipelines.fusion import run_generator
+    name = sorted(p.name for p in (shared_data / "roadscene" / "ir").iterdir())[2]
+    vis = to_gray(read_image(shared_data / "roadscene" / "vi" / name))[:272, :360]
+    ir = to_gray(read_image(shared_data / "roadscene" / "ir" / name))[:272, :360]
+    if scale > 1:
+        ir = ir.reshape(272 // scale, scale, 360 // scale, scale).mean(axis=(1, 3))
+    generator = make_generator(ddcgan_config("pyramid", scale))
+    generator.build_for_inference()
+    for layer in generator.detail + [generator.base]:  # a network that is not the plain rule
+        layer.out.kernel.assign(np.full(layer.out.kernel.shape, 0.05, np.float32))
+    whole = run_generator(generator, vis, ir, scale, tile=2048)
+    tiled = run_generator(generator, vis, ir, scale, tile=100)
+    assert np.abs(whole - tiled).max() < 1e-4

@@ -160,8 +160,8 @@ class Generator(keras.Model):
     """
 
     # Pixels of context a tile needs for a result equal to the whole image's: more than the
-    # receptive radius (~12 px and one IR pixel).
-    context = 32
+    # receptive radius (~12 px and one IR pixel); any tile offset gives the same result.
+    context, grid = 32, 1
 
     def __init__(self, scale=4, growth=48, dense_layers=4, decoder_filters=(240, 240, 128, 64, 32),
                  ir_upsample_kernel=3, weight_clip=8.0, residual=False, sync_batch_norm=False, **kwargs):

@@ -121,10 +121,15 @@ class PyramidGenerator(keras.Model):
                                     name="sharpness")
 
     @property
+    def grid(self) -> int:
+        """Tiles must start on multiples of this, where the coarsest level samples the image."""
+        return 2 ** self.levels
+
+    @property
     def context(self) -> int:
         """Pixels of context a tile needs for a result equal to the whole image's: the base
         pixel's reach (binomial radius 2 and two 3x3 convs, at 2^levels) plus the way up."""
-        return 2 ** self.levels * 6 + 8
+        return 2 ** self.levels * 8
 
     def call(self, inputs, training=False):
         vis = ops.cast(inputs["vis"], "float32")

@@ -238,10 +238,13 @@ def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
     padded = pad_to_multiple(tf.constant(vis[None, :, :, None], tf.float32), scale)
     ir_t = tf.constant(ir[None, :, :, None], tf.float32)
     full_h, full_w = int(padded.shape[1]), int(padded.shape[2])
-    margin = max(margin, model.context)  # a generator that sees farther needs more context
-    margin = margin + (-margin % scale)
-    starts_y, tile_h = _tiles(full_h, max(scale, tile), scale)
-    starts_x, tile_w = _tiles(full_w, max(scale, tile), scale)
+    # Tiles start on the generator's own grid (a pyramid's coarsest level) as well as the IR's,
+    # so a tile decimates where the whole image would; a farther-seeing one gets more context.
+    unit = math.lcm(scale, model.grid)
+    margin = max(margin, model.context)
+    margin = margin + (-margin % unit)
+    starts_y, tile_h = _tiles(full_h, max(unit, tile), unit)
+    starts_x, tile_w = _tiles(full_w, max(unit, tile), unit)
     out = np.empty((full_h, full_w), np.float32)
     for y in starts_y:
         for x in starts_x:
