@@ -86,8 +86,9 @@ def test_fuse_folder_mode(pairs, tiny_presets, tmp_path):
     out_dir = tmp_path / "fused"
     result = _ok(_run(["fuse", "--vis-dir", pairs["vi"], "--ir-dir", pairs["ir"], "--out-dir", out_dir,
                        "--checkpoint", tiny_presets["x1"]]))
-    assert f"wrote 3 fused images to {out_dir}" in result.stdout
-    assert sorted(p.name for p in out_dir.iterdir()) == [f"{n}.png" for n in pairs["names"]]
+    assert f"wrote 3 fused images to {out_dir} with tiny-x1 x 3;" in result.stdout
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([f"{n}.png" for n in pairs["names"]]
+                                                               + ["manifest.csv"])
     for name in pairs["names"]:
         vis = cv2.imread(str(pairs["vi"] / f"{name}.jpg"), cv2.IMREAD_UNCHANGED)
         assert cv2.imread(str(out_dir / f"{name}.png"), cv2.IMREAD_UNCHANGED).shape == vis.shape

@@ -112,6 +112,9 @@ def check_image_output(path, overwrite: bool = False, bit_depth: int = 8) -> Pat
     format cannot hold, an existing file (without `overwrite`) or a folder."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; name an image file in it (e.g. {path / 'fused.png'}), "
+                        "or use the folder options (--out-dir) for many images")
     if suffix not in WRITE_SUFFIXES:
         raise UserError(f"{path}: unsupported output format '{suffix}'; use "
                         f"{', '.join(WRITE_SUFFIXES)}")
@@ -170,10 +173,33 @@ def list_images(folder) -> list[Path]:
     return files
 
 
+def images_by_stem(folder) -> dict[str, Path]:
+    """The images of a folder by file name without extension; two files with one name (a.png
+    and a.jpg: an earlier output beside its input?) are refused, naming both."""
+    found: dict[str, Path] = {}
+    for path in list_images(folder):
+        if path.stem in found:
+            raise UserError(f"{found[path.stem]} and {path.name}: two images named {path.stem} in "
+                            f"{folder}; images are paired and written by name, keep one of them")
+        found[path.stem] = path
+    return found
+
+
+def check_out_dir(out_dir, *inputs) -> None:
+    """Refuse an output folder that is, or lies inside, an input folder: a later run over that
+    folder would take the outputs for inputs."""
+    out = Path(out_dir).resolve()
+    for folder in inputs:
+        source = Path(folder).resolve()
+        if out == source or source in out.parents:
+            raise UserError(f"--out-dir {out_dir}: is {'' if out == source else 'inside '}the input "
+                            f"folder {folder}; write the results to a folder of their own")
+
+
 def pair_folders(vis_dir, ir_dir, vis_label: str = "visible", ir_label: str = "IR") -> list[ImagePair]:
     """Pair images of two folders by file name (stem; the extensions may differ)."""
-    vis = {p.stem: p for p in list_images(vis_dir)}
-    ir = {p.stem: p for p in list_images(ir_dir)}
+    vis = images_by_stem(vis_dir)
+    ir = images_by_stem(ir_dir)
     only_vis = sorted(set(vis) - set(ir))
     only_ir = sorted(set(ir) - set(vis))
     if only_vis or only_ir:

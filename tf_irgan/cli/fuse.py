@@ -43,8 +43,9 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     MRI's size and the PET's color.
     """
     from tf_irgan.errors import UserError
-    from tf_irgan.cli.jobs import check_outputs, run_jobs
-    from tf_irgan.images import pair_folders, read_image, write_image
+    from tf_irgan.cli.jobs import (check_manifest, check_outputs, run_jobs, summary_of,
+                                   write_manifest)
+    from tf_irgan.images import check_out_dir, pair_folders, read_image, write_image
 
     single = vis is not None or ir is not None
     batch = any(x is not None for x in (vis_dir, ir_dir, out_dir))
@@ -57,7 +58,9 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     else:
         if None in (vis_dir, ir_dir, out_dir):
             raise UserError("folder mode needs all of --vis-dir, --ir-dir and --out-dir")
+        check_out_dir(out_dir, vis_dir, ir_dir)
         jobs = [(p.vis, p.ir, Path(out_dir) / f"{p.name}.png") for p in pair_folders(vis_dir, ir_dir)]
+        manifest = check_manifest(out_dir, overwrite)
     check_outputs([out for *_, out in jobs], overwrite, int(bit_depth))
     if method == "ddcgan":
         from tf_irgan.cli.main import import_tensorflow_quietly
@@ -72,12 +75,19 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
         return result
 
-    result = run_jobs(jobs, run, "fusing")
+    results = run_jobs(jobs, run, "fusing")
     if single:
-        used = f" with {result.preset}" if result.preset else f" ({method})"
+        used = f" with {results[0].preset}" if results[0].preset else f" ({method})"
         click.echo(f"wrote {jobs[0][2]}{used}")
-    else:
-        click.echo(f"wrote {len(jobs)} fused images to {out_dir}")
+        return
+    used = [r.preset or method for r in results]
+    write_manifest(manifest, ["vis", "ir", "fused", "method", "size_ratio", "notes"],
+                   [[str(v), str(i), str(o), name, f"{r.ratio:.3f}", r.notes]
+                    for (v, i, o), r, name in zip(jobs, results, used)])
+    mixed = ("; each pair's model follows its size ratio (--preset NAME keeps one)"
+             if len(set(used)) > 1 else "")
+    click.echo(f"wrote {len(jobs)} fused images to {out_dir} with {summary_of(used)}{mixed}; "
+               f"what was done to each: {manifest}")
 
 
 @click.command()

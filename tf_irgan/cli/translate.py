@@ -25,7 +25,7 @@ def translate(image, output, in_dir, out_dir, preset, precision, bit_depth, over
     --preset pix2pix-ir2vis), or every image of a folder. The output has the input's size."""
     from tf_irgan.errors import UserError
     from tf_irgan.cli.jobs import check_outputs, run_jobs
-    from tf_irgan.images import list_images, read_image, write_image
+    from tf_irgan.images import check_out_dir, images_by_stem, read_image, write_image
 
     single, batch = image is not None, in_dir is not None or out_dir is not None
     if single == batch:
@@ -37,10 +37,9 @@ def translate(image, output, in_dir, out_dir, preset, precision, bit_depth, over
     else:
         if in_dir is None or out_dir is None:
             raise UserError("folder mode needs both --in-dir and --out-dir")
-        files = list_images(in_dir)
-        if not files:
-            raise UserError(f"{in_dir}: holds no images (.png, .jpg, .bmp, .tif); check the folder")
-        jobs = [(path, Path(out_dir) / f"{path.stem}.png") for path in files]
+        check_out_dir(out_dir, in_dir)
+        files = images_by_stem(in_dir)  # refuses an empty folder and two images of one name
+        jobs = [(path, Path(out_dir) / f"{stem}.png") for stem, path in sorted(files.items())]
     check_outputs([out for _, out in jobs], overwrite, int(bit_depth))
     from tf_irgan.cli.main import import_tensorflow_quietly
     import_tensorflow_quietly()
@@ -52,7 +51,7 @@ def translate(image, output, in_dir, out_dir, preset, precision, bit_depth, over
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
         return result
 
-    result = run_jobs(jobs, run, "translating")
+    result = run_jobs(jobs, run, "translating")[-1]
     if single:
         click.echo(f"wrote {jobs[0][1]} with {result.preset}")
     else:

@@ -46,6 +46,7 @@ class FuseResult:
     method: str
     preset: str | None = None       # the name of the preset used (None for a baseline)
     notes: list = field(default_factory=list)
+    ratio: float | None = None      # visible/IR size ratio per side
 
     @property
     def checkpoint(self) -> str | None:
@@ -336,6 +337,11 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
             channel = "luminance" if space.name == "ycbcr" else f"{space.name.upper()} intensity"
             notes.append(f"{names[role]}: color {kind.labels[kind.roles.index(role)]} image "
                          f"reduced to its {channel}")
+    if (kind.name == "ir-vis" and ir.ndim == 3 and vis.ndim == 2
+            and ir.shape[:2] == vis.shape[:2]):
+        # Thermal cameras give gray frames and visible ones color: the reverse is a user's slip.
+        notes.append(f"{ir_name}: a color image given as the IR, and {vis_name} a gray one as "
+                     "the visible: the arguments look swapped (visible first, then IR)")
     vis_y, ir_g = gray_of[detail_role], gray_of[intensity_role]
     ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name, notes)
     if method == "ddcgan":
@@ -369,7 +375,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
         elif kind.color_role != detail_role:
             notes.append(f"{names[kind.color_role]}: gray {kind.labels[1]} image, so the result "
                          "is gray")
-    return FuseResult(fused, method, used, notes)
+    return FuseResult(fused, method, used, notes, ratio)
 
 
 def _load_fusion_preset(name, precision="fp32"):

@@ -1,0 +1,117 @@
+"""Folders and the mistakes users make with them (issue 22): outputs inside inputs, two images
+of one name, `-o` naming a folder, swapped arguments; the folder mode's manifest and summary."""
+
+import csv
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tf_irgan.cli.main import cli
+
+
+def _run(args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for fragment in fragments:
+        assert str(fragment) in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture
+def pairs(tmp_path, copy_roadscene):
+    vi_dir, ir_dir, names = copy_roadscene(tmp_path / "data", 2)
+    return vi_dir, ir_dir, names
+
+
+@pytest.mark.parametrize("where", ["vi", "vi/fused", "ir"])
+def test_out_dir_in_an_input_folder_is_refused(pairs, where):
+    vi_dir, ir_dir, _ = pairs
+    out = vi_dir.parent / where
+    before = sorted(p.name for p in vi_dir.iterdir())
+    _one_line_error(_run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out,
+                          "--method", "average"]), "--out-dir", "input folder")
+    assert sorted(p.name for p in vi_dir.iterdir()) == before  # nothing written
+
+
+def test_translate_out_dir_in_its_input_folder_is_refused(pairs):
+    vi_dir, _, _ = pairs
+    _one_line_error(_run(["translate", "--in-dir", vi_dir, "--out-dir", vi_dir / "ir"]),
+                    "input folder")
+
+
+def test_two_images_of_one_name_are_refused_naming_both(pairs):
+    vi_dir, ir_dir, names = pairs
+    # An earlier output saved beside its input: a.png next to a.jpg.
+    shutil.copy(ir_dir / f"{names[0]}.jpg", vi_dir / f"{names[0]}.png")
+    _one_line_error(_run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir,
+                          "--out-dir", vi_dir.parent / "out", "--method", "average"]),
+                    f"{names[0]}.jpg", f"{names[0]}.png", "two images named")
+    _one_line_error(_run(["translate", "--in-dir", vi_dir, "--out-dir", vi_dir.parent / "t"]),
+                    "two images named")
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_output_naming_a_folder_says_so(pairs, tmp_path, overwrite):
+    vi_dir, ir_dir, names = pairs
+    folder = tmp_path / "results"
+    folder.mkdir()
+    _one_line_error(_run(["fuse", vi_dir / f"{names[0]}.jpg", ir_dir / f"{names[0]}.jpg",
+                          "-o", folder, "--method", "average", *overwrite]),
+                    str(folder), "is a folder", "fused.png")
+
+
+def test_color_ir_with_gray_visible_gets_a_swapped_note(pairs, tmp_path):
+    vi_dir, ir_dir, names = pairs
+    out = tmp_path / "f.png"
+    gray_vis = tmp_path / "gray.png"
+    cv2.imwrite(str(gray_vis), cv2.imread(str(vi_dir / f"{names[0]}.jpg"), cv2.IMREAD_GRAYSCALE))
+    # The user passes the color visible frame as IR and the gray thermal frame as visible.
+    result = _run(["fuse", ir_dir / f"{names[0]}.jpg", vi_dir / f"{names[0]}.jpg", "-o", out,
+                   "--method", "average"])
+    assert result.exit_code == 0, result.output
+    assert "look swapped" in result.stderr
+    # The right order, and two gray images, get no such note.
+    for vis, ir in ((vi_dir / f"{names[0]}.jpg", ir_dir / f"{names[0]}.jpg"),
+                    (gray_vis, ir_dir / f"{names[0]}.jpg")):
+        result = _run(["fuse", vis, ir, "-o", out, "--method", "average", "--overwrite"])
+        assert result.exit_code == 0 and "swapped" not in result.stderr
+
+
+def test_folder_of_mixed_ratios_writes_manifest_and_names_both_presets(pairs, tmp_path):
+    vi_dir, ir_dir, names = pairs
+    small = cv2.imread(str(ir_dir / f"{names[1]}.jpg"), cv2.IMREAD_GRAYSCALE)
+    (ir_dir / f"{names[1]}.jpg").unlink()
+    h, w = small.shape
+    cv2.imwrite(str(ir_dir / f"{names[1]}.png"), cv2.resize(small, (w // 4, h // 4),
+                                                              interpolation=cv2.INTER_AREA))
+    out = tmp_path / "fused"
+    result = _run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "ddcgan-ir-vis x 1" in result.stdout and "ddcgan-ir-vis-x4 x 1" in result.stdout
+    assert "--preset NAME keeps one" in result.stdout
+    # Not a terminal: one line per image on stderr, no progress bar.
+    assert "fusing 1/2" in result.stderr and "fusing 2/2" in result.stderr
+    with open(out / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["fused"] for r in rows] == [str(out / f"{n}.png") for n in names]
+    assert [r["method"] for r in rows] == ["ddcgan-ir-vis", "ddcgan-ir-vis-x4"]
+    assert float(rows[0]["size_ratio"]) == pytest.approx(1.0)
+    assert float(rows[1]["size_ratio"]) == pytest.approx(4.0, abs=0.1)
+    assert "luminance" in rows[0]["notes"] or rows[0]["notes"] == ""
+    # A second run refuses the manifest like any other existing output.
+    again = _run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out,
+                  "--preset", "ddcgan-ir-vis"])
+    _one_line_error(again, "already exists")
+    # With --preset, one model serves the folder.
+    result = _run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out,
+                   "--preset", "ddcgan-ir-vis-x4", "--overwrite"])
+    assert result.exit_code == 0 and "ddcgan-ir-vis-x4 x 2" in result.stdout
+    assert "keeps one" not in result.stdout
+    assert np.all([(out / f"{n}.png").exists() for n in names])
