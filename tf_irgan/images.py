@@ -49,8 +49,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
 
 
-def read_image(path) -> np.ndarray:
-    """Read an 8/16-bit or float image as float32 in [0, 1]; (H, W) gray or (H, W, 3) RGB."""
+def read_image(path, value_range=None, notes: list | None = None, label: str = "IR") -> np.ndarray:
+    """Read an 8/16-bit or float image as float32 in [0, 1]; (H, W) gray or (H, W, 3) RGB.
+
+    `value_range` (`tf_irgan.ranges`: "auto", "full", "LOW,HIGH", "pLOW,pHIGH") says how an
+    integer image's values map to [0, 1]; None scales by the file's type (255 or 65535). What
+    `auto` did goes into `notes`, naming the file as a `label` image."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found; check the path")
@@ -62,6 +66,11 @@ def read_image(path) -> np.ndarray:
     if image is None:
         raise UserError(f"{path}: cannot be decoded as an image (corrupt or unsupported format); "
                         "re-save it as PNG or TIFF")
+    if value_range is not None and image.dtype in (np.uint8, np.uint16):
+        from tf_irgan.ranges import option_for, parse_range, to_unit
+        if image.ndim == 3 and image.shape[2] in (2, 4):  # alpha is not a value to map
+            image = image[..., :image.shape[2] - 1]
+        image = to_unit(image, parse_range(value_range, option_for(label)), str(path), label, notes)
     return _to_unit_float(image, path)
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from tf_irgan.cli.options import range_option
+
 _FOLDER = click.Path(path_type=Path, file_okay=False)
 _OUTPUT = click.Path(path_type=Path, dir_okay=False)
 
@@ -25,10 +27,31 @@ def _echo_results(result: dict, first_header: str, written: list) -> None:
         click.echo(f"wrote {path}")
 
 
+def _named_folders(values) -> dict:
+    """--fused-dir DIR or NAME=DIR, repeated: {name: folder}; names default to the folder's."""
+    from tf_irgan.errors import UserError
+
+    folders = {}
+    for value in values:
+        name, sep, folder = value.partition("=")
+        if not sep or Path(value).is_dir():
+            name, folder = Path(value).resolve().name, value
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise UserError(f"--fused-dir {value}: {folder} is not a folder; give DIR or NAME=DIR")
+        if name in folders:
+            raise UserError(f"--fused-dir: two folders named {name}; name them, e.g. "
+                            f"--fused-dir ours={folder}")
+        folders[name] = folder
+    return folders
+
+
 @evaluate.command()
 @click.option("--ir-dir", type=_FOLDER, required=True, help="Infrared source images (A).")
 @click.option("--vis-dir", type=_FOLDER, required=True, help="Visible source images (B).")
-@click.option("--fused-dir", type=_FOLDER, required=True, help="Fused images (F), same file names.")
+@click.option("--fused-dir", "fused_dirs", required=True, multiple=True,
+              help="Fused images (F), same file names. Repeat it (DIR or NAME=DIR) to compare "
+                   "methods in one table and one figure.")
 @click.option("--json", "json_path", type=_OUTPUT, help="Write mean, per-image values and conventions.")
 @click.option("--csv", "csv_path", type=_OUTPUT, help="Write one row per image plus a mean row.")
 @click.option("--markdown", "markdown_path", type=_OUTPUT, help="Write a Markdown table.")
@@ -36,9 +59,11 @@ def _echo_results(result: dict, first_header: str, written: list) -> None:
 @click.option("--color-space", type=click.Choice(["ycbcr", "ihs"]), default="ycbcr", show_default=True,
               help="Channel color images are scored on: BT.601 luma, or the IHS intensity "
                    "(MRI/PET fusion, with the PET as --ir-dir and the MRI as --vis-dir).")
+@range_option("ir", "IR source")
+@range_option("vis", "visible source")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def fusion(ir_dir, vis_dir, fused_dir, json_path, csv_path, markdown_path, figure_path, color_space,
-           overwrite):
+def fusion(ir_dir, vis_dir, fused_dirs, json_path, csv_path, markdown_path, figure_path, color_space,
+           ir_range, vis_range, overwrite):
     """EN, SD, SF, AG, MI, SCD, VIF, Qabf, SSIM, CC, PSNR, MSE per fused image and their mean.
 
     Images are paired by file name; color is reduced to BT.601 luma (or the IHS intensity with
@@ -47,10 +72,18 @@ def fusion(ir_dir, vis_dir, fused_dir, json_path, csv_path, markdown_path, figur
     from tf_irgan.metrics import evaluate as evaluation
     from tf_irgan.metrics import reporting
 
+    from tf_irgan.ranges import parse_range
+
+    ranges = {"ir": parse_range(ir_range, "--ir-range"), "vis": parse_range(vis_range, "--vis-range")}
+    folders = _named_folders(fused_dirs)
     outputs = [json_path, csv_path, markdown_path, figure_path]
     reporting.check_figure_path(figure_path)
     reporting.check_outputs(outputs, overwrite)
-    result = evaluation.evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir, color_space)
+    if len(folders) > 1:
+        _compare(ir_dir, vis_dir, folders, color_space, ranges, outputs, overwrite)
+        return
+    fused_dir = next(iter(folders.values()))
+    result = evaluation.evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir, color_space, ranges)
     if json_path:
         reporting.write_json(json_path, result, overwrite)
     if csv_path:
@@ -62,6 +95,31 @@ def fusion(ir_dir, vis_dir, fused_dir, json_path, csv_path, markdown_path, figur
         reporting.write_metric_bars(figure_path, {label: result["mean"]}, overwrite,
                                     title=f"Mean fusion metrics, {len(result['per_image'])} images")
     _echo_results(result, "image", [p for p in outputs if p])
+
+
+def _compare(ir_dir, vis_dir, folders, color_space, ranges, outputs, overwrite):
+    """Several fused folders: one table of means, one figure, files with every method."""
+    from tf_irgan.metrics import evaluate as evaluation
+    from tf_irgan.metrics import reporting
+
+    json_path, csv_path, markdown_path, figure_path = outputs
+    comparison = evaluation.compare_fusion_dirs(ir_dir, vis_dir, folders, color_space, ranges)
+    if json_path:
+        reporting.write_json(json_path, comparison, overwrite)
+    if csv_path:
+        reporting.write_comparison_csv(csv_path, comparison, overwrite)
+    if markdown_path:
+        reporting.write_text(markdown_path, reporting.comparison_markdown(comparison), overwrite)
+    if figure_path:
+        means = {name: r["mean"] for name, r in comparison["methods"].items()}
+        reporting.write_metric_bars(figure_path, means, overwrite,
+                                    title=f"Mean fusion metrics, {len(comparison['images'])} images")
+    click.echo(reporting.comparison_table(comparison))
+    for name, note in comparison["notes"].items():
+        click.echo(f"note: {name}: {note}", err=True)
+    for path in outputs:
+        if path:
+            click.echo(f"wrote {path}")
 
 
 @evaluate.command()

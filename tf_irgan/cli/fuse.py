@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from tf_irgan.cli.jobs import precision_option
-from tf_irgan.cli.options import OldNames
+from tf_irgan.cli.options import OldNames, range_option
 
 METHODS = ["ddcgan", "average", "max", "laplacian"]
 
@@ -31,11 +31,13 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
 @click.option("--stretch", is_flag=True, help="Min-max stretch the fused intensity to the full "
               "range, as the official DDcGAN release saves its outputs (for comparison with tables "
               "made that way; it inflates SD and EN). Off by default.")
+@range_option("ir", "IR (or PET)")
+@range_option("vis", "visible (or MRI)")
 @precision_option
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modality, color_space,
-         stretch, precision, bit_depth, overwrite):
+         stretch, ir_range, vis_range, precision, bit_depth, overwrite):
     """Fuse a visible image VIS with an infrared image IR (or two folders of pairs).
 
     MRI/PET: pass the MRI as VIS and the color PET as IR with an MRI/PET preset, e.g.
@@ -47,6 +49,9 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
                                    write_manifest)
     from tf_irgan.images import check_out_dir, pair_folders, read_image, write_image
 
+    from tf_irgan.ranges import parse_range
+
+    ir_range, vis_range = parse_range(ir_range, "--ir-range"), parse_range(vis_range, "--vis-range")
     single = vis is not None or ir is not None
     batch = any(x is not None for x in (vis_dir, ir_dir, out_dir))
     if single == batch:
@@ -68,11 +73,15 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     from tf_irgan.pipelines.fusion import fuse_images
 
     def run(vis_path, ir_path, out_path):
-        result = fuse_images(read_image(vis_path), read_image(ir_path), preset=preset,
+        read_notes = []
+        vis_image = read_image(vis_path, vis_range, read_notes, "visible")
+        ir_image = read_image(ir_path, ir_range, read_notes, "IR")
+        result = fuse_images(vis_image, ir_image, preset=preset,
                              method=method, gray=gray, vis_name=str(vis_path), ir_name=str(ir_path),
                              color_space=color_space, modality=modality, stretch=stretch,
                              precision=precision)
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
+        result.notes[:0] = read_notes
         return result
 
     results = run_jobs(jobs, run, "fusing")

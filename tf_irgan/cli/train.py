@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from tf_irgan.cli.options import OldNames
+from tf_irgan.cli.options import OldNames, range_option
 from tf_irgan.distribute import STRATEGIES
 from tf_irgan.models import names as model_names
 
@@ -24,8 +24,11 @@ from tf_irgan.models import names as model_names
               help="How color images become the channel a model fuses: BT.601 luma (IR/visible), "
                    "or the IHS intensity (MRI/PET: pass MRI as --vis-dir, PET as --ir-dir). "
                    "Default: ihs when the folders are named MRI and PET, else ycbcr.")
+@range_option("ir", "IR (or PET)")
+@range_option("vis", "visible (or MRI)")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, color_space, overwrite):
+def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, color_space, ir_range,
+            vis_range, overwrite):
     """Cut registered image pairs into training patches (HDF5)."""
     from tf_irgan.data.patches import patches_from_folders, write_patches
     from tf_irgan.errors import UserError
@@ -40,8 +43,16 @@ def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, color_
                        "fusion); pass --color-space ycbcr for BT.601 luma", err=True)
     if os.path.exists(output) and not overwrite:
         raise UserError(f"{output}: already exists; pass --overwrite or choose another name")
+    from tf_irgan.ranges import parse_range
+
+    ranges = {"ir": parse_range(ir_range, "--ir-range"), "vis": parse_range(vis_range, "--vis-range")}
+    notes = []
     patches = patches_from_folders(vis_dir, ir_dir, patch, stride, scale, holdout_every,
-                                   progress=_progress("cutting patches"), color_space=color_space)
+                                   progress=_progress("cutting patches"), color_space=color_space,
+                                   ranges=ranges, notes=notes)
+    if notes:  # one line for the lot: a folder of raw frames would print one per frame
+        click.echo(f"note: {len(notes)} frame(s) mapped by --ir-range/--vis-range auto, e.g. "
+                   f"{notes[0]}", err=True)
     write_patches(output, patches, overwrite=overwrite)
     held = patches.attrs["held_out"]
     click.echo(f"wrote {len(patches)} patch pairs ({patch}px visible, {patch // scale}px IR) to {output}"

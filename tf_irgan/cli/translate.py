@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from tf_irgan.cli.options import OldNames
+from tf_irgan.cli.options import OldNames, range_option
 
 from tf_irgan.cli.jobs import precision_option
 
@@ -17,16 +17,22 @@ from tf_irgan.cli.jobs import precision_option
 @click.option("--preset", "--checkpoint", "preset", cls=OldNames, default="pix2pix-vis2ir",
               show_default=True,
               help="Shipped preset name or preset folder (pix2pix-vis2ir, pix2pix-ir2vis).")
+@range_option("ir", "IR input (ir2vis)")
+@range_option("vis", "visible input (vis2ir)")
 @precision_option
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def translate(image, output, in_dir, out_dir, preset, precision, bit_depth, overwrite):
+def translate(image, output, in_dir, out_dir, preset, ir_range, vis_range, precision, bit_depth,
+              overwrite):
     """Translate IMAGE (visible -> infrared with the default preset, or infrared -> visible with
     --preset pix2pix-ir2vis), or every image of a folder. The output has the input's size."""
     from tf_irgan.errors import UserError
     from tf_irgan.cli.jobs import check_outputs, run_jobs
     from tf_irgan.images import check_out_dir, images_by_stem, read_image, write_image
 
+    from tf_irgan.ranges import parse_range
+
+    ranges = {"ir": parse_range(ir_range, "--ir-range"), "vis": parse_range(vis_range, "--vis-range")}
     single, batch = image is not None, in_dir is not None or out_dir is not None
     if single == batch:
         raise UserError("give either IMAGE -o OUT, or --in-dir D --out-dir D")
@@ -44,11 +50,18 @@ def translate(image, output, in_dir, out_dir, preset, precision, bit_depth, over
     from tf_irgan.cli.main import import_tensorflow_quietly
     import_tensorflow_quietly()
     from tf_irgan.pipelines.translation import translate_image
+    from tf_irgan.presets import load_preset
+
+    # Which range applies: the IR's for ir2vis, the visible image's otherwise.
+    direction = str(load_preset(preset, precision).metadata.get("direction", "vis2ir"))
+    role = "ir" if direction.startswith("ir") else "vis"
 
     def run(in_path, out_path):
-        result = translate_image(read_image(in_path), preset=preset, name=str(in_path),
-                                 precision=precision)
+        read_notes = []
+        source = read_image(in_path, ranges[role], read_notes, "IR" if role == "ir" else "visible")
+        result = translate_image(source, preset=preset, name=str(in_path), precision=precision)
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
+        result.notes[:0] = read_notes
         return result
 
     result = run_jobs(jobs, run, "translating")[-1]

@@ -83,8 +83,10 @@ def load_pairs(data, source_role: str, target_role: str, source_channels: int,
     sources, targets, notes = [], [], []
     for pair in (progress(chosen) if progress else chosen):
         paths = {"vis": pair.vis, "ir": pair.ir}
-        source = read_image(paths[source_role])
-        target = read_image(paths[target_role])
+        # Raw thermal frames are mapped as `translate` maps them (tf_irgan.ranges, auto).
+        labels = {"vis": "visible", "ir": "IR"}
+        source = read_image(paths[source_role], "auto", None, labels[source_role])
+        target = read_image(paths[target_role], "auto", None, labels[target_role])
         if source.shape[:2] != target.shape[:2]:
             check_aspect(target.shape, source.shape, paths[target_role], paths[source_role])
             target = np.clip(cv2.resize(target, source.shape[1::-1], interpolation=cv2.INTER_AREA

@@ -55,13 +55,17 @@ def downsample_area(images: np.ndarray, scale: int) -> np.ndarray:
     return blocks.mean(axis=(-3, -1), dtype=np.float32)
 
 
-def load_pair_gray(pair: ImagePair, color_space: str = "ycbcr") -> tuple[np.ndarray, np.ndarray]:
+def load_pair_gray(pair: ImagePair, color_space: str = "ycbcr", ranges=None,
+                   notes: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The channels a fusion model sees, the IR's at the visible size (resized if it differs):
     color images are reduced to the color space's intensity (YCbCr: BT.601 Y; IHS: the PET's
-    I/sqrt(3), the channel mean)."""
+    I/sqrt(3), the channel mean). `ranges` ({"ir": ..., "vis": ...}, `tf_irgan.ranges`; default
+    auto) maps raw frames to [0, 1] as `fuse` does."""
     intensity = COLOR_SPACES[color_space].luminance
-    vis, ir = (intensity(image) if image.ndim == 3 else image
-               for image in (read_image(pair.vis), read_image(pair.ir)))
+    ranges = ranges or {}
+    images = (read_image(pair.vis, ranges.get("vis", "auto"), notes, "visible"),
+              read_image(pair.ir, ranges.get("ir", "auto"), notes, "IR"))
+    vis, ir = (intensity(image) if image.ndim == 3 else image for image in images)
     if vis.shape != ir.shape:
         check_aspect(ir.shape, vis.shape, pair.ir, pair.vis)
         ir = cv2.resize(ir, (vis.shape[1], vis.shape[0]), interpolation=cv2.INTER_CUBIC)
@@ -90,13 +94,14 @@ def holdout_split(pairs: list[ImagePair], every: int) -> tuple[list[ImagePair], 
 
 
 def patches_from_folders(vis_dir, ir_dir, patch=84, stride=14, scale=4, holdout_every=0,
-                         progress=None, color_space: str = "ycbcr") -> PatchSet:
+                         progress=None, color_space: str = "ycbcr", ranges=None,
+                         notes: list | None = None) -> PatchSet:
     if stride < 1:
         raise UserError(f"--stride {stride} must be at least 1")
     pairs, held = holdout_split(pair_folders(vis_dir, ir_dir), holdout_every)
     vis_all, ir_all, source = [], [], []
     for index, pair in enumerate(progress(pairs) if progress else pairs):
-        vis, ir = load_pair_gray(pair, color_space)
+        vis, ir = load_pair_gray(pair, color_space, ranges, notes)
         v, i = extract_patches(vis, ir, patch, stride, scale)
         vis_all.append(v)
         ir_all.append(i)
@@ -110,6 +115,8 @@ def patches_from_folders(vis_dir, ir_dir, patch=84, stride=14, scale=4, holdout_
              "pairs": json.dumps([p.name for p in pairs]),
              "held_out": json.dumps([p.name for p in held]),
              "ir_downsampling": f"area (block mean) {scale}x{scale}", "color_space": color_space,
+             "ir_range": str((ranges or {}).get("ir", "auto")),
+             "vis_range": str((ranges or {}).get("vis", "auto")),
              "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "tf_irgan_version": __version__}
     return PatchSet(np.concatenate(vis_all), np.concatenate(ir_all), scale,
                     np.concatenate(source), attrs)

@@ -100,10 +100,11 @@ def _join_notes(notes) -> str | None:
 
 # ---------------------------------------------------------------- fusion
 
-def load_fusion_triple(files: dict[str, Path], color_space: str = "ycbcr"):
+def load_fusion_triple(files: dict[str, Path], color_space: str = "ycbcr", ranges=None):
     """Read the IR, visible and fused images of one set as gray [0, 1] arrays at the fused size;
     color images give their intensity in `color_space` (YCbCr: BT.601 luma; IHS: I/sqrt(3), the
-    channel mean, as MRI/PET fusion is scored).
+    channel mean, as MRI/PET fusion is scored). `ranges` ({"ir": ..., "vis": ...},
+    `tf_irgan.ranges`) maps raw source frames to [0, 1] as `fuse` did.
 
     Returns (ir, vis, fused, note or None).
     """
@@ -118,27 +119,59 @@ def load_fusion_triple(files: dict[str, Path], color_space: str = "ycbcr"):
         notes.append(f"{files['fused'].name} (fused) is color, scored on its luma")
     fused = intensity(fused)
     sources = []
+    ranges = ranges or {}
     for role in ("ir", "vis"):
-        image = intensity(read_image(files[role]))
+        read_notes = []
+        image = intensity(read_image(files[role], ranges.get(role), read_notes,
+                                     "IR" if role == "ir" else "visible"))
+        notes += [f"{role}: {note}" for note in read_notes]
         image, note = fit_to(image, files[role], fused.shape, files["fused"])
         notes.append(f"{role}: {note}" if note else None)
         sources.append(image)
     return sources[0], sources[1], fused, _join_notes(notes)
 
 
-def evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir, color_space: str = "ycbcr") -> dict:
+def evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir, color_space: str = "ycbcr",
+                         ranges=None) -> dict:
     """Score every fused image of `fused_dir` against its IR and visible sources (same names),
     on the intensity of `color_space` ("ihs" for MRI/PET)."""
     folders = {"ir": Path(ir_dir), "vis": Path(vis_dir), "fused": Path(fused_dir)}
 
     def score(paths):
-        ir, vis, fused, note = load_fusion_triple(paths, color_space)
+        ir, vis, fused, note = load_fusion_triple(paths, color_space, ranges)
         return fusion.fusion_metrics(ir, vis, fused), note
     conventions = dict(fusion.CONVENTIONS)
     if color_space != "ycbcr":
         conventions["color"] = (f"color images scored on their {color_space.upper()} intensity "
                                 "(I/sqrt(3), the mean of R, G, B)")
     return _score_folders(folders, score, conventions, fusion.METRIC_NAMES)
+
+
+def compare_fusion_dirs(ir_dir, vis_dir, fused_dirs: dict, color_space: str = "ycbcr",
+                        ranges=None) -> dict:
+    """Several methods' fused folders ({name: folder}) scored against the same sources, on the
+    images every folder has (a method missing an image would otherwise be ranked on others).
+    Returns {"methods": {name: result}, "images": [...], "notes": {...}, "conventions": ...},
+    each result as `evaluate_fusion_dirs` gives it, its mean over the shared images."""
+    results = {name: evaluate_fusion_dirs(ir_dir, vis_dir, folder, color_space, ranges)
+               for name, folder in fused_dirs.items()}
+    shared = set.intersection(*(set(r["per_image"]) for r in results.values()))
+    if not shared:
+        raise UserError(f"the fused folders {', '.join(map(str, fused_dirs.values()))} share no "
+                        "image name; compare folders made from the same sources")
+    notes = {}
+    for name, result in results.items():
+        dropped = sorted(set(result["per_image"]) - shared)
+        if dropped:
+            notes[name] = (f"{len(dropped)} image(s) not in every folder left out of the "
+                           f"comparison (e.g. {dropped[0]})")
+        result["per_image"] = {k: v for k, v in result["per_image"].items() if k in shared}
+        result["mean"] = mean_metrics(result["per_image"], fusion.METRIC_NAMES)
+        for image, note in result["notes"].items():
+            notes.setdefault(image, note)
+    first = next(iter(results.values()))
+    return {"methods": results, "images": sorted(shared), "notes": notes,
+            "conventions": first["conventions"]}
 
 
 def _score_folders(folders, score, conventions, metric_names) -> dict:

@@ -82,6 +82,47 @@ def text_table(result: dict, first_header: str = "image") -> str:
     return "\n".join(lines)
 
 
+def comparison_table(comparison: dict) -> str:
+    """Aligned plain-text table of several methods' means: one row per method."""
+    methods = comparison["methods"]
+    names = _metric_names(next(iter(methods.values())))
+    rows = [["method"] + names]
+    rows += [[method] + [format_value(r["mean"][n]) for n in names] for method, r in methods.items()]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[0]) if col == 0 else cell.rjust(widths[col])
+                       for col, cell in enumerate(row)) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    lines.append(f"means over the {len(comparison['images'])} images every folder has")
+    return "\n".join(lines)
+
+
+def comparison_markdown(comparison: dict) -> str:
+    """Markdown table: Method | EN | SD | ... (means over the shared images)."""
+    methods = comparison["methods"]
+    names = _metric_names(next(iter(methods.values())))
+    rows = [[f"`{method}`"] + [format_value(r["mean"][n]) for n in names]
+            for method, r in methods.items()]
+    return _markdown(["Method"] + [_LABELS.get(n, n) for n in names], rows)
+
+
+def write_comparison_csv(path, comparison: dict, overwrite: bool = False) -> Path:
+    """One row per method and image, then one "mean" row per method."""
+    methods = comparison["methods"]
+    names = _metric_names(next(iter(methods.values())))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["method", "image"] + names)
+
+    def cells(scores):
+        return [repr(float(scores[n])) if _finite_or_none(scores[n]) is not None else "" for n in names]
+
+    for method, result in methods.items():
+        for image, scores in result["per_image"].items():
+            writer.writerow([method, image] + cells(scores))
+        writer.writerow([method, "mean"] + cells(result["mean"]))
+    return write_text(path, buffer.getvalue(), overwrite)
+
+
 def _markdown(header: list[str], rows: list[list[str]], text_columns=(0,)) -> str:
     """Numbers right-aligned, labels (the `text_columns`) left-aligned."""
     lines = ["| " + " | ".join(header) + " |",
