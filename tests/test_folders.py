@@ -115,3 +115,65 @@ def test_folder_of_mixed_ratios_writes_manifest_and_names_both_presets(pairs, tm
     assert result.exit_code == 0 and "ddcgan-ir-vis-x4 x 2" in result.stdout
     assert "keeps one" not in result.stdout
     assert np.all([(out / f"{n}.png").exists() for n in names])
+
+
+def _medical_pair(shared_data, tmp_path):
+    folder = shared_data / "mri_pet42"
+    name = sorted(p.name for p in (folder / "MRI").iterdir())[0]
+    gray = tmp_path / "ct.png"  # a gray second image, as a CT is
+    cv2.imwrite(str(gray), cv2.imread(str(folder / "PET" / name), cv2.IMREAD_GRAYSCALE))
+    return folder / "MRI" / name, folder / "PET" / name, gray
+
+
+def test_gray_second_image_for_a_pet_preset_gets_a_note(shared_data, tmp_path):
+    mri, pet, gray = _medical_pair(shared_data, tmp_path)
+    result = _run(["fuse", mri, gray, "-o", tmp_path / "f.png", "--preset", "ddcgan-mri-pet-x4"])
+    assert result.exit_code == 0, result.output
+    assert "trained on color PET" in result.stderr and "--modality mri-ct" in result.stderr
+    result = _run(["fuse", mri, pet, "-o", tmp_path / "g.png", "--preset", "ddcgan-mri-pet-x4"])
+    assert result.exit_code == 0 and "trained on" not in result.stderr
+
+
+@pytest.mark.parametrize("modality,named", [("mri-ct", "CT"), ("mri-spect", "SPECT")])
+def test_named_second_modality_goes_to_the_medical_preset_with_a_note(shared_data, tmp_path,
+                                                                      modality, named):
+    mri, pet, gray = _medical_pair(shared_data, tmp_path)
+    result = _run(["fuse", mri, gray if named == "CT" else pet, "-o", tmp_path / "f.png",
+                   "--modality", modality])
+    assert result.exit_code == 0, result.output
+    assert "ddcgan-mri-pet-x4" in result.stdout
+    assert f"not with {named}" in result.stderr
+
+
+def test_evaluate_compares_several_fused_folders(pairs, tmp_path):
+    vi_dir, ir_dir, names = pairs
+    for method in ("average", "laplacian"):
+        result = _run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir",
+                       tmp_path / method, "--method", method, "--gray"])
+        assert result.exit_code == 0, result.output
+    markdown, figure, table = tmp_path / "rank.md", tmp_path / "rank.png", tmp_path / "rank.csv"
+    result = _run(["evaluate", "fusion", "--ir-dir", ir_dir, "--vis-dir", vi_dir,
+                   "--fused-dir", f"avg={tmp_path / 'average'}", "--fused-dir", tmp_path / "laplacian",
+                   "--markdown", markdown, "--figure", figure, "--csv", table])
+    assert result.exit_code == 0, (result.output, result.exception)
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["method", "EN"]
+    assert lines[2].startswith("avg ") and lines[3].startswith("laplacian ")
+    assert "means over 2 images" in result.stdout
+    text = markdown.read_text()
+    assert "| `avg` |" in text and "| `laplacian` |" in text
+    rows = list(csv.DictReader(open(table)))
+    assert {(r["method"], r["image"]) for r in rows} == {
+        (m, i) for m in ("avg", "laplacian") for i in names + ["mean"]}
+    assert figure.stat().st_size > 1000
+    # The Laplacian pyramid beats averaging on Qabf on real pairs: the table ranks them.
+    qabf = {r["method"]: float(r["Qabf"]) for r in rows if r["image"] == "mean"}
+    assert qabf["laplacian"] > qabf["avg"]
+    # A folder that misses a pair is refused, naming it.
+    (tmp_path / "laplacian" / f"{names[1]}.png").unlink()
+    _one_line_error(_run(["evaluate", "fusion", "--ir-dir", ir_dir, "--vis-dir", vi_dir,
+                          "--fused-dir", tmp_path / "average", "--fused-dir", tmp_path / "laplacian"]),
+                    "laplacian")
+    _one_line_error(_run(["evaluate", "fusion", "--ir-dir", ir_dir, "--vis-dir", vi_dir,
+                          "--fused-dir", tmp_path / "average", "--fused-dir",
+                          f"average={tmp_path / 'laplacian'}"]), "two folders named average")

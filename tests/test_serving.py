@@ -3,6 +3,7 @@ the exported shipped models' signatures: response shapes, dtypes and values."""
 
 import base64
 import json
+import os
 import re
 from pathlib import Path
 
@@ -91,3 +92,36 @@ def test_documented_request(index, served):
 
 def scale_of(body):
     return body.get("signature_name") in ("serving_uint8", "serving_bytes")
+
+
+def test_documented_tflite_snippet_matches_fuse(tmp_path):
+    """docs/serving.md's TFLite snippet, run as written on a 640x480 pair, gives `tf-irgan fuse`'s
+    image within 1.5/255 on average (float16 weights; chrominance clipped, not shrunk)."""
+    from click.testing import CliRunner
+
+    from tf_irgan.cli.main import cli
+    from tf_irgan.export import export_tflite
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "serving.md").read_text()
+    section = text[text.index("## TensorFlow Lite"):]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    vis = cv2.resize(cv2.imread(str(examples / "vis.png")), (640, 480), interpolation=cv2.INTER_AREA)
+    ir = cv2.resize(cv2.imread(str(examples / "ir.png"), cv2.IMREAD_GRAYSCALE), (160, 120),
+                    interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "vis.png"), vis)
+    cv2.imwrite(str(tmp_path / "ir.png"), ir)
+    export_tflite("ddcgan-ir-vis-x4", tmp_path / "x4-640x480.tflite", "640x480")
+    cwd = Path.cwd()
+    try:
+        os.chdir(tmp_path)
+        exec(compile(snippet, "docs/serving.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+    result = CliRunner().invoke(cli, ["fuse", str(tmp_path / "vis.png"), str(tmp_path / "ir.png"),
+                                      "-o", str(tmp_path / "cli.png")])
+    assert result.exit_code == 0, result.output
+    snippet_out = cv2.imread(str(tmp_path / "fused.png")).astype(np.float64)
+    cli_out = cv2.imread(str(tmp_path / "cli.png")).astype(np.float64)
+    assert snippet_out.shape == cli_out.shape == (480, 640, 3)
+    assert np.abs(snippet_out - cli_out).mean() < 1.5, np.abs(snippet_out - cli_out).mean()

@@ -38,6 +38,11 @@ MODALITIES = {
 }
 
 
+# Other second images a user may name: fused as the modality they resemble, with a note, since
+# no shipped preset was trained on them (`fuse --modality mri-ct`).
+RELATED = {"mri-ct": ("mri-pet", "CT"), "mri-spect": ("mri-pet", "SPECT")}
+
+
 def get_modality(name: str) -> Modality:
     if name not in MODALITIES:
         raise UserError(f"modality '{name}': unknown; use one of {', '.join(MODALITIES)}")

@@ -22,9 +22,10 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
 @click.option("--method", type=click.Choice(METHODS), default="ddcgan", show_default=True,
               help="The model, or a classical baseline.")
 @click.option("--gray", is_flag=True, help="Write the fused luminance only, even for color input.")
-@click.option("--modality", type=click.Choice(["ir-vis", "mri-pet"]),
-              help="What the two images are, for --method baselines (a preset knows its own): "
-                   "mri-pet fuses MRI with the PET's intensity and keeps the PET's color.")
+@click.option("--modality", type=click.Choice(["ir-vis", "mri-pet", "mri-ct", "mri-spect"]),
+              help="What the two images are (a preset knows what it was trained on): mri-pet "
+                   "fuses MRI with the PET's intensity and keeps the PET's color; mri-ct and "
+                   "mri-spect are fused as MRI/PET, with a note that no preset learned them.")
 @click.option("--color-space", type=click.Choice(["ycbcr", "ihs"]),
               help="Where color inputs are fused and their color restored (default: the preset's; "
                    "YCbCr for IR/visible, IHS for MRI/PET).")

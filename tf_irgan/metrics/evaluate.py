@@ -149,28 +149,18 @@ def evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir, color_space: str = "ycbcr",
 
 def compare_fusion_dirs(ir_dir, vis_dir, fused_dirs: dict, color_space: str = "ycbcr",
                         ranges=None) -> dict:
-    """Several methods' fused folders ({name: folder}) scored against the same sources, on the
-    images every folder has (a method missing an image would otherwise be ranked on others).
-    Returns {"methods": {name: result}, "images": [...], "notes": {...}, "conventions": ...},
-    each result as `evaluate_fusion_dirs` gives it, its mean over the shared images."""
+    """Several methods' fused folders ({name: folder}) scored against the same sources. Each
+    folder must hold every pair, as for one folder (a method missing images would otherwise be
+    ranked on others). Returns {"methods": {name: result}, "images": [...], "notes": {...},
+    "conventions": ...}, each result as `evaluate_fusion_dirs` gives it."""
     results = {name: evaluate_fusion_dirs(ir_dir, vis_dir, folder, color_space, ranges)
                for name, folder in fused_dirs.items()}
-    shared = set.intersection(*(set(r["per_image"]) for r in results.values()))
-    if not shared:
-        raise UserError(f"the fused folders {', '.join(map(str, fused_dirs.values()))} share no "
-                        "image name; compare folders made from the same sources")
     notes = {}
-    for name, result in results.items():
-        dropped = sorted(set(result["per_image"]) - shared)
-        if dropped:
-            notes[name] = (f"{len(dropped)} image(s) not in every folder left out of the "
-                           f"comparison (e.g. {dropped[0]})")
-        result["per_image"] = {k: v for k, v in result["per_image"].items() if k in shared}
-        result["mean"] = mean_metrics(result["per_image"], fusion.METRIC_NAMES)
+    for result in results.values():
         for image, note in result["notes"].items():
             notes.setdefault(image, note)
     first = next(iter(results.values()))
-    return {"methods": results, "images": sorted(shared), "notes": notes,
+    return {"methods": results, "images": sorted(first["per_image"]), "notes": notes,
             "conventions": first["conventions"]}
 
 

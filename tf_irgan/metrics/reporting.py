@@ -92,7 +92,7 @@ def comparison_table(comparison: dict) -> str:
     lines = ["  ".join(cell.ljust(widths[0]) if col == 0 else cell.rjust(widths[col])
                        for col, cell in enumerate(row)) for row in rows]
     lines.insert(1, "-" * len(lines[0]))
-    lines.append(f"means over the {len(comparison['images'])} images every folder has")
+    lines.append(f"means over {len(comparison['images'])} images")
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from tf_irgan.color import COLOR_SPACES
 from tf_irgan.errors import UserError
 from tf_irgan.images import check_aspect
-from tf_irgan.modalities import get_modality
+from tf_irgan.modalities import RELATED, get_modality
 
 SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
 MEDICAL_MODEL = "ddcgan-mri-pet-x4"   # the default for --modality mri-pet (a PET at 1x or 1/4)
@@ -314,6 +314,9 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     preset_name = preset or checkpoint
     notes = []
     loaded = None
+    named_second = None  # "CT", "SPECT": a second image no shipped preset was trained on
+    if modality in RELATED:
+        modality, named_second = RELATED[modality]
     if method == "ddcgan" and (preset_name or modality == "mri-pet"):
         loaded = _load_fusion_preset(preset_name or MEDICAL_MODEL, precision)
         own = loaded.metadata.get("modality", "ir-vis")
@@ -323,6 +326,15 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
                             "--modality out")
         modality = own
     kind = get_modality(modality or "ir-vis")
+    if loaded is not None and kind.name == "mri-pet":
+        trained = loaded.metadata.get("data") or "MRI/PET pairs"
+        if named_second:
+            notes.append(f"{loaded.name} was trained on MRI with color PET ({trained}), not with "
+                         f"{named_second}: check the result against the {named_second} image")
+        elif ir.ndim == 2:
+            notes.append(f"{ir_name}: a gray image; {loaded.name} was trained on color PET "
+                         f"({trained}): a gray CT or SPECT is not what it learned (with CT the "
+                         "skull's bright ring can fade); say what it is with --modality mri-ct")
     if color_space is not None and color_space not in COLOR_SPACES:
         raise UserError(f"--color-space {color_space}: use {' or '.join(COLOR_SPACES)}")
     space = (COLOR_SPACES[color_space] if color_space else
