@@ -230,9 +230,10 @@ def _tiles(length: int, tile: int, scale: int) -> list[int]:
 
 
 def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
-                  tile: int = TILE, margin: int = MARGIN) -> np.ndarray:
+                  tile: int = TILE, margin: int | None = None) -> np.ndarray:
     """Generator output for a visible luminance (H, W) and an IR image already on the padded grid
-    (ceil(H/s), ceil(W/s)), in overlapping tiles; equals `fuse_tensor` on the whole image."""
+    (ceil(H/s), ceil(W/s)), in overlapping tiles; equals `fuse_tensor` on the whole image.
+    `margin` (default: MARGIN or the generator's `context`, the larger) is each tile's context."""
     import tensorflow as tf
 
     height, width = vis.shape
@@ -242,7 +243,7 @@ def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
     # Tiles start on the generator's own grid (a pyramid's coarsest level) as well as the IR's,
     # so a tile decimates where the whole image would; a farther-seeing one gets more context.
     unit = math.lcm(scale, model.grid)
-    margin = max(margin, model.context)
+    margin = max(MARGIN, model.context) if margin is None else margin
     margin = margin + (-margin % unit)
     starts_y, tile_h = _tiles(full_h, max(unit, tile), unit)
     starts_x, tile_w = _tiles(full_w, max(unit, tile), unit)
