@@ -182,7 +182,7 @@ def test_fuse_command_with_ycbcr_and_folder_mode(tiny_medical_preset, shared_dat
                                  str(tmp_path / "PET"), "--out-dir", str(tmp_path / "out"),
                                  "--preset", str(tiny_medical_preset)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["11.png", "12.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["11.png", "12.png", "manifest.csv"]
 
 
 # ------------------------------------------------------------------ training data and preset

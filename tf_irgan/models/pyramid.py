@@ -138,14 +138,18 @@ class PyramidGenerator(keras.Model):
             ir = losses.upsample_bilinear(ir, self.scale)
         vis_bands, vis_levels, vis_base = laplacian_bands(vis, self.levels)
         ir_bands, ir_levels, ir_base = laplacian_bands(ir, self.levels)
-        weight = ops.sigmoid(self.base(ops.concatenate([vis_base, ir_base], axis=-1)))
+        # The pyramid stays float32 under mixed precision; only the selectors' convolutions may
+        # compute in bfloat16, and their logits come back to float32.
+        gain = ops.cast(self.gain, "float32")
+        logit = self.base(ops.concatenate([vis_base, ir_base], axis=-1))
+        weight = ops.sigmoid(ops.cast(logit, "float32"))
         fused = weight * vis_base + (1 - weight) * ir_base
         for k in reversed(range(self.levels)):
             v, i = vis_bands[k], ir_bands[k]
             energy_v, energy_i = local_energy(v), local_energy(i)
             features = ops.concatenate([v, i, energy_v / 8, energy_i / 8,
                                         vis_levels[k], ir_levels[k]], axis=-1)
-            logit = self.gain * (energy_v - energy_i) + self.detail[k](features)
+            logit = gain * (energy_v - energy_i) + ops.cast(self.detail[k](features), "float32")
             weight = ops.sigmoid(logit)
             fused = pyramid_up(fused, v) + weight * v + (1 - weight) * i
         return ops.clip(fused, 0.0, 1.0)
