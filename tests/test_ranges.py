@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from tf_irgan.cli.main import cli
 from tf_irgan.errors import UserError
-from tf_irgan.images import read_image, to_gray
+from tf_irgan.images import read_image
 from tf_irgan.ranges import AUTO_PERCENTILES, ValueRange, parse_range, to_unit
 
 

@@ -80,46 +80,33 @@ def fusion(ir_dir, vis_dir, fused_dirs, json_path, csv_path, markdown_path, figu
     reporting.check_figure_path(figure_path)
     reporting.check_outputs(outputs, overwrite)
     if len(folders) > 1:
-        _compare(ir_dir, vis_dir, folders, color_space, ranges, outputs, overwrite)
-        return
-    fused_dir = next(iter(folders.values()))
-    result = evaluation.evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir, color_space, ranges)
+        result = evaluation.compare_fusion_dirs(ir_dir, vis_dir, folders, color_space, ranges)
+        means = {name: r["mean"] for name, r in result["methods"].items()}
+        writers = (reporting.write_comparison_csv, reporting.comparison_markdown)
+    else:
+        (name, fused_dir), = folders.items()
+        result = evaluation.evaluate_fusion_dirs(ir_dir, vis_dir, fused_dir, color_space, ranges)
+        means = {name: result["mean"]}
+        writers = (reporting.write_csv, reporting.fusion_markdown)
+    images = len(result.get("images") or result["per_image"])
     if json_path:
         reporting.write_json(json_path, result, overwrite)
     if csv_path:
-        reporting.write_csv(csv_path, result, overwrite)
+        writers[0](csv_path, result, overwrite)
     if markdown_path:
-        reporting.write_text(markdown_path, reporting.fusion_markdown(result), overwrite)
+        reporting.write_text(markdown_path, writers[1](result), overwrite)
     if figure_path:
-        label = Path(fused_dir).resolve().name
-        reporting.write_metric_bars(figure_path, {label: result["mean"]}, overwrite,
-                                    title=f"Mean fusion metrics, {len(result['per_image'])} images")
-    _echo_results(result, "image", [p for p in outputs if p])
-
-
-def _compare(ir_dir, vis_dir, folders, color_space, ranges, outputs, overwrite):
-    """Several fused folders: one table of means, one figure, files with every method."""
-    from tf_irgan.metrics import evaluate as evaluation
-    from tf_irgan.metrics import reporting
-
-    json_path, csv_path, markdown_path, figure_path = outputs
-    comparison = evaluation.compare_fusion_dirs(ir_dir, vis_dir, folders, color_space, ranges)
-    if json_path:
-        reporting.write_json(json_path, comparison, overwrite)
-    if csv_path:
-        reporting.write_comparison_csv(csv_path, comparison, overwrite)
-    if markdown_path:
-        reporting.write_text(markdown_path, reporting.comparison_markdown(comparison), overwrite)
-    if figure_path:
-        means = {name: r["mean"] for name, r in comparison["methods"].items()}
         reporting.write_metric_bars(figure_path, means, overwrite,
-                                    title=f"Mean fusion metrics, {len(comparison['images'])} images")
-    click.echo(reporting.comparison_table(comparison))
-    for name, note in comparison["notes"].items():
-        click.echo(f"note: {name}: {note}", err=True)
-    for path in outputs:
-        if path:
-            click.echo(f"wrote {path}")
+                                    title=f"Mean fusion metrics, {images} images")
+    if len(folders) > 1:
+        click.echo(reporting.comparison_table(result))
+        for name, note in result["notes"].items():
+            click.echo(f"note: {name}: {note}", err=True)
+        for path in outputs:
+            if path:
+                click.echo(f"wrote {path}")
+    else:
+        _echo_results(result, "image", [p for p in outputs if p])
 
 
 @evaluate.command()

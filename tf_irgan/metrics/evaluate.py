@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from tf_irgan.errors import UserError
-from tf_irgan.images import ASPECT_TOLERANCE, check_aspect, list_images, read_image, to_gray
+from tf_irgan.images import ASPECT_TOLERANCE, check_aspect, images_by_stem, read_image, to_gray
 from tf_irgan.metrics import fusion, translation
 
 # Sources a few pixels off the fused size (crops, odd-size padding) are resized; anything
@@ -33,15 +33,7 @@ def match_by_stem(folders: dict[str, Path]) -> list[tuple[str, dict[str, Path]]]
     `folders` maps a role ("ir", "fused", ...) to its folder. Returns (stem, {role: path}) sorted
     by stem.
     """
-    by_role: dict[str, dict[str, Path]] = {}
-    for role, folder in folders.items():
-        files: dict[str, Path] = {}
-        for path in list_images(folder):
-            if path.stem in files:
-                raise UserError(f"{folder}: both {files[path.stem].name} and {path.name} are named "
-                                f"'{path.stem}'; images are matched by name, keep only one")
-            files[path.stem] = path
-        by_role[role] = files
+    by_role = {role: images_by_stem(folder) for role, folder in folders.items()}
 
     every_stem = set().union(*(set(files) for files in by_role.values()))
     problems = []
