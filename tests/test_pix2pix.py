@@ -286,7 +286,10 @@ def test_translate_cli(runs, tmp_path, shared_data):
     result = _run(["translate", "--in-dir", tmp_path / "in", "--out-dir", tmp_path / "out",
                    "--preset", preset])
     assert result.exit_code == 0, (result.output, result.exception)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["FLIR_00060.png", "FLIR_00122.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["FLIR_00060.png", "FLIR_00122.png",
+                                                                    "manifest.csv"]
+    rows = (tmp_path / "out" / "manifest.csv").read_text().splitlines()
+    assert rows[0] == "input,translated,preset,notes" and len(rows) == 3
 
 
 def test_translate_cli_bad_input(runs, tmp_path):

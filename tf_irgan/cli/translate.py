@@ -27,7 +27,7 @@ def translate(image, output, in_dir, out_dir, preset, ir_range, vis_range, preci
     """Translate IMAGE (visible -> infrared with the default preset, or infrared -> visible with
     --preset pix2pix-ir2vis), or every image of a folder. The output has the input's size."""
     from tf_irgan.errors import UserError
-    from tf_irgan.cli.jobs import check_outputs, run_jobs
+    from tf_irgan.cli.jobs import check_manifest, check_outputs, run_jobs, write_manifest
     from tf_irgan.images import check_out_dir, images_by_stem, read_image, write_image
 
     from tf_irgan.ranges import parse_range
@@ -46,6 +46,7 @@ def translate(image, output, in_dir, out_dir, preset, ir_range, vis_range, preci
         check_out_dir(out_dir, in_dir)
         files = images_by_stem(in_dir)  # refuses an empty folder and two images of one name
         jobs = [(path, Path(out_dir) / f"{stem}.png") for stem, path in sorted(files.items())]
+        manifest = check_manifest(out_dir, overwrite)
     check_outputs([out for _, out in jobs], overwrite, int(bit_depth))
     from tf_irgan.cli.main import import_tensorflow_quietly
     import_tensorflow_quietly()
@@ -64,8 +65,11 @@ def translate(image, output, in_dir, out_dir, preset, ir_range, vis_range, preci
         result.notes[:0] = read_notes
         return result
 
-    result = run_jobs(jobs, run, "translating")[-1]
+    results = run_jobs(jobs, run, "translating")
     if single:
-        click.echo(f"wrote {jobs[0][1]} with {result.preset}")
-    else:
-        click.echo(f"wrote {len(jobs)} translated images to {out_dir}")
+        click.echo(f"wrote {jobs[0][1]} with {results[0].preset}")
+        return
+    write_manifest(manifest, ["input", "translated", "preset", "notes"],
+                   [[str(i), str(o), r.preset, r.notes] for (i, o), r in zip(jobs, results)])
+    click.echo(f"wrote {len(jobs)} translated images to {out_dir} with {results[0].preset}; "
+               f"what was done to each: {manifest}")
