@@ -46,11 +46,17 @@ run)
   python3 -c "import sys; sys.argv[0] = 'tf-irgan'; from tf_irgan.cli.main import cli; cli()" \
     campaign --ir-vis .device-data/roadscene --mri-pet .device-data/pet_mri --out "$work" \
     --minutes "$minutes" --archive "$@" || status=$?
-  # What comes back: one archive per preset, the campaign's record and every run's history.
-  cp "$work"/*.tar.gz "$out"/ 2>/dev/null || true
-  cp "$work/campaign.json" "$out"/ 2>/dev/null || true
-  tar -czf "$out/histories.tar.gz" -C "$work" $(cd "$work" && ls runs/*/history.csv runs/*/run.json 2>/dev/null) \
-    2>/dev/null || true
+  # What comes back (at most 8 files): one archive per large preset, the small ones (under
+  # 1 MiB: the pyramid defaults) in one, and the campaign's record with every run's history.
+  small=()
+  for archive in "$work"/*.tar.gz; do
+    [ -e "$archive" ] || continue
+    if [ "$(stat -c %s "$archive")" -lt 1048576 ]; then small+=("$(basename "$archive")")
+    else cp "$archive" "$out"/; fi
+  done
+  [ ${#small[@]} -gt 0 ] && tar -cf "$out/small-presets.tar" -C "$work" "${small[@]}"
+  tar -czf "$out/histories.tar.gz" -C "$work" campaign.json \
+    $(cd "$work" && ls runs/*/history.csv runs/*/run.json 2>/dev/null) 2>/dev/null || true
   ls -la "$out"
   exit "$status"
   ;;

@@ -18,7 +18,7 @@ def test_plan_prepares_once_per_scale_and_shares_the_minutes(tmp_path):
     budgets = [s["minutes"] for s in steps if s["minutes"] is not None]
     assert abs(sum(budgets) - 60) < 1e-9
     official = shlex.join(steps[2]["args"])
-    assert "--config official --scale 4" in official and "--time-limit 13.20" in official
+    assert "--config official --scale 4" in official and "--time-limit 12.00" in official
     assert f"--out {tmp_path / 'out' / 'runs' / 'ddcgan-official-x4'}" in official
     assert "--stride 14" in shlex.join(steps[0]["args"])
     # The medical run needs --mri-pet; without it the rest share the whole time.
