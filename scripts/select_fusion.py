@@ -6,8 +6,10 @@ The pairs are those named in the first candidate's metadata "held_out" (pairs th
 saw). A candidate trained at scale s gets the IR reduced s x by block means, as `tf-irgan report`
 does; the reference is the Laplacian pyramid (`laplacian`) for s = 1 and the pyramid given that
 reduced IR brought back bicubically (`laplacian-ir4`) for s = 4. Eligible: SSIM >= 0.98 x the
-reference's, clipped share <= the reference's + 0.25 percentage point; chosen: the highest
-VIF/VIF_ref + Qabf/Qabf_ref, the earlier on a tie (candidates in the order given).
+reference's, clipped share <= the reference's + 0.25 percentage point, and VIF(IR, F) at least
+the reference's (added after the first x4 selection: VIF alone rewards a result that drifts
+toward the visible image, docs/training.md); chosen: the highest VIF/VIF_ref + Qabf/Qabf_ref,
+the earlier on a tie (candidates in the order given).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from tf_irgan import baselines
 from tf_irgan.images import read_image, to_gray
-from tf_irgan.metrics.fusion import clipped_share, fusion_ssim, fusion_vif, qabf
+from tf_irgan.metrics.fusion import clipped_share, fusion_ssim, fusion_vif, qabf, vif
 from tf_irgan.pipelines.fusion import fuse_images
 from tf_irgan.presets import read_preset
 
@@ -45,8 +47,10 @@ def reduce(ir: np.ndarray, scale: int) -> np.ndarray:
 
 
 def scores(ir, vis, fused) -> np.ndarray:
+    """VIF, Qabf, SSIM, clipped share, and VIF(IR, F): the IR's part of VIF alone."""
     a, b, f = ir * 255, vis * 255, np.floor(np.clip(fused, 0, 1) * 255 + 0.5)
-    return np.array([fusion_vif(a, b, f), qabf(a, b, f), fusion_ssim(a, b, f), clipped_share(f)])
+    return np.array([fusion_vif(a, b, f), qabf(a, b, f), fusion_ssim(a, b, f), clipped_share(f),
+                     vif(a, f)])
 
 
 @click.command()
@@ -86,15 +90,18 @@ def main(pairs, candidates, json_path, night_check):
     means = {k: np.mean(v, axis=0) for k, v in rows.items()}
     ref = means[reference]
     print(f"{len(names)} held-out pairs; reference {reference}")
-    print(f"{'':>8} {'VIF':>7} {'Qabf':>7} {'SSIM':>7} {'Clip%':>7} {'gain':>7}  candidate")
+    print(f"{'':>8} {'VIF':>7} {'Qabf':>7} {'SSIM':>7} {'Clip%':>7} {'VIF_IR':>7} {'gain':>7}  candidate")
     best, table = None, {}
-    for key, (v, q, s, c) in means.items():
+    for key, (v, q, s, c, v_ir) in means.items():
         gain = v / ref[0] + q / ref[1]
-        eligible = key not in (reference, "visible alone") and s >= SSIM_SHARE * ref[2] and c <= ref[3] + CLIP_MARGIN
+        eligible = (key not in (reference, "visible alone") and s >= SSIM_SHARE * ref[2]
+                    and c <= ref[3] + CLIP_MARGIN and v_ir >= ref[4])
         if eligible and (best is None or gain > table[best]["gain"]):
             best = key
-        table[key] = {"VIF": v, "Qabf": q, "SSIM": s, "Clip": c, "gain": gain, "eligible": eligible}
-        print(f"{'yes' if eligible else '-':>8} {v:7.4f} {q:7.4f} {s:7.4f} {c:7.3f} {gain:7.4f}  {key}")
+        table[key] = {"VIF": v, "Qabf": q, "SSIM": s, "Clip": c, "VIF_IR": v_ir, "gain": gain,
+                      "eligible": eligible}
+        print(f"{'yes' if eligible else '-':>8} {v:7.4f} {q:7.4f} {s:7.4f} {c:7.3f} {v_ir:7.4f} "
+              f"{gain:7.4f}  {key}")
     print(f"chosen: {best}" if best else "chosen: none (no candidate is eligible)")
     if json_path:
         json_path.write_text(json.dumps({"pairs": names, "reference": reference, "chosen": best,
