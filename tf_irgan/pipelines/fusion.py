@@ -242,8 +242,10 @@ def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
     full_h, full_w = int(padded.shape[1]), int(padded.shape[2])
     # Tiles start on the generator's own grid (a pyramid's coarsest level) as well as the IR's,
     # so a tile decimates where the whole image would; a farther-seeing one gets more context.
-    unit = math.lcm(scale, model.grid)
-    margin = max(MARGIN, model.context) if margin is None else margin
+    # Both optional for a fusion generator (a registered model's may not declare them): `grid`
+    # defaults to any offset, `context` to MARGIN.
+    unit = math.lcm(scale, getattr(model, "grid", 1))
+    margin = max(MARGIN, getattr(model, "context", MARGIN)) if margin is None else margin
     margin = margin + (-margin % unit)
     starts_y, tile_h = _tiles(full_h, max(unit, tile), unit)
     starts_x, tile_w = _tiles(full_w, max(unit, tile), unit)
