@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from tf_irgan import baselines
+from tf_irgan.data.patches import downsample_area
 from tf_irgan.images import read_image, to_gray
 from tf_irgan.metrics.fusion import clipped_share, fusion_ssim, fusion_vif, qabf, vif
 from tf_irgan.pipelines.fusion import fuse_images
@@ -41,9 +42,7 @@ def night(vis: np.ndarray, seed: int) -> np.ndarray:
 def reduce(ir: np.ndarray, scale: int) -> np.ndarray:
     """Block means of scale x scale cells, the IR reflect-padded to a multiple of scale."""
     h, w = ir.shape
-    hh, ww = -(-h // scale) * scale, -(-w // scale) * scale
-    padded = np.pad(ir, ((0, hh - h), (0, ww - w)), mode="reflect")
-    return padded.reshape(hh // scale, scale, ww // scale, scale).mean(axis=(1, 3))
+    return downsample_area(np.pad(ir, ((0, -h % scale), (0, -w % scale)), mode="reflect"), scale)
 
 
 def scores(ir, vis, fused) -> np.ndarray:

@@ -59,11 +59,10 @@ MANIFEST = "manifest.csv"
 
 def check_manifest(out_dir, overwrite: bool) -> Path:
     """The folder mode's record of what was done, refused like any other existing output."""
-    from tf_irgan.errors import UserError
+    from tf_irgan.files import check_outputs as check_files
 
     path = Path(out_dir) / MANIFEST
-    if path.exists() and not overwrite:
-        raise UserError(f"{path}: already exists; pass --overwrite or choose another --out-dir")
+    check_files([path], overwrite)
     return path
 
 
