@@ -214,7 +214,7 @@ def main(argv=None) -> int:
     table = markdown_table(header, rows)
     info = machine()
     notes = (f"Machine: {info}.\n\nCommand: `{command_line()}`; input `{vis_path.name}` / `{ir_path.name}`"
-             f"; {macs / 1e6:.2f} M multiply-adds per output pixel; first call = preset load "
+             f"; {macs / 1e3:.1f} k multiply-adds per output pixel; first call = preset load "
              f"+ first fuse (the first precision's load also reads the files); peak RSS is the "
              f"process's so far; intra-op threads: {args.threads or 'default'}.\n")
     publish(table, notes, args.write, args.doc, "Fusion (inference)")

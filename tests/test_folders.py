@@ -7,21 +7,8 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from tf_irgan.cli.main import cli
-
-
-def _run(args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def _one_line_error(result, *fragments):
-    assert result.exit_code == 2, (result.output, result.exception)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for fragment in fragments:
-        assert str(fragment) in lines[0], (fragment, lines[0])
+from cli_helpers import one_line_error, run
 
 
 @pytest.fixture
@@ -35,14 +22,14 @@ def test_out_dir_in_an_input_folder_is_refused(pairs, where):
     vi_dir, ir_dir, _ = pairs
     out = vi_dir.parent / where
     before = sorted(p.name for p in vi_dir.iterdir())
-    _one_line_error(_run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out,
+    one_line_error(run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out,
                           "--method", "average"]), "--out-dir", "input folder")
     assert sorted(p.name for p in vi_dir.iterdir()) == before  # nothing written
 
 
 def test_translate_out_dir_in_its_input_folder_is_refused(pairs):
     vi_dir, _, _ = pairs
-    _one_line_error(_run(["translate", "--in-dir", vi_dir, "--out-dir", vi_dir / "ir"]),
+    one_line_error(run(["translate", "--in-dir", vi_dir, "--out-dir", vi_dir / "ir"]),
                     "input folder")
 
 
@@ -50,10 +37,10 @@ def test_two_images_of_one_name_are_refused_naming_both(pairs):
     vi_dir, ir_dir, names = pairs
     # An earlier output saved beside its input: a.png next to a.jpg.
     shutil.copy(ir_dir / f"{names[0]}.jpg", vi_dir / f"{names[0]}.png")
-    _one_line_error(_run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir,
+    one_line_error(run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir,
                           "--out-dir", vi_dir.parent / "out", "--method", "average"]),
                     f"{names[0]}.jpg", f"{names[0]}.png", "two images named")
-    _one_line_error(_run(["translate", "--in-dir", vi_dir, "--out-dir", vi_dir.parent / "t"]),
+    one_line_error(run(["translate", "--in-dir", vi_dir, "--out-dir", vi_dir.parent / "t"]),
                     "two images named")
 
 
@@ -62,7 +49,7 @@ def test_output_naming_a_folder_says_so(pairs, tmp_path, overwrite):
     vi_dir, ir_dir, names = pairs
     folder = tmp_path / "results"
     folder.mkdir()
-    _one_line_error(_run(["fuse", vi_dir / f"{names[0]}.jpg", ir_dir / f"{names[0]}.jpg",
+    one_line_error(run(["fuse", vi_dir / f"{names[0]}.jpg", ir_dir / f"{names[0]}.jpg",
                           "-o", folder, "--method", "average", *overwrite]),
                     str(folder), "is a folder", "fused.png")
 
@@ -73,14 +60,14 @@ def test_color_ir_with_gray_visible_gets_a_swapped_note(pairs, tmp_path):
     gray_vis = tmp_path / "gray.png"
     cv2.imwrite(str(gray_vis), cv2.imread(str(vi_dir / f"{names[0]}.jpg"), cv2.IMREAD_GRAYSCALE))
     # The user passes the color visible frame as IR and the gray thermal frame as visible.
-    result = _run(["fuse", ir_dir / f"{names[0]}.jpg", vi_dir / f"{names[0]}.jpg", "-o", out,
+    result = run(["fuse", ir_dir / f"{names[0]}.jpg", vi_dir / f"{names[0]}.jpg", "-o", out,
                    "--method", "average"])
     assert result.exit_code == 0, result.output
     assert "look swapped" in result.stderr
     # The right order, and two gray images, get no such note.
     for vis, ir in ((vi_dir / f"{names[0]}.jpg", ir_dir / f"{names[0]}.jpg"),
                     (gray_vis, ir_dir / f"{names[0]}.jpg")):
-        result = _run(["fuse", vis, ir, "-o", out, "--method", "average", "--overwrite"])
+        result = run(["fuse", vis, ir, "-o", out, "--method", "average", "--overwrite"])
         assert result.exit_code == 0 and "swapped" not in result.stderr
 
 
@@ -92,7 +79,7 @@ def test_folder_of_mixed_ratios_writes_manifest_and_names_both_presets(pairs, tm
     cv2.imwrite(str(ir_dir / f"{names[1]}.png"), cv2.resize(small, (w // 4, h // 4),
                                                               interpolation=cv2.INTER_AREA))
     out = tmp_path / "fused"
-    result = _run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out])
+    result = run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out])
     assert result.exit_code == 0, (result.output, result.exception)
     assert "ddcgan-ir-vis x 1" in result.stdout and "ddcgan-ir-vis-x4 x 1" in result.stdout
     assert "--preset NAME keeps one" in result.stdout
@@ -106,11 +93,11 @@ def test_folder_of_mixed_ratios_writes_manifest_and_names_both_presets(pairs, tm
     assert float(rows[1]["size_ratio"]) == pytest.approx(4.0, abs=0.1)
     assert "luminance" in rows[0]["notes"] or rows[0]["notes"] == ""
     # A second run refuses the manifest like any other existing output.
-    again = _run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out,
+    again = run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out,
                   "--preset", "ddcgan-ir-vis"])
-    _one_line_error(again, "already exists")
+    one_line_error(again, "already exists")
     # With --preset, one model serves the folder.
-    result = _run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out,
+    result = run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir", out,
                    "--preset", "ddcgan-ir-vis-x4", "--overwrite"])
     assert result.exit_code == 0 and "ddcgan-ir-vis-x4 x 2" in result.stdout
     assert "keeps one" not in result.stdout
@@ -127,10 +114,10 @@ def _medical_pair(shared_data, tmp_path):
 
 def test_gray_second_image_for_a_pet_preset_gets_a_note(shared_data, tmp_path):
     mri, pet, gray = _medical_pair(shared_data, tmp_path)
-    result = _run(["fuse", mri, gray, "-o", tmp_path / "f.png", "--preset", "ddcgan-mri-pet-x4"])
+    result = run(["fuse", mri, gray, "-o", tmp_path / "f.png", "--preset", "ddcgan-mri-pet-x4"])
     assert result.exit_code == 0, result.output
     assert "trained on color PET" in result.stderr and "--modality mri-ct" in result.stderr
-    result = _run(["fuse", mri, pet, "-o", tmp_path / "g.png", "--preset", "ddcgan-mri-pet-x4"])
+    result = run(["fuse", mri, pet, "-o", tmp_path / "g.png", "--preset", "ddcgan-mri-pet-x4"])
     assert result.exit_code == 0 and "trained on" not in result.stderr
 
 
@@ -138,7 +125,7 @@ def test_gray_second_image_for_a_pet_preset_gets_a_note(shared_data, tmp_path):
 def test_named_second_modality_goes_to_the_medical_preset_with_a_note(shared_data, tmp_path,
                                                                       modality, named):
     mri, pet, gray = _medical_pair(shared_data, tmp_path)
-    result = _run(["fuse", mri, gray if named == "CT" else pet, "-o", tmp_path / "f.png",
+    result = run(["fuse", mri, gray if named == "CT" else pet, "-o", tmp_path / "f.png",
                    "--modality", modality])
     assert result.exit_code == 0, result.output
     assert "ddcgan-mri-pet-x4" in result.stdout
@@ -148,11 +135,11 @@ def test_named_second_modality_goes_to_the_medical_preset_with_a_note(shared_dat
 def test_evaluate_compares_several_fused_folders(pairs, tmp_path):
     vi_dir, ir_dir, names = pairs
     for method in ("average", "laplacian"):
-        result = _run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir",
+        result = run(["fuse", "--vis-dir", vi_dir, "--ir-dir", ir_dir, "--out-dir",
                        tmp_path / method, "--method", method, "--gray"])
         assert result.exit_code == 0, result.output
     markdown, figure, table = tmp_path / "rank.md", tmp_path / "rank.png", tmp_path / "rank.csv"
-    result = _run(["evaluate", "fusion", "--ir-dir", ir_dir, "--vis-dir", vi_dir,
+    result = run(["evaluate", "fusion", "--ir-dir", ir_dir, "--vis-dir", vi_dir,
                    "--fused-dir", f"avg={tmp_path / 'average'}", "--fused-dir", tmp_path / "laplacian",
                    "--markdown", markdown, "--figure", figure, "--csv", table])
     assert result.exit_code == 0, (result.output, result.exception)
@@ -171,9 +158,9 @@ def test_evaluate_compares_several_fused_folders(pairs, tmp_path):
     assert qabf["laplacian"] > qabf["avg"]
     # A folder that misses a pair is refused, naming it.
     (tmp_path / "laplacian" / f"{names[1]}.png").unlink()
-    _one_line_error(_run(["evaluate", "fusion", "--ir-dir", ir_dir, "--vis-dir", vi_dir,
+    one_line_error(run(["evaluate", "fusion", "--ir-dir", ir_dir, "--vis-dir", vi_dir,
                           "--fused-dir", tmp_path / "average", "--fused-dir", tmp_path / "laplacian"]),
                     "laplacian")
-    _one_line_error(_run(["evaluate", "fusion", "--ir-dir", ir_dir, "--vis-dir", vi_dir,
+    one_line_error(run(["evaluate", "fusion", "--ir-dir", ir_dir, "--vis-dir", vi_dir,
                           "--fused-dir", tmp_path / "average", "--fused-dir",
                           f"average={tmp_path / 'laplacian'}"]), "two folders named average")

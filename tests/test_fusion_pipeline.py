@@ -212,7 +212,7 @@ def test_stretch_maps_the_fused_range_to_full_scale(tiny_presets):
     assert any("--stretch" in note for note in stretched.notes)
 
 
-@pytest.mark.parametrize("preset", ["ddcgan-ir-vis-x4", "ddcgan-mri-pet-x4"])
+@pytest.mark.parametrize("preset", ["ddcgan-ir-vis-x4-salient", "ddcgan-mri-pet-x4"])
 def test_bf16_inference_stays_within_a_level_of_float32(preset, shared_data):
     """Issue 12: the bf16 path really computes in bfloat16, and a shipped model's output moves
     by well under one 8-bit level on average on a real pair."""

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from tf_irgan.cli.main import cli
 from tf_irgan.data.pairs import JitteredPairBatches, PairSet, load_pairs
 from tf_irgan.errors import UserError
-from tf_irgan.models.pix2pix import PairDiscriminator, UNetGenerator, pix2pix_config
+from tf_irgan.models.pix2pix import (PairDiscriminator, UNetGenerator, Upsample, pix2pix_config,
+                                     upsampler)
 from tf_irgan.pipelines.translation import mirror_pad_to_multiple, translate_image
 from tf_irgan.presets import load_preset
 from tf_irgan.training import TrainOptions, train
@@ -60,6 +61,33 @@ def test_configs():
         pix2pix_config("canonical", widht=3)
     with pytest.raises(UserError, match="--direction"):
         pix2pix_config("canonical", "rgb2ir")
+
+
+@pytest.mark.parametrize("method", ["resize", "subpixel"])
+def test_new_upsampling_starts_without_a_grid(method):
+    # A freshly built layer given a constant input: away from the zero-padded border every
+    # output pixel equals its neighbours. The transposed convolution fails the same check.
+    constant = tf.fill((1, 12, 12, 4), 0.7)
+    for layer, grid_free in ((upsampler(8, method, "up"), True),
+                             (upsampler(8, "transpose", "up"), False)):
+        out = layer(constant).numpy()[0, 3:-3, 3:-3]
+        assert out.shape[-1] == 8
+        steps = max(np.abs(np.diff(out, axis=0)).max(), np.abs(np.diff(out, axis=1)).max())
+        assert (steps < 1e-5) == grid_free, (layer.name, steps)
+    assert isinstance(upsampler(8, method, "up"), Upsample)
+
+
+@pytest.mark.parametrize("method", ["resize", "subpixel"])
+def test_unet_with_new_upsampling_keeps_shapes_and_costs(method):
+    generator = UNetGenerator(3, 1, depth=3, base_width=8, max_width=16, upsample=method)
+    out = generator(tf.random.uniform((2, 24, 40, 3)), training=False)
+    assert out.shape == (2, 24, 40, 1)
+    transpose = UNetGenerator(3, 1, depth=3, base_width=8, max_width=16)
+    transpose(tf.random.uniform((1, 8, 8, 3)))
+    # 9 x C_in x C_out per output pixel instead of the transposed conv's 4 x: more work up.
+    assert generator.macs_per_pixel() > transpose.macs_per_pixel()
+    with pytest.raises(UserError, match="upsample"):
+        pix2pix_config("compact", upsample="bilinear")
 
 
 def test_mirror_padding_any_amount():
@@ -142,10 +170,10 @@ def runs(tmp_path_factory, shared_data):
         for name in names:
             shutil.copy(shared_data / "roadscene" / role / f"{name}.jpg", root / "data" / role)
 
-    def options(out, steps, resume=False, direction="vis2ir", **kwargs):
+    def options(out, steps, resume=False, direction="vis2ir", overrides=TINY, **kwargs):
         return TrainOptions(data=str(root / "data"), out=str(root / out), model="pix2pix",
                             model_options={"direction": direction}, steps=steps, resume=resume, batch_size=2,
-                            patch=32, overrides=TINY, checkpoint_every=2, log_every=2,
+                            patch=32, overrides=overrides, checkpoint_every=2, log_every=2,
                             command=f"pix2pix {steps}", **kwargs)
     full = train(options("full", 6), verbose=False)
     # "resumed" is killed during batch 5 (after the batch-4 checkpoint), then resumed: the
@@ -250,6 +278,18 @@ def test_translate_returns_the_input_size_and_adapts_channels(runs):
         assert result.image.shape == shape and result.notes == []
     gray = translate_image(RNG.random((30, 50), dtype=np.float32), preset=preset, name="g.png")
     assert gray.image.shape == (30, 50) and "g.png" in gray.notes[0] and "repeated" in gray.notes[0]
+
+
+@pytest.mark.parametrize("method", ["resize", "subpixel"])
+def test_new_upsampling_trains_saves_and_translates_odd_sizes(runs, method):
+    result = train(runs["options"](f"up-{method}", 2, overrides={**TINY, "upsample": method}),
+                   verbose=False)
+    preset = load_preset(result.preset_dir)
+    assert preset.model.get_config()["upsample"] == method
+    for shape in ((45, 61), (17, 9)):
+        out = translate_image(RNG.random((*shape, 3), dtype=np.float32),
+                              preset=str(result.preset_dir))
+        assert out.image.shape == shape
 
 
 def test_one_channel_model_given_color(runs):

@@ -35,7 +35,7 @@ def test_weights_of_another_network_are_refused(tmp_path):
     """The 4x model's weights in the same-size model's folder: Keras alone would skip the extra
     IR-upsampler variables and fuse with the wrong network."""
     folder = _copy("ddcgan-ir-vis-salient", tmp_path, "mixed")
-    shutil.copy(SHIPPED / "ddcgan-ir-vis-x4" / WEIGHTS_FILE, folder / WEIGHTS_FILE)
+    shutil.copy(SHIPPED / "ddcgan-ir-vis-x4-salient" / WEIGHTS_FILE, folder / WEIGHTS_FILE)
     with pytest.raises(UserError) as err:
         load_preset(folder)
     message = str(err.value)
@@ -46,7 +46,7 @@ def test_weights_of_another_network_are_refused(tmp_path):
 
 
 def test_weights_missing_variables_are_refused(tmp_path):
-    folder = _copy("ddcgan-ir-vis-x4", tmp_path, "mixed-x4")
+    folder = _copy("ddcgan-ir-vis-x4-salient", tmp_path, "mixed-x4")
     shutil.copy(SHIPPED / "ddcgan-ir-vis-salient" / WEIGHTS_FILE, folder / WEIGHTS_FILE)
     with pytest.raises(UserError, match="missing"):
         load_preset(folder)

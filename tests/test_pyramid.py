@@ -9,6 +9,7 @@ from tf_irgan import baselines
 from tf_irgan.data.augment import augment_pair, flip_and_rotate, photometric
 from tf_irgan.data.datasets import PatchBatches
 from tf_irgan.data.patches import PatchSet
+from tf_irgan.errors import UserError
 from tf_irgan.images import read_image, to_gray
 from tf_irgan.models.ddcgan import DDcGAN, ddcgan_config, make_generator
 from tf_irgan.models.pyramid import (PyramidGenerator, blur, laplacian_bands, pyramid_down,
@@ -37,6 +38,30 @@ def test_blur_and_up_equal_opencv_away_from_borders():
     np.testing.assert_allclose(up[6:-6, 6:-6], cv2.pyrUp(small)[6:-6, 6:-6], atol=1e-6)
     # A constant stays constant up to the borders: the taps outside are renormalised away.
     np.testing.assert_allclose(np.asarray(blur(np.full((1, 7, 5, 1), 0.3, np.float32))), 0.3, atol=1e-6)
+
+
+@pytest.mark.parametrize("h,w", [(37, 53), (9, 4), (1, 6)])
+def test_separable_filters_equal_the_2d_definition_at_the_borders_too(h, w):
+    # The filters run as two 1-D passes with border weights from one row and one column; the
+    # definition: the 5x5 binomial with zero padding, divided by what a ones-image gets.
+    from scipy.ndimage import correlate
+    kernel = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256.0
+
+    def renormalised(image, support):
+        return (correlate(image, kernel, mode="constant")
+                / correlate(support, kernel, mode="constant"))
+    x = _image(h, w)
+    plain = x[0, :, :, 0].astype(np.float64)
+    expected = renormalised(plain, np.ones_like(plain))
+    np.testing.assert_allclose(np.asarray(blur(x))[0, :, :, 0], expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(pyramid_down(x))[0, :, :, 0], expected[::2, ::2],
+                               atol=1e-6)
+    # Up: input pixel i on output 2i, zeros between, the same renormalised filter.
+    like = np.zeros((1, 2 * h - 1, 2 * w, 1), np.float32)
+    spread, support = np.zeros((2 * h, 2 * w)), np.zeros((2 * h, 2 * w))
+    spread[::2, ::2], support[::2, ::2] = plain, 1.0
+    expected_up = renormalised(spread, support)[:2 * h - 1]
+    np.testing.assert_allclose(np.asarray(pyramid_up(x, like))[0, :, :, 0], expected_up, atol=1e-6)
 
 
 @pytest.mark.parametrize("h,w", [(37, 53), (8, 8)])
@@ -94,15 +119,19 @@ def test_pyramid_config_keeps_ddcgans_discriminators_and_schedule():
     assert set(model.networks()) == {"generator", "d_vis", "d_ir"}
 
 
-def test_pyramid_generator_saves_and_loads(tmp_path):
-    generator = make_generator(ddcgan_config("pyramid", 4))
+@pytest.mark.parametrize("ir_upsample", ["bilinear", "bicubic"])
+def test_pyramid_generator_saves_and_loads(tmp_path, ir_upsample):
+    generator = make_generator(ddcgan_config("pyramid", 4, ir_upsample=ir_upsample))
     generator.build_for_inference()
     generator.gain.assign(2.5)
     path = tmp_path / "g.keras"
     generator.save(path)
     loaded = keras.saving.load_model(path)
+    assert loaded.ir_upsample == ir_upsample
     x = {"vis": _image(32, 40), "ir": _image(8, 10)}
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(generator(x)), atol=1e-6)
+    with pytest.raises(UserError, match="ir_upsample"):
+        ddcgan_config("pyramid", 4, ir_upsample="lanczos")
 
 
 # ---------------------------------------------------------------- augmentation
@@ -169,8 +198,8 @@ def test_untrained_rule_beats_the_laplacian_pyramid_on_real_pairs(shared_data):
     assert np.all(np.mean(gains, axis=0) > 1.0)
 
 
-@pytest.mark.parametrize("scale", [1, 4])
-def test_tiles_equal_the_whole_image(scale, shared_data):
+@pytest.mark.parametrize("scale,ir_upsample", [(1, "bilinear"), (4, "bilinear"), (4, "bicubic")])
+def test_tiles_equal_the_whole_image(scale, ir_upsample, shared_data):
     """`fuse` splits images over 1024 pixels a side into tiles: tiles that start on the pyramid's
     coarsest grid, with the generator's `context`, give the whole image's result."""
     from tf_irgan.pipelines.fusion import run_generator
@@ -179,7 +208,7 @@ def test_tiles_equal_the_whole_image(scale, shared_data):
     ir = to_gray(read_image(shared_data / "roadscene" / "ir" / name))[:272, :360]
     if scale > 1:
         ir = ir.reshape(272 // scale, scale, 360 // scale, scale).mean(axis=(1, 3))
-    generator = make_generator(ddcgan_config("pyramid", scale))
+    generator = make_generator(ddcgan_config("pyramid", scale, ir_upsample=ir_upsample))
     generator.build_for_inference()
     for layer in generator.detail + [generator.base]:  # a network that is not the plain rule
         layer.out.kernel.assign(np.full(layer.out.kernel.shape, 0.05, np.float32))
@@ -196,7 +225,8 @@ def test_shipped_preset_in_bf16_stays_within_a_level(shared_data):
 
     tno = shared_data / "tno"
     vis, ir = read_image(tno / "vi" / "10.png")[:160, :200], read_image(tno / "ir" / "10.png")[:160, :200]
-    for name, ir_input in (("ddcgan-ir-vis", ir),):
+    ir_small = to_gray(ir).reshape(40, 4, 50, 4).mean(axis=(1, 3))
+    for name, ir_input in (("ddcgan-ir-vis", ir), ("ddcgan-ir-vis-x4", ir_small)):
         model = load_preset(name, "bf16").model
         convs = [layer for layer in model._flatten_layers() if type(layer).__name__ == "Conv2D"]
         assert len(convs) == 15 and {c.compute_dtype for c in convs} == {"bfloat16"}

@@ -26,3 +26,11 @@ def translate(image, preset=None, **kwargs):
     (default pix2pix-vis2ir); see `tf_irgan.pipelines.translation.translate_image`."""
     from tf_irgan.pipelines.translation import translate_image
     return translate_image(image, preset=preset, **kwargs)
+
+
+def register(vis, ir, **kwargs):
+    """The homography that maps an infrared image onto a visible image's frame (float arrays in
+    [0, 1], any size ratio); see `tf_irgan.registration.register`, and `warp_onto` there to
+    resample the IR with it."""
+    from tf_irgan.registration import register as estimate
+    return estimate(vis, ir, **kwargs)

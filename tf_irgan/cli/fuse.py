@@ -34,11 +34,19 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
               "made that way; it inflates SD and EN). Off by default.")
 @range_option("ir", "IR (or PET)")
 @range_option("vis", "visible (or MRI)")
+@click.option("--register", is_flag=True,
+              help="Register each IR image onto its visible image first (`tf-irgan register`), "
+                   "then fuse on the visible frame; where the IR has no data the visible image "
+                   "stands in for it. A pair that cannot be registered is refused.")
+@click.option("--register-fallback", is_flag=True,
+              help="With --register: fuse a pair that cannot be registered as it is, with a note, "
+                   "instead of refusing it.")
 @precision_option
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modality, color_space,
-         stretch, ir_range, vis_range, precision, bit_depth, overwrite):
+         stretch, ir_range, vis_range, register, register_fallback, precision, bit_depth,
+         overwrite):
     """Fuse a visible image VIS with an infrared image IR (or two folders of pairs).
 
     MRI/PET: pass the MRI as VIS and the color PET as IR with an MRI/PET preset, e.g.
@@ -73,10 +81,26 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
         import_tensorflow_quietly()
     from tf_irgan.pipelines.fusion import fuse_images
 
+    registrations = {}
+    if register and not register_fallback and not single:
+        # Every pair is registered before any is fused: a refusal stops the run with nothing
+        # written, not halfway through a folder.
+        from tf_irgan.registration import FUSE_ADVICE, register as estimate
+        for vis_path, ir_path, _ in jobs:
+            registrations[vis_path] = estimate(
+                read_image(vis_path, vis_range, [], "visible"),
+                read_image(ir_path, ir_range, [], "IR"), vis_name=str(vis_path),
+                ir_name=str(ir_path), advice=FUSE_ADVICE + " (nothing was written)")
+
     def run(vis_path, ir_path, out_path):
         read_notes = []
         vis_image = read_image(vis_path, vis_range, read_notes, "visible")
         ir_image = read_image(ir_path, ir_range, read_notes, "IR")
+        if register or register_fallback:
+            from tf_irgan.registration import onto_visible
+            ir_image = onto_visible(vis_image, ir_image, read_notes, str(vis_path), str(ir_path),
+                                    fallback=register_fallback,
+                                    result=registrations.get(vis_path))
         result = fuse_images(vis_image, ir_image, preset=preset,
                              method=method, gray=gray, vis_name=str(vis_path), ir_name=str(ir_path),
                              color_space=color_space, modality=modality, stretch=stretch,

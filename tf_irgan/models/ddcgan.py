@@ -43,6 +43,8 @@ class DDcGANConfig(Config):
     levels: int = 4            # pyramid: detail bands; the base is at 1/2^levels
     selector_filters: int = 16  # pyramid: width of each level's selection network
     sharpness: float = 4.0     # pyramid: how hard the starting rule picks the stronger detail
+    ir_upsample: str = "bilinear"  # pyramid, scale > 1: how the IR is enlarged ("bicubic" keeps
+                                   # more of its edges in the bands; docs/ddcgan.md)
     disc_filters: tuple = (16, 32, 64)
     weight_clip: float = 8.0
     sync_batch_norm: bool = False  # batch statistics over all replicas (multi-GPU/worker runs)
@@ -52,6 +54,9 @@ class DDcGANConfig(Config):
     content: str = "ddcgan"
     content_weight: float = 0.8
     overshoot_weight: float = 1.0  # "salient": L1 of G above the brighter source, in L_ir
+    # "salient": DDcGAN's own pull of psi(G) toward the IR, added to L_ir with this weight, so
+    # that where the visible image is brighter the IR is not simply replaced by it.
+    ir_fidelity_weight: float = 0.0
     ir_weight: float = 1.0
     vis_weight: float = 1.2
     # Optimisation: the learning rate decays by lr_decay once per epoch, continuously.
@@ -75,6 +80,8 @@ class DDcGANConfig(Config):
         if self.generator not in GENERATORS:
             raise UserError(f"generator={self.generator}: unknown generator; use "
                             f"{' or '.join(GENERATORS)}")
+        if self.ir_upsample not in IR_UPSAMPLINGS:
+            raise UserError(f"ir_upsample={self.ir_upsample}: use {' or '.join(IR_UPSAMPLINGS)}")
         if self.content not in CONTENT_LOSSES:
             raise UserError(f"content={self.content}: unknown content loss; use "
                             f"{' or '.join(CONTENT_LOSSES)}")
@@ -87,6 +94,7 @@ class DDcGANConfig(Config):
 CONFIG_NAMES = ("official", "paper", "residual", "fast", "salient", "pyramid")
 CONTENT_LOSSES = ("ddcgan", "salient")
 GENERATORS = ("dense", "pyramid")
+IR_UPSAMPLINGS = ("bilinear", "bicubic")
 SALIENT_GRID = 4
 
 
@@ -250,7 +258,7 @@ def make_generator(config: DDcGANConfig, name="generator"):
     if config.generator == "pyramid":
         return PyramidGenerator(scale=config.scale, levels=config.levels,
                                 filters=config.selector_filters, sharpness=config.sharpness,
-                                name=name)
+                                ir_upsample=config.ir_upsample, name=name)
     return Generator.from_ddcgan_config(config, name=name)
 
 
@@ -472,8 +480,11 @@ def content_losses(config, batch, fused, fused_small):
         fused_coarse = fused_small if grid == config.scale else losses.downsample(fused, grid)
         intensity = losses.salient_intensity(fused_coarse, losses.downsample(vis, grid),
                                              losses.downsample(ir, grid // config.scale))
-        return (intensity + config.overshoot_weight * losses.overshoot(fused, vis, ir_up),
-                losses.salient_gradient(fused, vis, ir_up))
+        gradient = losses.salient_gradient(fused, vis, ir_up)
+        intensity = intensity + config.overshoot_weight * losses.overshoot(fused, vis, ir_up)
+        if config.ir_fidelity_weight:
+            intensity = intensity + config.ir_fidelity_weight * losses.ir_content(fused_small, ir)
+        return intensity, gradient
     return losses.ir_content(fused_small, ir), losses.vis_content(fused, vis)
 
 

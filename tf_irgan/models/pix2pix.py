@@ -22,6 +22,12 @@ from tf_irgan.models.base import GAN, Config, Step, per_example_mean, replace_co
 DIRECTIONS = {"vis2ir": ("vis", "ir", 3, 1), "ir2vis": ("ir", "vis", 1, 3)}
 NORMS = ("batch", "instance", "sync-batch")  # sync-batch: statistics of the global batch
 DISCRIMINATORS = ("patchgan", "paper")
+# How the decoder doubles the resolution. "transpose": 4x4 stride-2 transposed convs (pix2pix;
+# their uneven overlap prints a checkerboard, Odena et al. 2016). "resize": nearest-neighbour
+# enlargement then a 3x3 conv. "subpixel": a 3x3 conv to 4x the channels, rearranged into 2x2
+# pixels, initialised by ICNR (Aitken et al. 2017) so that it starts as "resize" does. The last
+# two start with no grid: a constant input gives a constant output.
+UPSAMPLINGS = ("transpose", "resize", "subpixel")
 
 
 @dataclass
@@ -43,6 +49,7 @@ class Pix2PixConfig(Config):
     norm: str = "batch"
     dropout: float = 0.5
     dropout_layers: int = 3
+    upsample: str = "transpose"        # UPSAMPLINGS
     discriminator: str = "patchgan"
     disc_width: int = 64
     disc_layers: int = 3               # stride-2 convs (PatchGAN: 3 gives the 70x70 field)
@@ -74,7 +81,7 @@ def pix2pix_config(name: str = "canonical", direction: str = "vis2ir", **overrid
     elif name == "compact":
         # The project's own, sized for CPU training (docs/pix2pix.md): a 6-level U-Net of base
         # width 32 on 128-pixel crops (a 2x2 bottleneck), batch 4, instance norm (batch
-        # statistics of 4 crops were unstable), less dropout; ~67 k multiply-adds per pixel.
+        # statistics of 4 crops were unstable), less dropout; ~23 k multiply-adds per pixel.
         config = dataclasses.replace(base, depth=6, base_width=32, max_width=256, crop=128,
                                      load=143, batch_size=4, norm="instance", dropout=0.2,
                                      dropout_layers=2, disc_width=32, l1_weight=100.0)
@@ -85,6 +92,9 @@ def pix2pix_config(name: str = "canonical", direction: str = "vis2ir", **overrid
     config = replace_config(config, overrides)
     if config.norm not in NORMS:
         raise UserError(f"norm {config.norm}: use {', '.join(NORMS)}")
+    if config.upsample not in UPSAMPLINGS:
+        raise UserError(f"upsample {config.upsample}: use {', '.join(UPSAMPLINGS)}, e.g. "
+                        "--set upsample=resize")
     if config.discriminator not in DISCRIMINATORS:
         raise UserError(f"discriminator {config.discriminator}: use {' or '.join(DISCRIMINATORS)}")
     if not 0 <= config.color_jitter < 1:
@@ -111,15 +121,99 @@ def _init():
 
 
 @keras.saving.register_keras_serializable("tf_irgan")
+class ICNR(keras.initializers.Initializer):
+    """A sub-pixel conv kernel (k, k, in, 4 * out) whose four sub-pixel groups are one draw of
+    `base` (k, k, in, out) repeated: the layer then starts as a nearest-neighbour enlargement
+    followed by one conv, with no checkerboard."""
+
+    def __init__(self, base=None):
+        self.base = base or keras.initializers.RandomNormal(0.0, 0.02)
+
+    def __call__(self, shape, dtype=None):
+        *window, channels_in, channels_out = shape
+        kernel = self.base((*window, channels_in, channels_out // 4), dtype=dtype)
+        return ops.tile(kernel, (1, 1, 1, 4))   # channel (dy * 2 + dx) * out + c = base c
+
+    def get_config(self):
+        return {"base": keras.initializers.serialize(self.base)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.initializers.deserialize(config["base"]))
+
+
+def upsampler(filters, method, name, use_bias=False, dtype=None):
+    """A layer that doubles height and width by `method` (UPSAMPLINGS). "transpose" is the plain
+    Keras layer, as it always was, so presets saved before the option load unchanged."""
+    if method == "transpose":
+        return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=use_bias,
+                                      kernel_initializer=_init(), dtype=dtype, name=name)
+    return Upsample(filters, method, use_bias=use_bias, dtype=dtype, name=name)
+
+
+def upsampling_macs(method, channels_in, channels_out) -> float:
+    """Multiply-adds per pixel of the doubled output."""
+    if method == "transpose":   # each input pixel scatters a 4x4 window onto 2x2 outputs
+        return 16 * channels_in * channels_out / 4
+    if method == "resize":
+        return 9 * channels_in * channels_out
+    return 9 * channels_in * 4 * channels_out / 4   # subpixel: one conv at the input size
+
+
+@keras.saving.register_keras_serializable("tf_irgan")
+class Upsample(keras.layers.Layer):
+    """Doubles height and width by "resize" or "subpixel" (UPSAMPLINGS, see there)."""
+
+    def __init__(self, filters, method="resize", use_bias=False, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.method, self.use_bias = filters, method, use_bias
+        if method == "resize":
+            self.conv = layers.Conv2D(filters, 3, padding="same", use_bias=use_bias,
+                                      kernel_initializer=_init(), dtype=self.dtype_policy,
+                                      name="conv")
+        elif method == "subpixel":
+            self.conv = layers.Conv2D(4 * filters, 3, padding="same", use_bias=use_bias,
+                                      kernel_initializer=ICNR(_init()), dtype=self.dtype_policy,
+                                      name="conv")
+        else:
+            raise UserError(f"upsample {method}: use {', '.join(UPSAMPLINGS)}")
+
+    def build(self, input_shape):
+        shape = list(input_shape)
+        if self.method == "resize":
+            shape[1:3] = [None if n is None else 2 * n for n in shape[1:3]]
+        self.conv.build(tuple(shape))
+
+    def call(self, x):
+        if self.method == "resize":
+            return self.conv(ops.repeat(ops.repeat(x, 2, axis=1), 2, axis=2))
+        x = self.conv(x)
+        shape = ops.shape(x)   # (B, H, W, 4C) -> (B, 2H, 2W, C): channel (dy*2+dx)*C + c
+        x = ops.reshape(x, (shape[0], shape[1], shape[2], 2, 2, self.filters))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (shape[0], 2 * shape[1], 2 * shape[2], self.filters))
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        return (batch, None if height is None else 2 * height,
+                None if width is None else 2 * width, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "method": self.method,
+                "use_bias": self.use_bias}
+
+
+@keras.saving.register_keras_serializable("tf_irgan")
 class UNetGenerator(keras.Model):
     """U-Net: `depth` 4x4 stride-2 convs down (LeakyReLU 0.2, no norm on the first and the
-    innermost), transposed convs up (ReLU, dropout on the innermost `dropout_layers`), skips by
+    innermost), `upsample` layers up (transposed convs by default; ReLU, dropout on the innermost `dropout_layers`), skips by
     concatenation, tanh. Takes (B, H, W, in_channels) in [0, 1], H and W multiples of
     2**depth; returns (B, H, W, out_channels) in [0, 1]."""
 
     def __init__(self, in_channels=3, out_channels=1, depth=8, base_width=64, max_width=512,
-                 norm="batch", dropout=0.5, dropout_layers=3, **kwargs):
+                 norm="batch", dropout=0.5, dropout_layers=3, upsample="transpose", **kwargs):
         super().__init__(**kwargs)
+        self.upsample = upsample
         self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
         self.base_width, self.max_width, self.norm = base_width, max_width, norm
         self.dropout, self.dropout_layers = dropout, dropout_layers
@@ -133,14 +227,11 @@ class UNetGenerator(keras.Model):
             self.down.append(block)
         self.up = []
         for i in reversed(range(depth - 1)):  # from the innermost skip outwards
-            block = [layers.Conv2DTranspose(widths[i], 4, strides=2, padding="same", use_bias=False,
-                                            kernel_initializer=_init(), name=f"up{i}_conv"),
-                     _norm(norm, f"up{i}_norm")]
+            block = [upsampler(widths[i], upsample, f"up{i}_conv"), _norm(norm, f"up{i}_norm")]
             if depth - 2 - i < dropout_layers and dropout > 0:
                 block.append(layers.Dropout(dropout, name=f"up{i}_dropout"))
             self.up.append(block)
-        self.head = layers.Conv2DTranspose(out_channels, 4, strides=2, padding="same",
-                                           kernel_initializer=_init(), dtype="float32", name="head")
+        self.head = upsampler(out_channels, upsample, "head", use_bias=True, dtype="float32")
 
     @property
     def multiple(self) -> int:
@@ -170,10 +261,11 @@ class UNetGenerator(keras.Model):
         return {**super().get_config(), "in_channels": self.in_channels,
                 "out_channels": self.out_channels, "depth": self.depth,
                 "base_width": self.base_width, "max_width": self.max_width, "norm": self.norm,
-                "dropout": self.dropout, "dropout_layers": self.dropout_layers}
+                "dropout": self.dropout, "dropout_layers": self.dropout_layers,
+                "upsample": self.upsample}
 
     def macs_per_pixel(self) -> float:
-        """Multiply-adds per output pixel (4x4 kernels; each level has 1/4 the pixels)."""
+        """Multiply-adds per output pixel (4x4 down kernels; each level has 1/4 the pixels)."""
         widths = [min(self.base_width * 2 ** i, self.max_width) for i in range(self.depth)]
         total, channels = 0.0, self.in_channels
         for i, width in enumerate(widths):
@@ -181,9 +273,9 @@ class UNetGenerator(keras.Model):
             channels = width
         up_in = widths[-1]
         for i in reversed(range(self.depth - 1)):
-            total += 16 * up_in * widths[i] / 4 ** (i + 1)
+            total += upsampling_macs(self.upsample, up_in, widths[i]) / 4 ** (i + 1)
             up_in = 2 * widths[i]
-        return total + 16 * up_in * self.out_channels
+        return total + upsampling_macs(self.upsample, up_in, self.out_channels)
 
 
 @keras.saving.register_keras_serializable("tf_irgan")
@@ -240,7 +332,8 @@ class Pix2Pix(GAN):
         super().__init__(config)
         self.generator = UNetGenerator(config.in_channels, config.out_channels, config.depth,
                                        config.base_width, config.max_width, config.norm,
-                                       config.dropout, config.dropout_layers, name="generator")
+                                       config.dropout, config.dropout_layers,
+                                       upsample=config.upsample, name="generator")
         self.discriminator = PairDiscriminator(config.discriminator, config.disc_width,
                                                config.disc_layers, config.norm, name="discriminator")
         c = config.crop

@@ -24,33 +24,53 @@ BINOMIAL = np.array([1, 4, 6, 4, 1], np.float32) / 16
 ENERGY_EPS = 1e-6
 
 
+def _along(images, axis, stride=1, transpose=False):
+    """The 5-tap binomial along one axis (1: height, 2: width) of (B, H, W, 1) images, with
+    zero padding: plain, every `stride`-th output (centred on input 0, 2, ...), or transposed
+    at stride 2 (input i lands on output 2i). The 2-D filters below are two of these: the
+    binomial is separable, so 10 taps per pixel instead of 25, the same numbers."""
+    taps = BINOMIAL if not transpose else np.append(BINOMIAL, 0).astype(np.float32)
+    shape = (len(taps), 1, 1, 1) if axis == 1 else (1, len(taps), 1, 1)
+    kernel = ops.cast(ops.convert_to_tensor(taps.reshape(shape)), images.dtype)
+    strides = (2, 1) if axis == 1 else (1, 2)
+    if transpose:
+        return ops.conv_transpose(images, kernel, strides=strides, padding="same")
+    if stride == 1:
+        return ops.conv(images, kernel, strides=1, padding="same")
+    pad = [[0, 0], [2, 2], [0, 0], [0, 0]] if axis == 1 else [[0, 0], [0, 0], [2, 2], [0, 0]]
+    return ops.conv(ops.pad(images, pad), kernel, strides=strides, padding="valid")
+
+
+def _separable(images, stride=1, transpose=False):
+    """Both axes, renormalised where taps fall outside the image. The weights (what a ones
+    image would give) are a product of one column and one row, computed on those alone."""
+    rows = ops.ones_like(images[:1, :, :1, :])      # (1, H, 1, 1)
+    columns = ops.ones_like(images[:1, :1, :, :])   # (1, 1, W, 1)
+    filtered = _along(_along(images, 1, stride, transpose), 2, stride, transpose)
+    weights = _along(rows, 1, stride, transpose) * _along(columns, 2, stride, transpose)
+    return filtered / weights
+
+
 def blur(images):
     """5x5 binomial low-pass of (B, H, W, 1) images. Near the borders the taps outside the image
     are dropped and the rest renormalised (OpenCV mirrors instead): this works on levels of one
     pixel, where mirroring by two cannot, so any image of 8 pixels or more gets all its levels."""
-    kernel = ops.cast(ops.convert_to_tensor(np.outer(BINOMIAL, BINOMIAL).reshape(5, 5, 1, 1)),
-                      images.dtype)
-    weights = ops.conv(ops.ones_like(images), kernel, strides=1, padding="same")
-    return ops.conv(images, kernel, strides=1, padding="same") / weights
+    return _separable(images)
 
 
 def pyramid_down(images):
-    """Blur, then keep every second row and column: ceil(H/2) x ceil(W/2), as cv2.pyrDown."""
-    return blur(images)[:, ::2, ::2, :]
+    """Blur, keeping every second row and column: ceil(H/2) x ceil(W/2), as cv2.pyrDown. Only
+    the kept pixels are computed."""
+    return _separable(images, stride=2)
 
 
 def pyramid_up(images, like):
     """Enlarge 2x with the binomial filter and crop to `like`'s size. A transposed convolution
     whose weights are renormalised at the borders (so it traces with unknown sizes); equal to
-    cv2.pyrUp away from the borders. The 6x6 kernel (a zero last row and column) puts input
-    pixel i on output pixel 2i, where `pyramid_down` took it from."""
-    kernel = np.zeros((6, 6), np.float32)
-    kernel[:5, :5] = np.outer(BINOMIAL, BINOMIAL)
-    kernel = ops.cast(ops.convert_to_tensor(kernel.reshape(6, 6, 1, 1)), images.dtype)
-    enlarged = ops.conv_transpose(images, kernel, strides=2, padding="same")
-    weights = ops.conv_transpose(ops.ones_like(images), kernel, strides=2, padding="same")
+    cv2.pyrUp away from the borders. The 6-tap kernel (a zero last tap) puts input pixel i on
+    output pixel 2i, where `pyramid_down` took it from."""
     shape = ops.shape(like)
-    return (enlarged / weights)[:, :shape[1], :shape[2], :]
+    return _separable(images, transpose=True)[:, :shape[1], :shape[2], :]
 
 
 def laplacian_bands(images, levels):
@@ -108,12 +128,15 @@ class PyramidGenerator(keras.Model):
     E the log local energy of each source's band: the classical "stronger detail wins" rule
     made soft, plus what the level's network learns to add (it starts at zero). The base gets
     sigmoid(net_base), which starts at the average. For scale > 1 the IR is first enlarged
-    bilinearly; its missing fine bands are near zero and the rule gives them to the visible.
+    (bilinear, or bicubic: `ir_upsample`); its missing fine bands are near zero and the rule
+    gives them to the visible.
     """
 
-    def __init__(self, scale=1, levels=4, filters=16, sharpness=4.0, **kwargs):
+    def __init__(self, scale=1, levels=4, filters=16, sharpness=4.0, ir_upsample="bilinear",
+                 **kwargs):
         super().__init__(**kwargs)
         self.scale, self.levels, self.filters = scale, levels, filters
+        self.ir_upsample = ir_upsample
         self.sharpness = float(sharpness)
         self.detail = [Selector(filters, name=f"detail{k}") for k in range(levels)]
         self.base = Selector(filters, name="base")
@@ -135,7 +158,9 @@ class PyramidGenerator(keras.Model):
         vis = ops.cast(inputs["vis"], "float32")
         ir = ops.cast(inputs["ir"], "float32")
         if self.scale > 1:
-            ir = losses.upsample_bilinear(ir, self.scale)
+            enlarge = (losses.upsample_bicubic if self.ir_upsample == "bicubic"
+                       else losses.upsample_bilinear)
+            ir = enlarge(ir, self.scale)
         vis_bands, vis_levels, vis_base = laplacian_bands(vis, self.levels)
         ir_bands, ir_levels, ir_base = laplacian_bands(ir, self.levels)
         # The pyramid stays float32 under mixed precision; only the selectors' convolutions may
@@ -156,7 +181,8 @@ class PyramidGenerator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "levels": self.levels,
-                "filters": self.filters, "sharpness": self.sharpness}
+                "filters": self.filters, "sharpness": self.sharpness,
+                "ir_upsample": self.ir_upsample}
 
     def build_for_inference(self):
         """Create the weights (the network is fully convolutional: any size builds it)."""

@@ -1,0 +1,221 @@
+"""Registration (issue 23): known warps recovered on the shared pairs, the transform file's
+convention, refusals of pairs that cannot be registered, `register` and `fuse --register`."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import tf_irgan
+from tf_irgan.data.warps import end_point_error, random_warp
+from tf_irgan.errors import UserError
+from tf_irgan.images import read_image, to_gray
+from tf_irgan.registration import Refused, Registration, register, warp_onto
+
+from cli_helpers import one_line_error, run
+
+# RoadScene pairs of the training split (the 10th, 20th, ... by name are held out for scoring).
+PAIRS = ("FLIR_00122", "FLIR_00311", "FLIR_00452", "FLIR_00594")
+
+
+def _pair(shared_data, name):
+    folder = shared_data / "roadscene"
+    return (to_gray(read_image(folder / "vi" / f"{name}.jpg")),
+            to_gray(read_image(folder / "ir" / f"{name}.jpg")))
+
+
+def _write(path, image):
+    cv2.imwrite(str(path), np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+    return path
+
+
+def test_known_warps_are_recovered(shared_data):
+    # The issue's target on pairs warped by a perspective (corners moved 17 px on average)
+    # with a mild elastic part, the IR at the visible size and at half of it: median end-point
+    # error at most 3 px, none above 5. The truth is taken relative to the registration of
+    # the unwarped pair: the shared pairs are themselves off by a few pixels
+    # (docs/registration.md), which no method can know.
+    errors = []
+    for number, name in enumerate(PAIRS):
+        vis, ir = _pair(shared_data, name)
+        base = register(vis, ir).homography
+        for out_scale in (1.0, 0.5):
+            warp = random_warp(ir, vis.shape, np.random.default_rng(number), displacement=17,
+                               elastic=1.0, out_scale=out_scale)
+            assert end_point_error(np.eye(3), warp, vis.shape, base=base) > 5  # it was moved
+            result = register(vis, warp.image)
+            errors.append(end_point_error(result.homography, warp, vis.shape, base=base))
+    assert np.median(errors) <= 3.0 and max(errors) <= 5.0, np.round(errors, 2)
+
+
+def test_a_warped_copy_of_the_same_image_is_recovered_to_a_pixel(shared_data):
+    vis, _ = _pair(shared_data, PAIRS[0])
+    warp = random_warp(vis, vis.shape, np.random.default_rng(3), displacement=17, elastic=0.0)
+    result = register(vis, warp.image)
+    assert end_point_error(result.homography, warp, vis.shape) < 1.0
+
+
+def test_transform_file_round_trips_and_maps_points(shared_data):
+    vis, ir = _pair(shared_data, PAIRS[1])
+    shifted = np.roll(ir, (6, -9), axis=(0, 1))
+    result = register(vis, shifted)
+    again = Registration.from_json(result.to_json())
+    np.testing.assert_allclose(again.homography, result.homography)
+    assert again.vis_size == result.vis_size and again.ir_size == result.ir_size
+    # IR pixel (x, y) of the shifted image shows the scene at visible (x + 9, y - 6).
+    point = np.array([[200.0, 150.0]])
+    np.testing.assert_allclose(again.map_points(point), [[209.0, 144.0]], atol=1.5)
+    back = np.linalg.inv(again.homography)
+    mapped = np.c_[again.map_points(point), [1.0]] @ back.T
+    np.testing.assert_allclose(mapped[:, :2] / mapped[:, 2:], point, atol=1e-6)
+    data = json.loads(result.to_json())
+    assert set(data) >= {"homography", "confidence", "tried", "vis_size", "ir_size"}
+    assert 0 < data["confidence"] <= 1
+
+
+def test_a_malformed_transform_file_is_refused():
+    with pytest.raises(UserError, match="t.json: not a transform file"):
+        Registration.from_json('{"homography": [[1, 0], [0, 1]]}', "t.json")
+
+
+def test_unrelated_pairs_are_refused(shared_data):
+    vis, _ = _pair(shared_data, PAIRS[0])
+    for other in PAIRS[1:]:
+        _, ir = _pair(shared_data, other)
+        with pytest.raises(Refused, match="not registered onto"):
+            register(vis, ir)
+
+
+def test_flat_images_are_refused(shared_data):
+    vis, _ = _pair(shared_data, PAIRS[0])
+    flat = np.full((240, 320), 0.4, np.float32) + np.random.default_rng(0).normal(0, 0.002, (240, 320))
+    with pytest.raises(Refused, match="too flat"):
+        register(vis, flat.astype(np.float32))
+
+
+def test_the_package_exposes_register(shared_data):
+    vis, ir = _pair(shared_data, PAIRS[2])
+    result = tf_irgan.register(vis, ir)
+    warped, inside = warp_onto(ir, result)
+    assert warped.shape == vis.shape and inside.mean() > 0.9
+
+
+def test_register_command_writes_the_ir_on_the_visible_frame(shared_data, tmp_path):
+    vis, ir = _pair(shared_data, PAIRS[3])
+    small = cv2.resize(np.roll(ir, (5, 8), axis=(0, 1)), None, fx=0.5, fy=0.5,
+                       interpolation=cv2.INTER_AREA)
+    vis_path, ir_path = _write(tmp_path / "vis.png", vis), _write(tmp_path / "ir.png", small)
+    out, transform, mask = tmp_path / "on_vis.png", tmp_path / "t.json", tmp_path / "mask.png"
+    result = run(["register", vis_path, ir_path, "-o", out, "--transform", transform,
+                   "--mask", mask])
+    assert result.exit_code == 0, result.output
+    assert "confidence" in result.stderr
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert written.shape == vis.shape
+    valid = cv2.imread(str(mask), cv2.IMREAD_UNCHANGED) > 0
+    assert 0.9 < valid.mean() < 1.0                       # the shift leaves a strip without data
+    assert (written[~valid] == 0).all()
+    # Away from the strip the IR is back where the visible image sees it.
+    inner = np.zeros_like(valid)
+    inner[20:-20, 20:-20] = True
+    error = np.abs(written[inner & valid] / 255.0 - ir[inner & valid])
+    assert np.median(error) < 0.03
+    saved = Registration.from_json(transform.read_text())
+    assert saved.ir_size == (small.shape[1], small.shape[0])
+    # Nothing is overwritten without --overwrite.
+    one_line_error(run(["register", vis_path, ir_path, "-o", out]), "already exists")
+
+
+def test_register_keeps_16_bit_counts(shared_data, tmp_path):
+    vis, ir = _pair(shared_data, PAIRS[0])
+    counts = (7000 + ir * 1500).astype(np.uint16)   # a raw thermal frame: a narrow 16-bit band
+    shifted = np.roll(counts, (4, 4), axis=(0, 1))
+    vis_path = _write(tmp_path / "vis.png", vis)
+    ir_path = tmp_path / "ir.png"
+    cv2.imwrite(str(ir_path), shifted)
+    out = tmp_path / "out.png"
+    assert run(["register", vis_path, ir_path, "-o", out]).exit_code == 0
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint16
+    inner = written[30:-30, 30:-30].astype(float)
+    assert abs(np.median(inner) - np.median(counts[30:-30, 30:-30])) < 60
+
+
+def test_register_command_refusals_are_one_line(shared_data, tmp_path):
+    vis, _ = _pair(shared_data, PAIRS[0])
+    _, other = _pair(shared_data, PAIRS[1])
+    vis_path, ir_path = _write(tmp_path / "vis.png", vis), _write(tmp_path / "ir.png", other)
+    one_line_error(run(["register", vis_path, ir_path, "-o", tmp_path / "o.png"]),
+                    "ir.png", "not registered onto", "same scene")
+    assert not (tmp_path / "o.png").exists()
+    one_line_error(run(["register", vis_path, ir_path, "-o", tmp_path / "o.png",
+                          "--transform", tmp_path / "t.txt"]), "t.txt", "JSON")
+    one_line_error(run(["register", vis_path, tmp_path / "missing.png", "-o",
+                          tmp_path / "o.png"]), "missing.png", "not found")
+
+
+def test_fuse_register_on_a_shifted_pair_equals_fuse_on_the_aligned_pair(shared_data, tmp_path):
+    # A pair the registration leaves where it is (within a pixel): most shared pairs are off
+    # by a few pixels themselves, and registering them moves them (docs/registration.md).
+    vis, ir = _pair(shared_data, PAIRS[3])
+    assert np.abs(register(vis, ir).map_points([[250, 170]]) - [[250, 170]]).max() < 1.0
+    vis_path = _write(tmp_path / "vis.png", vis)
+    aligned = _write(tmp_path / "ir.png", ir)
+    moved = np.zeros_like(ir)
+    moved[:-7, 11:] = ir[7:, :-11]                    # IR content moved by (+11, -7) px
+    shifted = _write(tmp_path / "ir_shifted.png", moved)
+    outputs = {}
+    for name, ir_path, extra in (("aligned", aligned, []), ("registered", shifted, ["--register"])):
+        out = tmp_path / f"{name}.png"
+        result = run(["fuse", vis_path, ir_path, "-o", out, "--method", "laplacian", *extra])
+        assert result.exit_code == 0, result.output
+        outputs[name] = cv2.imread(str(out), cv2.IMREAD_UNCHANGED) / 255.0
+    assert "registered the IR" in result.stderr
+    inner = (slice(30, -30), slice(30, -30))
+    difference = np.abs(outputs["aligned"][inner] - outputs["registered"][inner])
+    assert difference.mean() < 0.015
+    # Where the IR had no data (the right strip) the visible image stood in for it: no black
+    # band, the result stays near the visible image.
+    assert np.abs(outputs["registered"][40:-40, -8:] - vis[40:-40, -8:]).mean() < 0.1
+
+
+def test_fuse_register_refuses_or_falls_back(shared_data, tmp_path):
+    vis, _ = _pair(shared_data, PAIRS[0])
+    _, other = _pair(shared_data, PAIRS[2])
+    other = cv2.resize(other, (vis.shape[1], vis.shape[0]))
+    vis_path, ir_path = _write(tmp_path / "vis.png", vis), _write(tmp_path / "ir.png", other)
+    out = tmp_path / "fused.png"
+    one_line_error(run(["fuse", vis_path, ir_path, "-o", out, "--method", "average",
+                          "--register"]), "not registered onto", "--register-fallback")
+    assert not out.exists()
+    result = run(["fuse", vis_path, ir_path, "-o", out, "--method", "average",
+                   "--register-fallback"])
+    assert result.exit_code == 0, result.output
+    assert "fused as it is (--register-fallback)" in result.stderr
+    assert out.exists()
+
+
+def test_fuse_register_in_folder_mode_records_each_pair(shared_data, tmp_path):
+    import csv
+
+    vis_dir, ir_dir = tmp_path / "vi", tmp_path / "ir"
+    vis_dir.mkdir()
+    ir_dir.mkdir()
+    vis, ir = _pair(shared_data, PAIRS[1])
+    _, other = _pair(shared_data, PAIRS[2])
+    _write(vis_dir / "a.png", vis)
+    _write(ir_dir / "a.png", np.roll(ir, (3, -5), axis=(0, 1)))
+    _write(vis_dir / "b.png", vis)
+    _write(ir_dir / "b.png", cv2.resize(other, (vis.shape[1], vis.shape[0])))
+    out_dir = tmp_path / "fused"
+    args = ["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--out-dir", out_dir,
+            "--method", "average", "--register"]
+    one_line_error(run(args), "b.png", "--register-fallback", "nothing was written")
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+    result = run(args + ["--register-fallback"])
+    assert result.exit_code == 0, result.output
+    rows = {row["vis"].split("/")[-1]: row for row in
+            csv.DictReader((out_dir / "manifest.csv").open())}
+    assert "registered the IR" in rows["a.png"]["notes"]
+    assert "fused as it is (--register-fallback)" in rows["b.png"]["notes"]
