@@ -49,11 +49,16 @@ def test_known_warps_are_recovered(shared_data):
     assert np.median(errors) <= 3.0 and max(errors) <= 5.0, np.round(errors, 2)
 
 
-def test_a_warped_copy_of_the_same_image_is_recovered_to_a_pixel(shared_data):
+@pytest.mark.parametrize("out_scale", [1.0, 0.5, 0.25])
+def test_a_warped_copy_of_the_same_image_is_recovered_to_a_fraction_of_a_pixel(shared_data,
+                                                                              out_scale):
+    # No cross-modal question and no elastic part: what is left is the method's own error, and
+    # a half-pixel slip in the conventions (pixel centres, the scaling between frames) shows.
     vis, _ = _pair(shared_data, PAIRS[0])
-    warp = random_warp(vis, vis.shape, np.random.default_rng(3), displacement=17, elastic=0.0)
+    warp = random_warp(vis, vis.shape, np.random.default_rng(3), displacement=17, elastic=0.0,
+                       out_scale=out_scale)
     result = register(vis, warp.image)
-    assert end_point_error(result.homography, warp, vis.shape) < 1.0
+    assert end_point_error(result.homography, warp, vis.shape) < 0.25
 
 
 def test_transform_file_round_trips_and_maps_points(shared_data):
@@ -120,7 +125,9 @@ def test_register_command_writes_the_ir_on_the_visible_frame(shared_data, tmp_pa
     inner = np.zeros_like(valid)
     inner[20:-20, 20:-20] = True
     error = np.abs(written[inner & valid] / 255.0 - ir[inner & valid])
-    assert np.median(error) < 0.03
+    stretched = cv2.resize(small, (vis.shape[1], vis.shape[0]), interpolation=cv2.INTER_LINEAR)
+    unregistered = np.abs(stretched[inner & valid] - ir[inner & valid])
+    assert np.median(error) < 0.03 and np.median(error) < 0.5 * np.median(unregistered)
     saved = Registration.from_json(transform.read_text())
     assert saved.ir_size == (small.shape[1], small.shape[0])
     # Nothing is overwritten without --overwrite.
@@ -138,8 +145,12 @@ def test_register_keeps_16_bit_counts(shared_data, tmp_path):
     assert run(["register", vis_path, ir_path, "-o", out]).exit_code == 0
     written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert written.dtype == np.uint16
-    inner = written[30:-30, 30:-30].astype(float)
-    assert abs(np.median(inner) - np.median(counts[30:-30, 30:-30])) < 60
+    # The counts are back where the visible image sees them (the shift undone), unscaled.
+    inner = (slice(30, -30), slice(30, -30))
+    error = np.abs(written[inner].astype(float) - counts[inner])
+    unregistered = np.abs(shifted[inner].astype(float) - counts[inner])
+    assert np.median(error) < 30 < np.median(unregistered), (np.median(error),
+                                                              np.median(unregistered))
 
 
 def test_register_command_refusals_are_one_line(shared_data, tmp_path):

@@ -53,6 +53,8 @@ MIN_SPREAD = 0.2         # share of the frame inside the agreeing blocks' hull
 MIN_OVERLAP = 0.3        # share of the visible frame the IR must cover
 MAX_AREA_CHANGE = 2.0    # the IR's area on the visible frame vs. the stretched start
 MIN_EDGES = 0.01         # share of pixels with clear edges, in each image
+MIN_SIDE = 64            # px, the visible image: smaller frames hold too few blocks
+MIN_IR_SIDE = 16         # px, the IR image
 ADVICE = "check that both images show the same scene (and that VIS comes first)"
 FUSE_ADVICE = ADVICE + ", or fuse unregistered with --register-fallback"
 FLAT_BAND = 4 / 255      # a 1-99 percentile band narrower than this is a flat image
@@ -78,13 +80,16 @@ class Registration:
         return float(self.inliers / max(1, self.matches) * min(1.0, self.inliers / 40))
 
     def describe(self) -> str:
-        """One line for the notes: the transform, how sure, how much of the frame has no IR."""
-        zoom = math.sqrt(abs(np.linalg.det(self.homography[:2, :2])))
-        shift = self.homography[:2, 2]
-        return (f"registered the IR onto the visible frame: zoom {zoom:.3f}, shift "
-                f"({shift[0]:+.1f}, {shift[1]:+.1f}) px, {self.inliers} of {self.matches} "
-                f"matched blocks agree (confidence {self.confidence:.2f}); "
-                f"{1 - self.overlap:.1%} of the frame has no IR data")
+        """One line for the notes: the transform against the plain edge-to-edge stretch, how
+        sure, how much of the frame has no IR."""
+        (vw, vh), (iw, ih) = self.vis_size, self.ir_size
+        centre = apply_homography(self.homography, [[(iw - 1) / 2, (ih - 1) / 2]])[0]
+        shift = centre - [(vw - 1) / 2, (vh - 1) / 2]
+        zoom = math.sqrt(abs(np.linalg.det(self.homography[:2, :2])) / (vw / iw * vh / ih))
+        return (f"registered the IR onto the visible frame: against the edge-to-edge stretch, "
+                f"centre moved ({shift[0]:+.1f}, {shift[1]:+.1f}) px, zoom {zoom:.3f}; "
+                f"{self.inliers} of {self.matches} matched blocks agree (confidence "
+                f"{self.confidence:.2f}); {1 - self.overlap:.1%} of the frame has no IR data")
 
     def map_points(self, points) -> np.ndarray:
         """IR pixel coordinates (N, 2) -> visible pixel coordinates (N, 2)."""
@@ -202,6 +207,7 @@ def _matches(vis_map, ir_on_vis, inside, size, reach):
     strength = np.linalg.norm(vis_map, axis=2)
     strong = strength > np.percentile(strength, 75)
     src, dst, scores = [], [], []
+    size = min(size, h, w) // 2 * 2   # small frames: blocks no larger than the frame
     for y, x in _blocks((h, w), size):
         if not inside[y:y + size, x:x + size].all():
             continue
@@ -217,6 +223,13 @@ def _matches(vis_map, ir_on_vis, inside, size, reach):
         masked = result.copy()
         masked[max(0, by - r):by + r + 1, max(0, bx - r):bx + r + 1] = -1
         if best < MIN_BLOCK_SCORE or best - masked.max() < MIN_BLOCK_MARGIN * best:
+            continue
+        # A peak on the search window's edge may be the slope toward a shift beyond the reach
+        # (unless that edge is the image's own): such blocks agree with each other and would
+        # carry a wrong fit.
+        rows, columns = result.shape
+        if ((by == 0 and y0 > 0) or (by == rows - 1 and y1 < h)
+                or (bx == 0 and x0 > 0) or (bx == columns - 1 and x1 < w)):
             continue
         py, px = _subpixel(result, by, bx)
         centre = np.array([x + size / 2 - 0.5, y + size / 2 - 0.5])
@@ -253,14 +266,23 @@ def _fit(src, dst, model, threshold):
             return float(np.sqrt(np.mean(np.sum((apply_homography(m, a) - b) ** 2, axis=1))))
         if rms(matrix) > PERSPECTIVE_GAIN * rms(affine):
             matrix = affine
+            inliers = np.linalg.norm(apply_homography(affine, src) - dst, axis=1) < threshold
     return matrix, inliers
 
 
+def _ir_positions(to_vis, ir_size, vis_size):
+    """For every visible pixel centre, where it lies on the IR (map_x, map_y, float32) and
+    whether that is on the IR image (its pixels' outer edges included)."""
+    (w, h), (iw, ih) = vis_size, ir_size
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    points = np.stack([xs, ys, np.ones_like(xs)], axis=-1) @ np.linalg.inv(to_vis).T
+    map_x, map_y = points[..., 0] / points[..., 2], points[..., 1] / points[..., 2]
+    inside = (map_x >= -0.5) & (map_x <= iw - 0.5) & (map_y >= -0.5) & (map_y <= ih - 0.5)
+    return map_x.astype(np.float32), map_y.astype(np.float32), inside
+
+
 def _overlap(to_vis, ir_size, vis_size) -> float:
-    w, h = vis_size
-    mask = cv2.warpPerspective(np.ones((ir_size[1], ir_size[0]), np.uint8), to_vis, (w, h),
-                               flags=cv2.INTER_NEAREST)
-    return float(mask.mean())
+    return float(_ir_positions(to_vis, ir_size, vis_size)[2].mean())
 
 
 def degenerate(to_vis, ir_size, vis_size) -> str | None:
@@ -299,10 +321,12 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
     if model not in MODELS:
         raise UserError(f"--model {model}: use {' or '.join(MODELS)}")
     vis_gray, ir_gray = _stretched(_gray(vis)), _stretched(_gray(ir))
-    for gray, name in ((vis_gray, vis_name), (ir_gray, ir_name)):
-        if min(gray.shape) < 32:
+    # The blocks are matched on the visible frame (the IR is enlarged onto it), so the visible
+    # image needs room for them; a small IR needs only a few pixels of structure per block.
+    for gray, name, least in ((vis_gray, vis_name, MIN_SIDE), (ir_gray, ir_name, MIN_IR_SIDE)):
+        if min(gray.shape) < least:
             raise Refused(f"{name}: {gray.shape[1]}x{gray.shape[0]} is too small to register "
-                          "(at least 32 px a side)")
+                          f"(at least {least} px a side)")
         if edge_share(gray) < MIN_EDGES:
             raise Refused(f"{name}: too flat to register (almost no edges); {advice}",
                           "too flat to register")
@@ -408,17 +432,14 @@ def check(result: Registration, vis_name="visible", ir_name="IR", advice=ADVICE)
 
 
 def warp_onto(ir: np.ndarray, result: Registration, fill: float = 0.0):
-    """The IR resampled onto the visible frame: (image, mask), mask True where IR data exists;
-    pixels without data get `fill`."""
-    w, h = result.vis_size
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    to_ir = np.linalg.inv(result.homography)
-    image = cv2.warpPerspective(ir.astype(np.float32), to_ir, (w, h), flags=flags,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
-    ones = np.ones(ir.shape[:2], np.float32)
-    mask = cv2.warpPerspective(ones, to_ir, (w, h), flags=flags) > 0.999
-    image[~mask] = fill   # also the edge pixels that interpolation mixed with the outside
-    return image, mask
+    """The IR resampled onto the visible frame: (image, mask), mask True where IR data exists
+    (every visible pixel centre that falls on an IR pixel); pixels without data get `fill`."""
+    map_x, map_y, inside = _ir_positions(result.homography, result.ir_size, result.vis_size)
+    # Replicated borders: a centre within half a pixel of the IR's edge is still on the IR.
+    image = cv2.remap(ir.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+    image[~inside] = fill
+    return image, inside
 
 
 def onto_visible(vis: np.ndarray, ir: np.ndarray, notes: list, vis_name="visible",

@@ -39,8 +39,8 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
                    "then fuse on the visible frame; where the IR has no data the visible image "
                    "stands in for it. A pair that cannot be registered is refused.")
 @click.option("--register-fallback", is_flag=True,
-              help="With --register: fuse a pair that cannot be registered as it is, with a note, "
-                   "instead of refusing it.")
+              help="Register as --register does, but fuse a pair that cannot be registered as "
+                   "it is, with a note, instead of refusing it.")
 @precision_option
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")

@@ -58,10 +58,14 @@ def register(vis, ir, output, transform, mask, model, ir_range, vis_range, bit_d
     # Written at the file's own bit depth, the IR keeps its values (registration changes only
     # geometry); `auto` maps them only for another depth. Estimation normalises on its own.
     keep = ir_range == "auto" and depth == own_depth
-    ir_image = read_image(ir_path, parse_range("full" if keep else ir_range, "--ir-range"),
-                          notes, "IR")
+    ir_values = read_image(ir_path, parse_range("full" if keep else ir_range, "--ir-range"),
+                           [] if keep else notes, "IR")
+    # Estimated on the IR as `auto` maps it: a raw 16-bit frame in a narrow band is stretched
+    # first, as `fuse` reads it.
+    ir_image = read_image(ir_path, parse_range(ir_range, "--ir-range"), notes if keep else [],
+                          "IR")
     result = estimate(vis_image, ir_image, model=model, vis_name=str(vis), ir_name=str(ir))
-    warped, inside = warp_onto(ir_image, result)
+    warped, inside = warp_onto(ir_values, result)
     write_image(output, warped, overwrite=overwrite, bit_depth=depth)
     if mask:
         write_image(mask, inside.astype(np.float32), overwrite=overwrite)

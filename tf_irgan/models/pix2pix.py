@@ -25,8 +25,9 @@ DISCRIMINATORS = ("patchgan", "paper")
 # How the decoder doubles the resolution. "transpose": 4x4 stride-2 transposed convs (pix2pix;
 # their uneven overlap prints a checkerboard, Odena et al. 2016). "resize": nearest-neighbour
 # enlargement then a 3x3 conv. "subpixel": a 3x3 conv to 4x the channels, rearranged into 2x2
-# pixels, initialised by ICNR (Aitken et al. 2017) so that it starts as "resize" does. The last
-# two start with no grid: a constant input gives a constant output.
+# pixels, initialised by ICNR (Aitken et al. 2017): it starts as one conv at the input size
+# followed by a nearest-neighbour enlargement. The last two start with no grid: a constant
+# input gives a constant output.
 UPSAMPLINGS = ("transpose", "resize", "subpixel")
 
 
@@ -123,8 +124,8 @@ def _init():
 @keras.saving.register_keras_serializable("tf_irgan")
 class ICNR(keras.initializers.Initializer):
     """A sub-pixel conv kernel (k, k, in, 4 * out) whose four sub-pixel groups are one draw of
-    `base` (k, k, in, out) repeated: the layer then starts as a nearest-neighbour enlargement
-    followed by one conv, with no checkerboard."""
+    `base` (k, k, in, out) repeated: the layer then starts as one conv at the input size
+    followed by a nearest-neighbour enlargement, with no checkerboard."""
 
     def __init__(self, base=None):
         self.base = base or keras.initializers.RandomNormal(0.0, 0.02)
