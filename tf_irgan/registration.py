@@ -346,11 +346,14 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
     # The finest level runs again REFINE times: its blocks, matched once the IR is already
     # close, are matched on less distorted content.
     schedule = list(reversed(range(levels))) + [0] * REFINE
+    maps = {}
     for number, k in enumerate(schedule):
         if 0 < number and k < schedule[number - 1]:
             (h0, w0), (h1, w1) = vis_levels[k + 1].shape, vis_levels[k].shape
             warp = _level_change(warp, w1 / w0, h1 / h0)
-        vis_map, ir_map = structure(vis_levels[k]), structure(ir_levels[k])
+        if k not in maps:   # the finest level's extra passes reuse its maps
+            maps[k] = structure(vis_levels[k]), structure(ir_levels[k])
+        vis_map, ir_map = maps[k]
         h, w = vis_map.shape[:2]
         size, reach_share, threshold = LEVELS[min(number, len(LEVELS) - 1)]
         reach_share = max(reach_share, carried)
