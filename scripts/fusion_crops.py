@@ -78,16 +78,27 @@ def main(pairs, name, output, presets, size):
                                                            precision="fp32").image
         panels = {"visible": source, "IR": ir, **fused_by_source[key]}
         for c, column in enumerate(columns):
-            ax = axes[r, c]
-            ax.imshow(panels[column][y:y + size, x:x + size], cmap="gray", vmin=0, vmax=1,
-                      interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(Path(column).name, fontsize=8)
-            if c == 0:
-                ax.set_ylabel(f"{label}\n({x},{y})", fontsize=8)
-    figure.suptitle(f"{name}: {size}x{size} crops, pixels as blocks", fontsize=9)
+            show_crop(axes[r, c], panels[column], (y, x), size, Path(column).name if r == 0 else None,
+                      label if c == 0 else None)
+    save(figure, output, f"{name}: {size}x{size} crops, pixels as blocks")
+
+
+def show_crop(ax, image, corner, size, title=None, row_label=None):
+    """One size x size crop at corner (y, x), pixels as blocks; a column title on the first row,
+    the row's label and corner on the first column."""
+    y, x = corner
+    ax.imshow(np.clip(image[y:y + size, x:x + size], 0, 1), cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+    if row_label:
+        ax.set_ylabel(f"{row_label}\n({x},{y})", fontsize=8)
+
+
+def save(figure, output: Path, title: str):
+    figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=110)

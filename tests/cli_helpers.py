@@ -15,5 +15,6 @@ def one_line_error(result, *fragments):
     assert result.exit_code == 2, (result.output, result.exception)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output
     for fragment in fragments:
         assert str(fragment) in lines[0], (fragment, lines[0])

@@ -231,3 +231,13 @@ def test_bicubic_enlargement_matches_opencv_inside_and_keeps_constants():
     np.testing.assert_allclose(enlarged[8:-8, 8:-8], expected[8:-8, 8:-8], atol=1e-5)
     constant = np.asarray(losses.upsample_bicubic(tf.fill((1, 5, 3, 1), 0.4), 4))
     np.testing.assert_allclose(constant, 0.4, atol=1e-6)   # renormalised at the borders too
+
+
+def test_bilinear_enlargement_equals_tensorflows_resize_at_odd_sizes():
+    """The separable transposed passes (tf_irgan.filters) give tf.image.resize's numbers,
+    borders included, where the taps outside the image are renormalised."""
+    image = np.random.default_rng(5).random((2, 7, 11, 1)).astype(np.float32)
+    for scale in (2, 4):
+        enlarged = np.asarray(losses.upsample_bilinear(tf.constant(image), scale))
+        expected = tf.image.resize(image, (7 * scale, 11 * scale), method="bilinear").numpy()
+        np.testing.assert_allclose(enlarged, expected, atol=1e-6)

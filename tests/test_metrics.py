@@ -257,6 +257,29 @@ def test_translation_metrics_on_color():
         translation_metrics(rgb, rgb[..., 0])
 
 
+def test_grid_strength_finds_a_checkerboard_and_lines_but_not_a_scene():
+    """A +-a checkerboard or a line every 8 pixels added to a smooth scene reads as about its
+    amplitude; the scene alone, shifted by a pixel, and its colored version read near zero."""
+    from tf_irgan.metrics.translation import grid_strength
+
+    # Noise blurred at sigma 4 over the full range: content at every period >= 8 px, but its
+    # phase means average out (~1.5e-4 here; sigma 2 at this size reads ~0.003).
+    blurred = cv2.GaussianBlur(np.random.default_rng(20).random((240, 320)), (0, 0), 4.0)
+    scene = (blurred - blurred.min()) / (blurred.max() - blurred.min())
+    board = (np.indices(scene.shape).sum(0) % 2 * 2 - 1) * 0.01
+    assert grid_strength(scene) < 0.001
+    assert grid_strength(np.roll(scene, 1, axis=1)) < 0.001
+    assert grid_strength(scene + board) == pytest.approx(0.01, rel=0.1)
+    lines = np.zeros_like(scene)
+    lines[:, ::8] = 0.04   # one bright column in 8: RMS over phases sqrt(7) * 0.04 / 8
+    assert grid_strength(scene + lines) == pytest.approx(np.sqrt(7) * 0.04 / 8, rel=0.1)
+    color = np.stack([scene, scene, scene + board], axis=-1)   # a grid in one channel counts
+    assert grid_strength(color) == pytest.approx(0.01 / np.sqrt(3), rel=0.1)
+    assert grid_strength(np.round((scene + board) * 255).astype(np.uint8)) == pytest.approx(0.01, rel=0.1)
+    with pytest.raises(ValueError, match="too small"):
+        grid_strength(scene[:40, :200])   # 3 periods of rows inside the border: too few
+
+
 def test_clip_counts_the_share_of_saturated_pixels():
     """Issue 12's highlight check: the percentage of fused pixels whose 8-bit value is 255
     (254.5 rounds up to it, 254.4 does not)."""

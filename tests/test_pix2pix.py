@@ -11,6 +11,8 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
+from cli_helpers import one_line_error, run
+
 from tf_irgan.cli.main import cli
 from tf_irgan.data.pairs import JitteredPairBatches, PairSet, load_pairs
 from tf_irgan.errors import UserError
@@ -259,14 +261,40 @@ def test_init_starts_from_a_preset_and_set_changes_the_config(runs):
     assert result.exit_code == 0, (result.output, result.exception)
     assert json.loads((root / "init3" / "run.json").read_text())["config"]["dropout"] == 0
 
+    # Another upsampling replaces the decoder's upsampling layers: those start fresh, the
+    # encoder and every norm come from the preset (recorded like any other change).
+    result = CliRunner().invoke(cli, args + ["--set", "upsample=resize", "--out", str(root / "init4"),
+                                             "--init", str(full.preset_dir)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    resized = load_preset(root / "init4" / "model").model
+    assert resized.get_config()["upsample"] == "resize"
+    ours = {w.path.split("/", 1)[1]: w.numpy() for w in resized.trainable_weights}
+    theirs = {w.path.split("/", 1)[1]: w.numpy() for w in start.trainable_weights}
+    copied = [k for k in ours if k in theirs and ours[k].shape == theirs[k].shape]
+    assert any(k.startswith("down") for k in copied) and any(k.startswith("up") for k in copied)
+    assert not any(k.startswith(("up", "head")) and "conv" in k for k in copied)   # fresh
+    for key in copied:
+        np.testing.assert_allclose(ours[key], theirs[key], atol=2e-3, err_msg=key)
+    # From `resize` on to `subpixel`: the same-named kernels differ in shape; they start fresh.
+    result = CliRunner().invoke(cli, args + ["--set", "upsample=subpixel", "--out", str(root / "init6"),
+                                             "--init", str(root / "init4" / "model")])
+    assert result.exit_code == 0, (result.output, result.exception)
+    # ...but a change that reaches other layers too is refused: wider, or one level deeper
+    # (whose extra layers have new names, so matching by name alone would not notice).
     wider = [a if a != "base_width=8" else "base_width=16" for a in args]
+    deeper = [a if a != "depth=3" else "depth=4" for a in args]
+    for changed, fragment in ((wider, "base_width"), (deeper, "depth")):
+        result = CliRunner().invoke(cli, changed + ["--set", "upsample=resize", "--out", str(root / "init5"),
+                                                    "--init", str(full.preset_dir)])
+        one_line_error(result, "--init", fragment, "upsample")
+
     result = CliRunner().invoke(cli, wider + ["--out", str(root / "init2"), "--init", str(full.preset_dir)])
-    _one_line_error(result, "--init", "base_width")
+    one_line_error(result, "--init", "base_width")
     assert not (root / "init2" / "checkpoints").exists()
     for bad, fragment in (("l1_weight=abc", "expected a float"), ("nosuch=1", "no setting nosuch"),
                           ("depth", "FIELD=VALUE")):
         result = CliRunner().invoke(cli, args + ["--out", str(root / "bad"), "--set", bad])
-        _one_line_error(result, fragment)
+        one_line_error(result, fragment)
 
 
 # ---------------------------------------------------------------- translation pipeline and CLI
@@ -300,30 +328,18 @@ def test_one_channel_model_given_color(runs):
     assert "luminance" in out.notes[0] and "c.png" in out.notes[0]
 
 
-def _run(args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def _one_line_error(result, *fragments):
-    assert result.exit_code == 2, (result.output, result.exception)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output
-    for fragment in fragments:
-        assert str(fragment) in lines[0], (fragment, lines[0])
-
-
 def test_translate_cli(runs, tmp_path, shared_data):
     preset = runs["full"].preset_dir
     source = shared_data / "roadscene" / "vi" / "FLIR_00060.jpg"
     out = tmp_path / "ir.png"
-    result = _run(["translate", source, "-o", out, "--preset", preset])
+    result = run(["translate", source, "-o", out, "--preset", preset])
     assert result.exit_code == 0, (result.output, result.exception)
     assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape == cv2.imread(str(source)).shape[:2]
     # Folder mode.
     (tmp_path / "in").mkdir()
     for name in ("FLIR_00060", "FLIR_00122"):
         shutil.copy(shared_data / "roadscene" / "vi" / f"{name}.jpg", tmp_path / "in")
-    result = _run(["translate", "--in-dir", tmp_path / "in", "--out-dir", tmp_path / "out",
+    result = run(["translate", "--in-dir", tmp_path / "in", "--out-dir", tmp_path / "out",
                    "--preset", preset])
     assert result.exit_code == 0, (result.output, result.exception)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["FLIR_00060.png", "FLIR_00122.png",
@@ -334,26 +350,26 @@ def test_translate_cli(runs, tmp_path, shared_data):
 
 def test_translate_cli_bad_input(runs, tmp_path):
     preset = runs["full"].preset_dir
-    _one_line_error(_run(["translate", tmp_path / "missing.png", "-o", tmp_path / "o.png",
+    one_line_error(run(["translate", tmp_path / "missing.png", "-o", tmp_path / "o.png",
                           "--preset", preset]), "missing.png", "not found")
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG not really")
-    _one_line_error(_run(["translate", corrupt, "-o", tmp_path / "o.png", "--preset", preset]),
+    one_line_error(run(["translate", corrupt, "-o", tmp_path / "o.png", "--preset", preset]),
                     corrupt, "cannot be decoded")
     (tmp_path / "empty").mkdir()
-    _one_line_error(_run(["translate", "--in-dir", tmp_path / "empty", "--out-dir", tmp_path / "x",
+    one_line_error(run(["translate", "--in-dir", tmp_path / "empty", "--out-dir", tmp_path / "x",
                           "--preset", preset]), tmp_path / "empty", "no images")
     existing = tmp_path / "exists.png"
     existing.write_bytes(b"keep")
     image = tmp_path / "in.png"
     cv2.imwrite(str(image), (RNG.random((20, 30)) * 255).astype(np.uint8))
-    _one_line_error(_run(["translate", image, "-o", existing, "--preset", preset]), existing,
+    one_line_error(run(["translate", image, "-o", existing, "--preset", preset]), existing,
                     "--overwrite")
     assert existing.read_bytes() == b"keep"
-    _one_line_error(_run(["translate", image, "-o", tmp_path / "o.gif", "--preset", preset]),
+    one_line_error(run(["translate", image, "-o", tmp_path / "o.gif", "--preset", preset]),
                     "unsupported output format")
     # A fusion preset is not a translation model.
-    _one_line_error(_run(["translate", image, "-o", tmp_path / "o.png", "--preset", "ddcgan-ir-vis"]),
+    one_line_error(run(["translate", image, "-o", tmp_path / "o.png", "--preset", "ddcgan-ir-vis"]),
                     "fusion model")
 
 
@@ -381,7 +397,7 @@ def test_report_scores_translation_presets(runs, tmp_path, shared_data, monkeypa
     shutil.copytree(runs["full"].preset_dir, tmp_path / "presets" / "tiny-vis2ir")
     monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tmp_path / "presets"))
     output = tmp_path / "results.md"
-    result = _run(["report", "--data-root", shared_data, "--output", output, "--limit", "2",
+    result = run(["report", "--data-root", shared_data, "--output", output, "--limit", "2",
                    "--sets", "translation", "--methods", "tiny-vis2ir"])
     assert result.exit_code == 0, (result.output, result.exception)
     markdown = output.read_text()
@@ -394,7 +410,9 @@ def test_report_scores_translation_presets(runs, tmp_path, shared_data, monkeypa
     assert set(entry["methods"]) == {"tiny-vis2ir", "linear"}
     for method in entry["methods"].values():
         assert set(method["mean"]) == {"MAE", "MSE", "PSNR", "SSIM"}
-        assert 0 < method["mean"]["MAE"] < 1
+        assert 0 < method["mean"]["MAE"] < 1 and 0 <= method["grid"] < 0.05
+    assert 0 < entry["target_grid"] < 0.01   # JPEG blocks: above zero, far below a visible grid
+    assert "| target (the camera's own images) | - | - | - | - |" in markdown
     figure = tmp_path / "figures" / "translation_vis2ir_examples.png"
     assert figure.read_bytes()[:4] == b"\x89PNG" and figure.stat().st_size < 600_000
 

@@ -7,6 +7,8 @@ Images are (B, H, W, 1) float tensors in [0, 1]; discriminator outputs are (B,) 
 import numpy as np
 from keras import ops
 
+from tf_irgan import filters
+
 EPS = 1e-8
 
 # The official code's "TV" operator: each pixel minus the mean of its 8 neighbours.
@@ -99,19 +101,14 @@ def discriminator(d_real, d_fake):
 def upsample_bilinear(images, scale: int):
     """(B, H, W, 1) images enlarged `scale` times per side by bilinear interpolation with
     half-pixel centres and clamped borders: the numbers of `tf.image.resize` and
-    `jax.image.resize`, as a transposed convolution, which (unlike a resize to a computed size)
-    traces with unknown image sizes on every backend (SavedModel signatures, any input size).
-    Near the border the taps that fall outside the image are dropped and the rest renormalised,
-    which is what clamping gives for linear interpolation."""
+    `jax.image.resize`, as two 1-D transposed convolutions, which (unlike a resize to a computed
+    size) trace with unknown image sizes on every backend (SavedModel signatures, any input
+    size). Near the border the taps that fall outside the image are dropped and the rest
+    renormalised, which is what clamping gives for linear interpolation."""
     if scale == 1:
         return images
-    size = 2 * scale
-    taps = 1 - np.abs(np.arange(size) - (scale - 0.5)) / scale
-    kernel = ops.cast(ops.convert_to_tensor(np.outer(taps, taps).reshape(size, size, 1, 1)
-                                            .astype(np.float32)), images.dtype)
-    enlarged = ops.conv_transpose(images, kernel, strides=scale, padding="same")
-    weights = ops.conv_transpose(ops.ones_like(images), kernel, strides=scale, padding="same")
-    return enlarged / weights
+    taps = 1 - np.abs(np.arange(2 * scale) - (scale - 0.5)) / scale
+    return filters.separable(images, taps, stride=scale, transpose=True)
 
 
 def cubic_taps(scale: int) -> np.ndarray:
@@ -131,13 +128,4 @@ def upsample_bicubic(images, scale: int):
     Overshoots at strong edges, as cubic interpolation does."""
     if scale == 1:
         return images
-    taps = cubic_taps(scale)
-    rows = ops.ones_like(images[:1, :, :1, :])
-    columns = ops.ones_like(images[:1, :1, :, :])
-
-    def along(x, axis):
-        shape = (len(taps), 1, 1, 1) if axis == 1 else (1, len(taps), 1, 1)
-        kernel = ops.cast(ops.convert_to_tensor(taps.reshape(shape)), x.dtype)
-        strides = (scale, 1) if axis == 1 else (1, scale)
-        return ops.conv_transpose(x, kernel, strides=strides, padding="same")
-    return along(along(images, 1), 2) / (along(rows, 1) * along(columns, 2))
+    return filters.separable(images, cubic_taps(scale), stride=scale, transpose=True)

@@ -245,6 +245,8 @@ def writes_run(options) -> bool:
 def _warm_start(model, name_or_dir, verbose):
     """Start from a preset's generator (fine-tuning a shipped model on one's own data); the
     discriminator and optimizers start fresh, since presets keep only the generator."""
+    from keras import ops
+
     from tf_irgan.presets import load_preset
 
     preset = load_preset(name_or_dir)
@@ -252,18 +254,50 @@ def _warm_start(model, name_or_dir, verbose):
     theirs = {k: v for k, v in preset.config["config"].items() if k in ours}
     differ = sorted(k for k in ours if theirs.get(k) != ours[k])
     # Settings without weights of their own (dropout, batch vs synchronized batch norm) may
-    # change for a fine-tuning; anything that changes the weights' shapes may not.
+    # change for a fine-tuning. So may those the generator lists as replacing some of its layers
+    # (`partial_init_fields`: a U-Net's upsampling): the replaced layers start fresh and every
+    # other weight is copied, provided that the preset with only those settings changed would
+    # have exactly this run's weight shapes (nothing else that owns weights changed).
     shapes = [tuple(w.shape) for w in model.generator.weights]
-    if preset.task != model.task or shapes != [tuple(w.shape) for w in preset.model.weights]:
+    same = shapes == [tuple(w.shape) for w in preset.model.weights]
+    replaces = set(differ) & set(getattr(model.generator, "partial_init_fields", ()))
+    partial = (not same and replaces and preset.task == model.task
+               and _shapes_with(preset, {k: ours[k] for k in replaces}) == shapes)
+    if preset.task != model.task or not (same or partial):
         raise UserError(f"--init {name_or_dir}: its generator differs from this run's "
                         f"({', '.join(differ or ['task'])}); pick the preset's --config or drop --init")
-    model.generator.set_weights(preset.model.get_weights())
+    copied = ""
+    if same:
+        model.generator.set_weights(preset.model.get_weights())
+    else:
+        pairs = _same_named_weights(preset.model, model.generator)
+        for theirs, ours_weight in pairs:
+            ours_weight.assign(ops.convert_to_numpy(theirs))
+        copied = f"; {len(pairs)} of {len(shapes)} weights copied, the rest start fresh"
     if verbose:
-        changed = f" (changed: {', '.join(differ)})" if differ else ""
+        changed = f" (changed: {', '.join(differ)}{copied})" if differ else ""
         _say(f"starting from the generator of {preset.path}{changed}")
     # Provenance for the presets this run exports: how the starting weights were made.
     return {"preset": str(preset.path), **{k: preset.metadata[k] for k in
                                            ("train_commands", "batches", "data", "init") if k in preset.metadata}}
+
+
+def _shapes_with(preset, changes: dict) -> list:
+    """The weight shapes of the preset's generator rebuilt with `changes` to its settings."""
+    probe = type(preset.model).from_config({**preset.model.get_config(), **changes})
+    probe.build_for_inference()
+    return [tuple(w.shape) for w in probe.weights]
+
+
+def _same_named_weights(source, target) -> list:
+    """(source weight, target weight) pairs of the same path (without the model's own name) and
+    shape: what a fine-tuning with replaced layers keeps."""
+    def key(weight):
+        return weight.path.split("/", 1)[-1]
+
+    theirs = {key(w): w for w in source.weights}
+    return [(theirs[key(w)], w) for w in target.weights
+            if key(w) in theirs and tuple(theirs[key(w)].shape) == tuple(w.shape)]
 
 
 def _run_record(out: Path, options, config, data, total, stored, writes: bool,

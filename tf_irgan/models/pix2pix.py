@@ -211,6 +211,10 @@ class UNetGenerator(keras.Model):
     concatenation, tanh. Takes (B, H, W, in_channels) in [0, 1], H and W multiples of
     2**depth; returns (B, H, W, out_channels) in [0, 1]."""
 
+    # `train --init` may change these: the encoder and the norms are copied from the preset,
+    # the new upsampling layers and the head start fresh (docs/pix2pix.md, "Upsampling").
+    partial_init_fields = ("upsample",)
+
     def __init__(self, in_channels=3, out_channels=1, depth=8, base_width=64, max_width=512,
                  norm="batch", dropout=0.5, dropout_layers=3, upsample="transpose", **kwargs):
         super().__init__(**kwargs)

@@ -17,51 +17,25 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from tf_irgan import losses
+from tf_irgan import filters, losses
 
 # The 5-tap binomial filter of Burt and Adelson's pyramid (OpenCV's pyrDown/pyrUp).
 BINOMIAL = np.array([1, 4, 6, 4, 1], np.float32) / 16
+BINOMIAL_UP = np.append(BINOMIAL, 0).astype(np.float32)   # for pyramid_up, see there
 ENERGY_EPS = 1e-6
-
-
-def _along(images, axis, stride=1, transpose=False):
-    """The 5-tap binomial along one axis (1: height, 2: width) of (B, H, W, 1) images, with
-    zero padding: plain, every `stride`-th output (centred on input 0, 2, ...), or transposed
-    at stride 2 (input i lands on output 2i). The 2-D filters below are two of these: the
-    binomial is separable, so 10 taps per pixel instead of 25, the same numbers."""
-    taps = BINOMIAL if not transpose else np.append(BINOMIAL, 0).astype(np.float32)
-    shape = (len(taps), 1, 1, 1) if axis == 1 else (1, len(taps), 1, 1)
-    kernel = ops.cast(ops.convert_to_tensor(taps.reshape(shape)), images.dtype)
-    strides = (2, 1) if axis == 1 else (1, 2)
-    if transpose:
-        return ops.conv_transpose(images, kernel, strides=strides, padding="same")
-    if stride == 1:
-        return ops.conv(images, kernel, strides=1, padding="same")
-    pad = [[0, 0], [2, 2], [0, 0], [0, 0]] if axis == 1 else [[0, 0], [0, 0], [2, 2], [0, 0]]
-    return ops.conv(ops.pad(images, pad), kernel, strides=strides, padding="valid")
-
-
-def _separable(images, stride=1, transpose=False):
-    """Both axes, renormalised where taps fall outside the image. The weights (what a ones
-    image would give) are a product of one column and one row, computed on those alone."""
-    rows = ops.ones_like(images[:1, :, :1, :])      # (1, H, 1, 1)
-    columns = ops.ones_like(images[:1, :1, :, :])   # (1, 1, W, 1)
-    filtered = _along(_along(images, 1, stride, transpose), 2, stride, transpose)
-    weights = _along(rows, 1, stride, transpose) * _along(columns, 2, stride, transpose)
-    return filtered / weights
 
 
 def blur(images):
     """5x5 binomial low-pass of (B, H, W, 1) images. Near the borders the taps outside the image
     are dropped and the rest renormalised (OpenCV mirrors instead): this works on levels of one
     pixel, where mirroring by two cannot, so any image of 8 pixels or more gets all its levels."""
-    return _separable(images)
+    return filters.separable(images, BINOMIAL)
 
 
 def pyramid_down(images):
     """Blur, keeping every second row and column: ceil(H/2) x ceil(W/2), as cv2.pyrDown. Only
     the kept pixels are computed."""
-    return _separable(images, stride=2)
+    return filters.separable(images, BINOMIAL, stride=2)
 
 
 def pyramid_up(images, like):
@@ -70,7 +44,7 @@ def pyramid_up(images, like):
     cv2.pyrUp away from the borders. The 6-tap kernel (a zero last tap) puts input pixel i on
     output pixel 2i, where `pyramid_down` took it from."""
     shape = ops.shape(like)
-    return _separable(images, transpose=True)[:, :shape[1], :shape[2], :]
+    return filters.separable(images, BINOMIAL_UP, stride=2, transpose=True)[:, :shape[1], :shape[2], :]
 
 
 def laplacian_bands(images, levels):

@@ -23,6 +23,7 @@ class TranslationSet:
     pairs: list = field(default_factory=list)      # held-out pair names
     training: list = field(default_factory=list)   # names the baseline is fitted on
     how: str = ""
+    target_grid: float | None = None               # the target images' own grid strength
 
     @property
     def key(self) -> str:
@@ -97,11 +98,23 @@ def evaluate_translation_set(tset: TranslationSet, root: Path, work: Path, log) 
     for method in [p.name for p in tset.presets] + ["linear"]:
         result = evaluate_translation_dirs(folder / method, folder / "target", folder / "input")
         result["kind"] = "baseline" if method == "linear" else "checkpoint"
+        result["grid"] = mean_grid(folder / method, held.names)
         methods[method] = result
+    tset.target_grid = mean_grid(folder / "target", held.names)
     methods["linear"]["fit"] = {"weights": np.round(linear.weights, 6).tolist(),
                                 "bias": np.round(linear.bias, 6).tolist(),
                                 "pairs": len(fit.names)}
     return methods
+
+
+def mean_grid(folder: Path, names: list) -> float:
+    """Mean grid strength (`metrics.translation.grid_strength`) of the images written there."""
+    import numpy as np
+
+    from tf_irgan.images import read_image
+    from tf_irgan.metrics.translation import grid_strength
+
+    return float(np.mean([grid_strength(read_image(folder / f"{name}.png")) for name in names]))
 
 
 def render_translation(tset: TranslationSet, methods: dict, figure_link: str) -> str:
@@ -115,12 +128,20 @@ def render_translation(tset: TranslationSet, methods: dict, figure_link: str) ->
              + (" (color: all three channels)" if tset.target == "vis" else "") + ". "
              f"`linear` is the baseline: one global linear map per output channel, fitted by "
              f"least squares on the {len(tset.training)} training pairs.", "",
-             "| Method | " + " | ".join(METRIC_NAMES) + " |",
-             "|---|" + "---:|" * len(METRIC_NAMES)]
+             "| Method | " + " | ".join(METRIC_NAMES) + " | Grid |",
+             "|---|" + "---:|" * (len(METRIC_NAMES) + 1)]
     for name, result in methods.items():
         label = f"`{name}`" if result["kind"] == "checkpoint" else f"{name} (baseline)"
-        lines.append(f"| {label} | " + " | ".join(format_value(result["mean"][m]) for m in METRIC_NAMES) + " |")
-    lines.append("")
+        scores = [format_value(result["mean"][m]) for m in METRIC_NAMES]
+        lines.append(f"| {label} | " + " | ".join(scores) + f" | {result['grid'] * 255:.2f} |")
+    if tset.target_grid is not None:
+        lines.append("| target (the camera's own images) | " + " | ".join(["-"] * len(METRIC_NAMES))
+                     + f" | {tset.target_grid * 255:.2f} |")
+    lines += ["", "*Grid: the checkerboard and lines that upsampling layers print, in 8-bit "
+              "levels: the amplitude of what repeats every 8 pixels of an image "
+              "(`tf_irgan.metrics.translation.grid_strength`, no reference needed), the mean over "
+              "the pairs. Camera images are not at zero (JPEG's 8x8 blocks): read a model against "
+              "the target's row.*", ""]
     for name, result in methods.items():
         if result["kind"] == "checkpoint":
             lines += [f"Per image, `{name}` (the paper's table):", "", translation_markdown(result).rstrip(), ""]
@@ -133,4 +154,5 @@ def render_translation(tset: TranslationSet, methods: dict, figure_link: str) ->
 def json_entry(tset: TranslationSet, methods: dict, figure: str) -> dict:
     return {"title": tset.title, "direction": tset.direction, "pairs": tset.pairs,
             "training_pairs": len(tset.training), "held_out_from": tset.how,
-            "methods": json.loads(json.dumps(methods, default=str)), "figures": {"examples": figure}}
+            "methods": json.loads(json.dumps(methods, default=str)), "target_grid": tset.target_grid,
+            "figures": {"examples": figure}}
