@@ -23,6 +23,7 @@ import click
 import numpy as np
 
 from tf_irgan.data.pairs import load_pairs
+from tf_irgan.models.pix2pix import DIRECTIONS
 from tf_irgan.metrics.translation import grid_strength, translation_metrics
 from tf_irgan.pipelines.translation import translate_image
 from tf_irgan.presets import read_preset
@@ -39,12 +40,11 @@ MAE_MARGIN, GRID_SHARE = 0.003, 0.5
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the table here.")
 def main(pairs, candidates, shipped, json_path):
     first = read_preset(candidates[0]).metadata
-    source, target = first["source"], first["target"]
-    channels = {"vis": 3, "ir": 1}
+    source, target, source_channels, target_channels = DIRECTIONS[first["direction"]]
     held = set(held_out_names(first))
     if not held:
         raise click.UsageError(f"{candidates[0]}: its metadata names no held-out pairs")
-    data = load_pairs(pairs, source, target, channels[source], channels[target], only=held)
+    data = load_pairs(pairs, source, target, source_channels, target_channels, only=held)
     candidates = [c for c in dict.fromkeys(candidates) if c != shipped]
     rows = {"target": [], **{str(c): [] for c in (shipped, *candidates)}}
     for index, name in enumerate(data.names):

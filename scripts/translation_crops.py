@@ -18,6 +18,7 @@ import click
 import numpy as np
 
 from tf_irgan.data.pairs import load_pairs
+from tf_irgan.models.pix2pix import DIRECTIONS
 from tf_irgan.images import to_gray
 from tf_irgan.pipelines.translation import translate_image
 from tf_irgan.presets import read_preset
@@ -54,9 +55,8 @@ def main(pairs, name, output, presets, labels, size):
     import matplotlib.pyplot as plt
 
     metadata = read_preset(presets[0]).metadata
-    source, target = metadata["source"], metadata["target"]
-    channels = {"vis": 3, "ir": 1}
-    data = load_pairs(pairs, source, target, channels[source], channels[target], only={name})
+    source, target, source_channels, target_channels = DIRECTIONS[metadata["direction"]]
+    data = load_pairs(pairs, source, target, source_channels, target_channels, only={name})
     image, truth = (x[..., 0] if x.shape[-1] == 1 else x for x in (data.sources[0], data.targets[0]))
     outputs = {p: translate_image(image, preset=p, name=name).image for p in presets}
     titles = list(labels) + [Path(p).name for p in presets[len(labels):]]
