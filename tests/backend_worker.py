@@ -1,12 +1,40 @@
-"""Run by tests/test_backends.py in a subprocess with KERAS_BACKEND=jax or torch (a process has one
-Keras backend): `python backend_worker.py TASK ARGS_JSON OUT_DIR`; writes OUT_DIR/result.json and
-arrays."""
+"""Run by tests in a subprocess with KERAS_BACKEND=jax or torch (a process has one Keras
+backend): `python backend_worker.py TASK ARGS_JSON OUT_DIR`; writes OUT_DIR/result.json and
+arrays. `run_worker` starts it; `BACKENDS` are the other backends the suite runs."""
 
+import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+BACKENDS = ["jax", pytest.param("torch", marks=pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="the torch extra is not installed"))]
+
+
+def run_worker(backend, task, args, out, devices=1, timeout=900):
+    """Run TASK in a subprocess on `backend`; its result.json, or None."""
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
+    if devices > 1:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    out.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, __file__, task, json.dumps(args), str(out)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = out / "result.json"
+    return json.loads(result.read_text()) if result.is_file() else None
+
+
+def fidelity(args, out):
+    """The `official` config against the released code's golden numbers (fidelity_check)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import fidelity_check
+    failures = fidelity_check.check(args["path"], args["parts"])
+    (out / "result.json").write_text(json.dumps({"failures": failures}))
 
 
 def _generator_weights(result):
@@ -72,4 +100,5 @@ if __name__ == "__main__":
     # As on a GPU machine that has JAX but no TensorFlow: any import of it fails.
     sys.modules["tensorflow"] = None
     task, arguments, folder = sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3])
-    {"ops": ops_numbers, "train": train_and_resume, "parallel": data_parallel}[task](arguments, folder)
+    {"ops": ops_numbers, "train": train_and_resume, "parallel": data_parallel,
+     "fidelity": fidelity}[task](arguments, folder)

@@ -1,9 +1,30 @@
-"""Shared fixtures. The real image pairs live outside the repository (../shared/data)."""
+"""Shared fixtures and the two tiers. The real image pairs live outside the repository
+(../shared/data).
+
+Tiers: `pytest` runs the fast tier (every module's behaviour on tiny shapes and real pairs,
+minutes on two cores); tests marked `slow` (real trainings, subprocesses per backend or worker,
+SavedModel/TFLite exports, the report) run only with `pytest --run-slow` (KerasHub's
+`--run_large` style). `.ci/run` runs both.
+"""
 
 import os
 from pathlib import Path
 
 import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the slow tier (tests marked slow)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    slow = [item for item in items if "slow" in item.keywords]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if "slow" not in item.keywords]
 
 _DEFAULT_SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -7,37 +7,19 @@ Each JAX or PyTorch run is a subprocess (a process has one Keras backend) of
 tests/backend_worker.py."""
 
 import csv
-import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from backend_worker import BACKENDS, run_worker
 
 pytestmark = pytest.mark.slow
-WORKER = Path(__file__).with_name("backend_worker.py")
-BACKENDS = ["jax", pytest.param("torch", marks=pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None, reason="the torch extra is not installed"))]
 # A small pix2pix without dropout and a small salient DDcGAN without its loss-threshold repeats
 # (a loss within float noise of a threshold may repeat a step on one device and not on two).
 PIX2PIX = {"model_options": {"direction": "vis2ir"}, "patch": 32, "batch_size": 2,
            "overrides": {"depth": 3, "base_width": 8, "max_width": 16, "disc_width": 8, "dropout": 0.0}}
 DDCGAN = {"config": "salient", "patch": 32, "batch_size": 4, "overrides": {"max_repeats": 1}}
-
-
-def _run(backend, task, args, out, devices=1, timeout=900):
-    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
-    if devices > 1:
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, str(WORKER), task, json.dumps(args), str(out)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    result = out / "result.json"
-    return json.loads(result.read_text()) if result.is_file() else None
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +44,7 @@ def runs(request, tmp_path_factory, data):
         "ddcgan": {"data": str(data["ddcgan"]), "options": DDCGAN,
                    "inputs": {"vis": paths["vis"], "ir": paths["ir"]}},
         "pix2pix": {"data": str(data["pix2pix"]), "options": PIX2PIX, "inputs": {"image": paths["image"]}}}}
-    return {"backend": backend, "out": out, "inputs": inputs, "result": _run(backend, "train", args, out)}
+    return {"backend": backend, "out": out, "inputs": inputs, "result": run_worker(backend, "train", args, out)}
 
 
 @pytest.mark.parametrize("model", ["ddcgan", "pix2pix"])
@@ -106,7 +88,7 @@ def test_pooling_filters_and_upsampling_agree_between_backends(tmp_path, backend
 
     images = np.random.default_rng(1).random((2, 23, 30, 1), dtype=np.float32)
     np.save(tmp_path / "images.npy", images)
-    _run(backend, "ops", {"images": str(tmp_path / "images.npy")}, tmp_path)
+    run_worker(backend, "ops", {"images": str(tmp_path / "images.npy")}, tmp_path)
     with np.load(tmp_path / "ops.npz") as theirs:
         ours = {"psi4": losses.downsample(tf.constant(images), 4),
                 "psi2": losses.downsample(tf.constant(images), 2),
@@ -122,7 +104,7 @@ def test_pooling_filters_and_upsampling_agree_between_backends(tmp_path, backend
 @pytest.mark.parametrize("model", ["ddcgan", "pix2pix"])
 def test_data_parallel_on_two_devices_equals_one_device(data, tmp_path, model):
     options = DDCGAN if model == "ddcgan" else PIX2PIX
-    result = _run("jax", "parallel", {"model": model, "data": str(data[model]), "steps": 2, "options": options},
+    result = run_worker("jax", "parallel", {"model": model, "data": str(data[model]), "steps": 2, "options": options},
                   tmp_path, devices=2)
     assert result["devices"] == 2
     with np.load(tmp_path / "one-device.npz") as one, np.load(tmp_path / "auto.npz") as two:

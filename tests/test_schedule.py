@@ -113,8 +113,18 @@ def test_adversarial_steps_while_a_discriminator_loss_is_below_d_min(make):
     assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": 1, "g_adv": REPEATS - 1}
 
 
-def test_adversarial_and_content_repeats_combine(make):
+def test_official_counts_both_generator_loops_together(make):
+    # The released code's one counter: max_repeats G steps a batch in all, so the adversarial
+    # loop leaves the L_G loop nothing.
     model = make(d_min=NEVER, g_max=ALWAYS)
+    assert model.model.config.shared_g_repeats
+    model.step(_batch())
+    model.step(_batch(1))
+    assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": 1, "g_adv": REPEATS - 1}
+
+
+def test_adversarial_and_content_repeats_combine_with_separate_counters(make):
+    model = make(d_min=NEVER, g_max=ALWAYS, shared_g_repeats=False)
     model.step(_batch())
     model.step(_batch(1))
     assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": REPEATS, "g_adv": REPEATS - 1}

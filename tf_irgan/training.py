@@ -148,7 +148,11 @@ def _prepare_run_dir(options: TrainOptions, writes: bool = True) -> dict | None:
 
 def _resumed_config(model_class, options: TrainOptions, stored: dict, verbose: bool):
     """The stored run's config and settings; refuses a resume on other data."""
-    config = model_class.config_class.from_dict(stored["config"])
+    try:
+        config = model_class.config_class.from_dict(stored["config"])
+    except UserError as err:
+        raise UserError(f"{Path(options.out) / RUN_FILE}: its config does not validate ({err}); "
+                        "restore the file or start a new run in another --out folder") from None
     previous = stored["options"]
     options.mixed_precision, options.seed = previous["mixed_precision"], previous["seed"]
     options.deterministic = previous.get("deterministic", False)

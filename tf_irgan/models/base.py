@@ -33,6 +33,7 @@ from typing import Callable
 import keras
 
 from tf_irgan.errors import UserError
+from tf_irgan.models.optimizers import ReleasedRMSprop
 
 
 @dataclass
@@ -57,19 +58,22 @@ class Config:
         unknown = set(data) - known
         if unknown:
             raise UserError(f"unknown {cls.__name__} settings {sorted(unknown)}; check the config file")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        # Checked as overrides of the defaults: a hand-edited value of the wrong type is refused
+        # here, and the config's own checks (__post_init__) run on what is read back.
+        return make_config(cls, {}, {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
-def replace_config(config, overrides: dict):
-    """`config` with some fields changed; unknown field names are a one-line error."""
-    if not overrides:
-        return config
-    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(config)})
+def make_config(cls, values: dict, overrides: dict):
+    """`cls(**values)` with some fields overridden, built once, so that its own checks see the
+    final values; an unknown or mistyped override is a one-line error."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - set(fields))
     if unknown:
-        raise UserError(f"{type(config).__name__} has no setting {', '.join(unknown)}; "
-                        f"known: {', '.join(f.name for f in dataclasses.fields(config))}")
+        raise UserError(f"{cls.__name__} has no setting {', '.join(unknown)}; "
+                        f"known: {', '.join(fields)}")
+    checked = {}
     for name, value in overrides.items():
-        current = getattr(config, name)
+        current = values[name] if name in values else fields[name].default
         numeric = isinstance(current, (int, float)) and not isinstance(current, bool)
         if (isinstance(current, bool) and not isinstance(value, bool)) or (numeric and (
                 isinstance(value, bool) or not isinstance(value, (int, float)))) or (
@@ -79,12 +83,15 @@ def replace_config(config, overrides: dict):
         if isinstance(current, int) and not isinstance(current, bool) and isinstance(value, float):
             if not value.is_integer():
                 raise UserError(f"setting {name}={value!r}: expected a whole number")
-            overrides = {**overrides, name: int(value)}
-    return dataclasses.replace(config, **overrides)
+            value = int(value)
+        checked[name] = value
+    return cls(**{**values, **checked})
 
 
 OPTIMIZERS = {"adam": lambda lr: keras.optimizers.Adam(lr, beta_1=0.5),
               "rmsprop": lambda lr: keras.optimizers.RMSprop(lr),
+              # TF1's RMSPropOptimizer, as the released DDcGAN code uses it (`official`)
+              "rmsprop-tf1": ReleasedRMSprop,
               "sgd": lambda lr: keras.optimizers.SGD(lr)}
 
 

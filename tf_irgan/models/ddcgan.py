@@ -6,7 +6,6 @@ Inputs are dicts {"vis": (B, H, W, 1), "ir": (B, H/scale, W/scale, 1)} in [0, 1]
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import keras
@@ -15,11 +14,11 @@ from keras import layers, ops
 
 from tf_irgan import losses
 from tf_irgan.models.layers import (BilinearUpsampling, Identity3x3, ReflectConv,
-                                    constraint_kwargs)
+                                    constraint_kwargs, truncated_normal)
 from tf_irgan.data.patches import check_scale
 from tf_irgan.errors import UserError
 from tf_irgan.modalities import detect_modality, get_modality
-from tf_irgan.models.base import GAN, Config, Step, make_optimizer, replace_config
+from tf_irgan.models.base import GAN, Config, Step, make_config, make_optimizer
 from tf_irgan.models.pyramid import PyramidGenerator
 
 @dataclass
@@ -36,6 +35,15 @@ class DDcGANConfig(Config):
     dense_layers: int = 4
     decoder_filters: tuple = (240, 240, 128, 64, 32)
     ir_upsample_kernel: int = 3
+    # The released code's layout and constants (the `official` config, docs/ddcgan.md):
+    # the dense block puts each layer's new features before its input ("new_first"); the first
+    # decoder kernel is applied twice, batch norm only on its second use (`tied_decoder`);
+    # batch norm's epsilon and momentum; truncated-normal initial weights ("released").
+    dense_order: str = "input_first"
+    tied_decoder: bool = False
+    batch_norm_epsilon: float = 1e-5
+    batch_norm_momentum: float = 0.9
+    initializer: str = "keras"
     residual: bool = False     # output = average of the inputs + learned correction
     # "dense": the paper's generator (the fields above); "pyramid": a learned selection rule
     # over Laplacian pyramids of both inputs (tf_irgan.models.pyramid, the fields below).
@@ -70,6 +78,11 @@ class DDcGANConfig(Config):
     g_max: float = 200.0       # extra G steps while L_G is above this ...
     g_max_relative: bool = False  # ... or above g_max * (L_G of the first G step)
     max_repeats: int = 20
+    # The released code counts the G steps of both generator loops together (at most
+    # max_repeats G steps a batch) and keeps separate RMSProp state for the L_G steps and the
+    # adversarial-only steps.
+    shared_g_repeats: bool = False
+    separate_adversarial_optimizer: bool = False
     # Training data: random flips/rotations shared by both inputs and photometric changes of
     # each (gamma, contrast, low light, noise: tf_irgan.data.augment).
     augment: bool = False
@@ -85,77 +98,95 @@ class DDcGANConfig(Config):
         if self.content not in CONTENT_LOSSES:
             raise UserError(f"content={self.content}: unknown content loss; use "
                             f"{' or '.join(CONTENT_LOSSES)}")
+        if self.dense_order not in DENSE_ORDERS:
+            raise UserError(f"dense_order={self.dense_order}: use {' or '.join(DENSE_ORDERS)}")
+        if self.initializer not in INITIALIZERS:
+            raise UserError(f"initializer={self.initializer}: use {' or '.join(INITIALIZERS)}")
+        check_scale(self.scale)
+        if self.patch % self.scale:
+            raise UserError(f"patch size {self.patch} is not a multiple of --scale {self.scale}")
+        if self.patch // self.scale < 8:
+            raise UserError(f"IR patches of {self.patch // self.scale} px are too small for the IR "
+                            f"discriminator; use a patch of at least {8 * self.scale} px")
+        if self.tied_decoder and (not self.decoder_filters or self.decoder_filters[0]
+                                  != self.growth * (self.dense_layers + 1)):
+            raise UserError("tied_decoder=true applies the first decoder kernel twice, so its "
+                            f"filters must equal the dense block's {self.growth * (self.dense_layers + 1)} "
+                            f"channels (decoder_filters={list(self.decoder_filters)})")
 
     @property
     def ir_patch(self) -> int:
         return self.patch // self.scale
 
 
-CONFIG_NAMES = ("official", "paper", "residual", "fast", "salient", "pyramid")
 CONTENT_LOSSES = ("ddcgan", "salient")
+DENSE_ORDERS = ("input_first", "new_first")
+INITIALIZERS = ("keras", "released")
 GENERATORS = ("dense", "pyramid")
 IR_UPSAMPLINGS = ("bilinear", "bicubic")
 SALIENT_GRID = 4
 
 
+def _ir_weight(scale):
+    # L_ir sums over the IR patch's (84/scale)^2 pixels: (scale/4)^2 keeps its weight what it
+    # is at 4x (the official same-resolution release divides by 16 for the same reason).
+    return (scale / 4) ** 2
+
+
+def _salient_ir_weight(scale):
+    # The salient intensity term is compared on a grid at least 4x coarser than the visible
+    # one (content_losses), so the weight that keeps L_ir's size is that grid's, not the IR's.
+    return max(1.0, (scale / 4) ** 2)
+
+
+_PAPER = dict(decoder_filters=(240, 128, 64, 32), ir_upsample_kernel=lambda scale: 2 * scale,
+              content_weight=0.5, learning_rate=2e-3, lr_decay=0.75, alternate=False, d_max=1.8,
+              d_min=1.2, g_max=0.8, g_max_relative=True, ir_weight=_ir_weight)
+
+# The named configs: the fields each sets apart from DDcGANConfig's defaults, one flat table
+# (KerasHub's presets style). A value that depends on the scale is a function of it.
+CONFIGS = {
+    # The released TF1 code's training computation, step for step (tests/test_fidelity.py
+    # checks it against numbers produced by that code; docs/ddcgan.md).
+    "official": dict(decoder_filters=(240, 128, 64, 32), tied_decoder=True,
+                     dense_order="new_first", batch_norm_epsilon=1e-3, batch_norm_momentum=0.99,
+                     initializer="released", g_optimizer="rmsprop-tf1", shared_g_repeats=True,
+                     separate_adversarial_optimizer=True, ir_weight=_ir_weight,
+                     content_weight=lambda scale: 0.6 if scale == 1 else 0.8,
+                     d_max=lambda scale: 1.7 if scale == 1 else 1.9,
+                     d_min=lambda scale: 1.4 if scale == 1 else 1.0),
+    # The IEEE TIP article's settings.
+    "paper": _PAPER,
+    # The project's own: the paper's settings, but the generator learns a correction to the
+    # average of its inputs. It starts where plain averaging is and only has to learn what to
+    # sharpen, which it does in a fraction of the steps (docs/ddcgan.md).
+    "residual": dict(_PAPER, residual=True),
+    # `residual` at a third of its width: 93 k multiply-adds per pixel instead of 1.10 M, so a
+    # CPU trains ~10x more steps per hour. At most 5 steps per network per batch (I_max 20 in
+    # the paper): near the thresholds a batch could cost 20 G steps (docs/ddcgan.md).
+    "fast": dict(_PAPER, residual=True, growth=16, decoder_filters=(64, 32, 16), max_repeats=5),
+    # The project's own losses (what the field's metrics reward) on a still narrower
+    # generator, 52 k multiply-adds per pixel (docs/benchmarks.md).
+    "salient": dict(_PAPER, residual=True, max_repeats=5, content="salient", growth=12,
+                    decoder_filters=(48, 24, 12), ir_weight=_salient_ir_weight),
+    # `salient`'s losses, discriminators and schedule with the pyramid generator: a learned
+    # per-band selection over fixed Laplacian pyramids, ~5 k multiply-adds per pixel, which
+    # starts as the "stronger local detail wins" rule. It starts as a rule that already fuses
+    # well, so training refines it: a twentieth of the paper's learning rate (a first run at
+    # 2e-3 lost 14 % of its VIF on training pairs in 60 batches).
+    "pyramid": dict(_PAPER, residual=True, max_repeats=5, content="salient", growth=12,
+                    decoder_filters=(48, 24, 12), ir_weight=_salient_ir_weight,
+                    generator="pyramid", augment=True, learning_rate=1e-4),
+}
+CONFIG_NAMES = tuple(CONFIGS)
+
+
 def ddcgan_config(name: str = "official", scale: int = 4, **overrides) -> DDcGANConfig:
-    check_scale(scale)
-    config = replace_config(_named_config(name, scale), overrides)
-    if config.patch % scale:
-        raise UserError(f"patch size {config.patch} is not a multiple of --scale {scale}")
-    if config.patch // scale < 8:
-        raise UserError(f"IR patches of {config.patch // scale} px are too small for the IR "
-                        f"discriminator; use a patch of at least {8 * scale} px")
-    return config
-
-
-def _named_config(name: str, scale: int) -> DDcGANConfig:
-    # L_ir sums over the IR patch's pixels: (scale/4)^2 keeps its weight what it is at 4x
-    # (the official same-resolution release divides by 16 for the same reason).
-    ir_weight = (scale / 4) ** 2
-    if name == "official":
-        config = DDcGANConfig(name=name, scale=scale, ir_weight=ir_weight)
-        if scale == 1:
-            config = dataclasses.replace(config, content_weight=0.6, d_max=1.7, d_min=1.4)
-    elif name == "paper":
-        config = DDcGANConfig(name=name, scale=scale, decoder_filters=(240, 128, 64, 32),
-                              ir_upsample_kernel=2 * scale,
-                              content_weight=0.5, learning_rate=2e-3, lr_decay=0.75,
-                              alternate=False, d_max=1.8, d_min=1.2, g_max=0.8,
-                              g_max_relative=True, ir_weight=ir_weight)
-    elif name == "residual":
-        # The project's own: the paper's settings, but the generator learns a correction to the
-        # average of its inputs. It starts where plain averaging is and only has to learn
-        # what to sharpen, which it does in a fraction of the steps (docs/ddcgan.md).
-        config = dataclasses.replace(_named_config("paper", scale), name=name, residual=True)
-    elif name == "fast":
-        # `residual` at a third of its width: 93 k multiply-adds per pixel instead of 1.10 M, so
-        # a CPU trains ~10x more steps per hour and fuses 640x480 in a fraction of a second.
-        # At most 5 steps per network per batch (I_max 20 in the paper): near the thresholds a
-        # batch could cost 20 G steps, as much as 20 new batches (docs/ddcgan.md).
-        config = dataclasses.replace(_named_config("residual", scale), name=name, growth=16,
-                                     decoder_filters=(64, 32, 16), max_repeats=5)
-    elif name == "salient":
-        # The project's own losses (what the field's metrics reward) on a still narrower fast
-        # generator, 52 k multiply-adds per pixel: `fast` fuses 640x480 in just over 1 s here,
-        # this one under (docs/benchmarks.md). Its intensity term is compared on a grid at
-        # least 4x coarser than the visible one (content_losses), so the weight that keeps
-        # L_ir's size is that grid's, not the IR's.
-        config = dataclasses.replace(_named_config("fast", scale), name=name, content="salient",
-                                     growth=12, decoder_filters=(48, 24, 12),
-                                     ir_weight=max(1.0, (scale / 4) ** 2))
-    elif name == "pyramid":
-        # `salient`'s losses, discriminators and schedule with the pyramid generator: a learned
-        # per-band selection over fixed Laplacian pyramids, ~5 k multiply-adds per pixel, which
-        # starts as the "stronger local detail wins" rule (docs/ddcgan.md).
-        # It starts as a rule that already fuses well, so training refines it: a twentieth of
-        # the paper's learning rate (a first run at 2e-3 lost 14 % of its VIF on training pairs
-        # in 60 batches).
-        config = dataclasses.replace(_named_config("salient", scale), name=name,
-                                     generator="pyramid", augment=True, learning_rate=1e-4)
-    else:
+    if name not in CONFIGS:
         raise UserError(f"--config {name}: unknown DDcGAN config; use {', '.join(CONFIG_NAMES)}")
-    return config
+    check_scale(scale)
+    fields = {key: value(scale) if callable(value) else value for key, value in CONFIGS[name].items()}
+    return make_config(DDcGANConfig, dict(fields, name=name, scale=scale), overrides)
 
 
 @keras.saving.register_keras_serializable("tf_irgan")
@@ -172,35 +203,44 @@ class Generator(keras.Model):
     context, grid = 32, 1
 
     def __init__(self, scale=4, growth=48, dense_layers=4, decoder_filters=(240, 240, 128, 64, 32),
-                 ir_upsample_kernel=3, weight_clip=8.0, residual=False, sync_batch_norm=False, **kwargs):
+                 ir_upsample_kernel=3, weight_clip=8.0, residual=False, sync_batch_norm=False,
+                 dense_order="input_first", tied_decoder=False, batch_norm_epsilon=1e-5,
+                 batch_norm_momentum=0.9, initializer="keras", statistics="moving", **kwargs):
         super().__init__(**kwargs)
         self.residual, self.sync_batch_norm = residual, sync_batch_norm
-        sync = {"synchronized": True} if sync_batch_norm else {}
         self.scale, self.growth, self.dense_layers = scale, growth, dense_layers
         self.decoder_filters, self.ir_upsample_kernel = tuple(decoder_filters), ir_upsample_kernel
         self.weight_clip = weight_clip
+        self.dense_order, self.tied_decoder = dense_order, tied_decoder
+        self.batch_norm_epsilon, self.batch_norm_momentum = batch_norm_epsilon, batch_norm_momentum
+        self.initializer, self.statistics = initializer, statistics
+        released = initializer == "released"
+        conv = {"weight_clip": weight_clip, "epsilon": batch_norm_epsilon,
+                "momentum": batch_norm_momentum, "statistics": statistics,
+                **({"synchronized": True} if sync_batch_norm else {}),
+                **({"kernel_initializer": truncated_normal(0.05)} if released else {})}
         clip = constraint_kwargs(weight_clip, ("kernel",))
         if scale > 1:
-            self.vis_in = layers.Conv2DTranspose(1, 3, strides=1, padding="same", use_bias=False,
-                                                 kernel_initializer=Identity3x3(),
-                                                 name="vis_in", **clip)
+            self.vis_in = layers.Conv2DTranspose(
+                1, 3, strides=1, padding="same", use_bias=False, name="vis_in",
+                kernel_initializer=truncated_normal(0.1) if released else Identity3x3(), **clip)
             # The official 3x3 kernel at stride 4 leaves every 4th row and column at zero;
             # a 2*scale kernel covers every pixel and can start as bilinear interpolation.
             covers = ir_upsample_kernel >= 2 * scale
             self.ir_up = layers.Conv2DTranspose(
                 1, ir_upsample_kernel, strides=scale, padding="same", use_bias=False,
-                kernel_initializer=BilinearUpsampling(scale) if covers else "glorot_uniform",
+                kernel_initializer=(truncated_normal(0.1) if released else
+                                    BilinearUpsampling(scale) if covers else "glorot_uniform"),
                 name="ir_up", **clip)
-        self.stem = ReflectConv(growth, weight_clip=weight_clip, name="stem", **sync)
-        self.dense = [ReflectConv(growth, weight_clip=weight_clip, name=f"dense{i}", **sync)
-                      for i in range(dense_layers)]
-        self.decoder = [ReflectConv(f, weight_clip=weight_clip, name=f"decoder{i}", **sync)
+        self.stem = ReflectConv(growth, name="stem", **conv)
+        self.dense = [ReflectConv(growth, name=f"dense{i}", **conv) for i in range(dense_layers)]
+        self.decoder = [ReflectConv(f, name=f"decoder{i}", **conv)
                         for i, f in enumerate(decoder_filters)]
         # float32 head: under mixed precision the output and the losses stay full precision.
         # A residual head starts at zero, so the untrained network outputs the inputs' average.
+        head_init = "zeros" if residual else truncated_normal(0.05) if released else "he_normal"
         self.head = ReflectConv(1, batch_norm=False, activation=None, weight_clip=weight_clip,
-                                kernel_initializer="zeros" if residual else "he_normal",
-                                dtype="float32", name="head")
+                                kernel_initializer=head_init, dtype="float32", name="head")
 
     def call(self, inputs, training=False):
         vis, ir = inputs["vis"], inputs["ir"]
@@ -208,8 +248,11 @@ class Generator(keras.Model):
             vis, ir = self.vis_in(vis), self.ir_up(ir)
         x = self.stem(ops.concatenate([vis, ir], axis=-1), training=training)
         for layer in self.dense:
-            x = ops.concatenate([x, layer(x, training=training)], axis=-1)
-        for layer in self.decoder:
+            new = layer(x, training=training)
+            x = ops.concatenate([new, x] if self.dense_order == "new_first" else [x, new], axis=-1)
+        for i, layer in enumerate(self.decoder):
+            if i == 0 and self.tied_decoder:
+                x = layer(x, training=training, normalize=False)
             x = layer(x, training=training)
         head = ops.tanh(ops.cast(self.head(x), "float32")) / 2
         if not self.residual:
@@ -227,7 +270,11 @@ class Generator(keras.Model):
         return {**super().get_config(), "scale": self.scale, "growth": self.growth,
                 "dense_layers": self.dense_layers, "decoder_filters": list(self.decoder_filters),
                 "ir_upsample_kernel": self.ir_upsample_kernel, "weight_clip": self.weight_clip,
-                "residual": self.residual, "sync_batch_norm": self.sync_batch_norm}
+                "residual": self.residual, "sync_batch_norm": self.sync_batch_norm,
+                "dense_order": self.dense_order, "tied_decoder": self.tied_decoder,
+                "batch_norm_epsilon": self.batch_norm_epsilon,
+                "batch_norm_momentum": self.batch_norm_momentum, "initializer": self.initializer,
+                "statistics": self.statistics}
 
     def build_for_inference(self):
         """Create the weights (the network is fully convolutional: any size builds it)."""
@@ -239,7 +286,11 @@ class Generator(keras.Model):
         return cls(scale=config.scale, growth=config.growth, dense_layers=config.dense_layers,
                    decoder_filters=config.decoder_filters,
                    ir_upsample_kernel=config.ir_upsample_kernel, weight_clip=config.weight_clip,
-                   residual=config.residual, sync_batch_norm=config.sync_batch_norm, **kwargs)
+                   residual=config.residual, sync_batch_norm=config.sync_batch_norm,
+                   dense_order=config.dense_order, tied_decoder=config.tied_decoder,
+                   batch_norm_epsilon=config.batch_norm_epsilon,
+                   batch_norm_momentum=config.batch_norm_momentum,
+                   initializer=config.initializer, **kwargs)
 
     def macs_per_pixel(self) -> int:
         """Multiply-adds per output pixel (the full-resolution convolutions dominate)."""
@@ -247,6 +298,8 @@ class Generator(keras.Model):
         for _ in range(self.dense_layers):
             total += channels * self.growth * 9
             channels += self.growth
+        if self.tied_decoder:  # the first decoder kernel runs twice
+            total += channels * self.decoder_filters[0] * 9
         for f in self.decoder_filters:
             total += channels * f * 9
             channels = f
@@ -266,11 +319,16 @@ def make_generator(config: DDcGANConfig, name="generator"):
 class Discriminator(keras.Model):
     """Three stride-2 convs and a dense layer: the probability that a patch is real."""
 
-    def __init__(self, filters=(16, 32, 64), weight_clip=8.0, sync_batch_norm=False, **kwargs):
+    def __init__(self, filters=(16, 32, 64), weight_clip=8.0, sync_batch_norm=False,
+                 batch_norm_epsilon=1e-5, batch_norm_momentum=0.9, initializer="keras", **kwargs):
         super().__init__(**kwargs)
         self.filters, self.weight_clip, self.sync_batch_norm = tuple(filters), weight_clip, sync_batch_norm
+        self.batch_norm_epsilon, self.batch_norm_momentum = batch_norm_epsilon, batch_norm_momentum
+        self.initializer = initializer
+        init = {"kernel_initializer": truncated_normal(0.1)} if initializer == "released" else {}
         self.convs = [ReflectConv(f, strides=2, batch_norm=i > 0, weight_clip=weight_clip,
-                                  synchronized=sync_batch_norm, name=f"conv{i}")
+                                  synchronized=sync_batch_norm, epsilon=batch_norm_epsilon,
+                                  momentum=batch_norm_momentum, name=f"conv{i}", **init)
                       for i, f in enumerate(filters)]
         self.flatten = layers.Flatten()
         self.score = layers.Dense(1, dtype="float32", name="score",
@@ -285,7 +343,16 @@ class Discriminator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "filters": list(self.filters),
-                "weight_clip": self.weight_clip, "sync_batch_norm": self.sync_batch_norm}
+                "weight_clip": self.weight_clip, "sync_batch_norm": self.sync_batch_norm,
+                "batch_norm_epsilon": self.batch_norm_epsilon,
+                "batch_norm_momentum": self.batch_norm_momentum, "initializer": self.initializer}
+
+    @classmethod
+    def from_ddcgan_config(cls, config: DDcGANConfig, name: str):
+        return cls(config.disc_filters, config.weight_clip, config.sync_batch_norm,
+                   batch_norm_epsilon=config.batch_norm_epsilon,
+                   batch_norm_momentum=config.batch_norm_momentum,
+                   initializer=config.initializer, name=name)
 
 
 class DDcGAN(GAN):
@@ -303,8 +370,8 @@ class DDcGAN(GAN):
     def __init__(self, config: DDcGANConfig):
         super().__init__(config)
         self.generator = make_generator(config)
-        self.d_vis = Discriminator(config.disc_filters, config.weight_clip, config.sync_batch_norm, name="d_vis")
-        self.d_ir = Discriminator(config.disc_filters, config.weight_clip, config.sync_batch_norm, name="d_ir")
+        self.d_vis = Discriminator.from_ddcgan_config(config, name="d_vis")
+        self.d_ir = Discriminator.from_ddcgan_config(config, name="d_ir")
         p, q = config.patch, config.ir_patch
         self.generator({"vis": ops.zeros((1, p, p, 1)), "ir": ops.zeros((1, q, q, 1))})
         self.d_vis(ops.zeros((1, p, p, 1)))
@@ -356,12 +423,7 @@ class DDcGAN(GAN):
         return f"{self.config.name}, x{self.config.scale}"
 
     def preset_metadata(self) -> dict:
-        cfg, kind = self.config, self.modality
-        detail, intensity = kind.labels
-        what = (f"{intensity} at 1/{cfg.scale} of the {detail} size" if cfg.scale > 1
-                else f"same-resolution {intensity} and {detail}")
-        return {"description": f"DDcGAN generator, {cfg.name} config, {what}", "scale": cfg.scale,
-                "modality": kind.name, "color_space": kind.color_space, "color_role": kind.color_role}
+        return preset_metadata(self.config)
 
     def networks(self):
         return {"generator": self.generator, "d_vis": self.d_vis, "d_ir": self.d_ir}
@@ -373,6 +435,9 @@ class DDcGAN(GAN):
             "g_optimizer": make_optimizer(cfg.g_optimizer, cfg.learning_rate, mixed_precision),
             "d_vis_optimizer": make_optimizer(cfg.d_optimizer, cfg.learning_rate, mixed_precision),
             "d_ir_optimizer": make_optimizer(cfg.d_optimizer, cfg.learning_rate, mixed_precision)}
+        if cfg.separate_adversarial_optimizer:  # the released code's G_GAN_solver
+            self.optimizers["g_adv_optimizer"] = make_optimizer(cfg.g_optimizer, cfg.learning_rate,
+                                                                mixed_precision)
         return self.optimizers
 
     def counters(self):
@@ -397,7 +462,8 @@ class DDcGAN(GAN):
             "g": Step(lambda b: self._generator_step(b, adversarial_only=False), "generator",
                       "g_optimizer", GENERATOR_LOGS),
             "g_adv": Step(lambda b: self._generator_step(b, adversarial_only=True), "generator",
-                          "g_optimizer", GENERATOR_LOGS),
+                          "g_adv_optimizer" if self.config.separate_adversarial_optimizer
+                          else "g_optimizer", GENERATOR_LOGS),
         }
 
     def _fuse_step(self, batch):
@@ -459,7 +525,8 @@ class DDcGAN(GAN):
             out = run("g_adv")
             repeats += 1
         limit = cfg.g_max * self.g_loss_start if cfg.g_max_relative else cfg.g_max
-        repeats = 1
+        if not cfg.shared_g_repeats:
+            repeats = 1
         while out["g_loss"] > limit and repeats < cfg.max_repeats:
             out = run("g")
             repeats += 1
@@ -486,6 +553,16 @@ def content_losses(config, batch, fused, fused_small):
             intensity = intensity + config.ir_fidelity_weight * losses.ir_content(fused_small, ir)
         return intensity, gradient
     return losses.ir_content(fused_small, ir), losses.vis_content(fused, vis)
+
+
+def preset_metadata(config: DDcGANConfig) -> dict:
+    """What a preset's metadata.json says about a DDcGAN generator of this config."""
+    kind = get_modality(config.modality)
+    detail, intensity = kind.labels
+    what = (f"{intensity} at 1/{config.scale} of the {detail} size" if config.scale > 1
+            else f"same-resolution {intensity} and {detail}")
+    return {"description": f"DDcGAN generator, {config.name} config, {what}", "scale": config.scale,
+            "modality": kind.name, "color_space": kind.color_space, "color_role": kind.color_role}
 
 
 def count_parameters(model) -> int:

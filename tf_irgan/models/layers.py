@@ -26,26 +26,43 @@ def constraint_kwargs(limit, names=("kernel", "bias")):
     return {f"{name}_constraint": ClipWeights(limit) for name in names}
 
 
+NORM_STATISTICS = ("moving", "image")
+
+
+def truncated_normal(stddev):
+    """The released code's initializer, as a config dict (it travels in a preset's config.json)."""
+    return {"class_name": "TruncatedNormal", "config": {"mean": 0.0, "stddev": stddev, "seed": None}}
+
+
 @keras.saving.register_keras_serializable("tf_irgan")
 class ReflectConv(layers.Layer):
     """Reflect-pad by kernel//2, then a VALID conv, optional batch norm and activation.
 
     Reflection instead of zero padding keeps image borders free of the dark frame that zero
     padding teaches a fusion network to draw.
+
+    `statistics`: what batch norm normalises with outside training: "moving" (the statistics
+    collected in training, Keras's way) or "image" (each call's own, over batch, height and
+    width: what the released DDcGAN code does at test time, whose moving statistics are never
+    updated).
     """
 
     def __init__(self, filters, kernel_size=3, strides=1, batch_norm=True, activation="relu",
-                 weight_clip=None, kernel_initializer="he_normal", synchronized=False, **kwargs):
+                 weight_clip=None, kernel_initializer="he_normal", synchronized=False,
+                 epsilon=1e-5, momentum=0.9, statistics="moving", **kwargs):
         super().__init__(**kwargs)
+        if statistics not in NORM_STATISTICS:
+            raise ValueError(f"statistics={statistics!r}: use {' or '.join(NORM_STATISTICS)}")
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
         self.batch_norm, self.activation_name, self.weight_clip = batch_norm, activation, weight_clip
         self.kernel_initializer, self.synchronized = kernel_initializer, synchronized
+        self.epsilon, self.momentum, self.statistics = epsilon, momentum, statistics
         self.conv = layers.Conv2D(filters, kernel_size, strides=strides, padding="valid",
                                   kernel_initializer=kernel_initializer,
                                   dtype=self.dtype_policy,
                                   **constraint_kwargs(weight_clip))
         # synchronized: batch statistics over all replicas (the global batch), not each one's.
-        self.norm = (layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy,
+        self.norm = (layers.BatchNormalization(momentum=momentum, epsilon=epsilon, dtype=self.dtype_policy,
                                                synchronized=synchronized,
                                                **constraint_kwargs(weight_clip, ("beta", "gamma")))
                      if batch_norm else None)
@@ -59,13 +76,20 @@ class ReflectConv(layers.Layer):
         if self.norm is not None:
             self.norm.build(self.conv.compute_output_shape(padded))
 
-    def call(self, x, training=False):
+    def call(self, x, training=False, normalize=True):
+        """`normalize=False` skips the batch norm: the released DDcGAN decoder applies its first
+        kernel once without it and once with it."""
         pad = self.kernel_size // 2
         if pad:
             x = ops.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="reflect")
         x = self.conv(x)
-        if self.norm is not None:
-            x = self.norm(x, training=training)
+        if self.norm is not None and normalize:
+            if training or self.statistics == "moving":
+                x = self.norm(x, training=training)
+            else:  # the call's own statistics, without touching the moving ones
+                mean, variance = ops.moments(x, axes=[0, 1, 2], keepdims=True)
+                gamma, beta = (ops.cast(w, x.dtype) for w in (self.norm.gamma, self.norm.beta))
+                x = (x - mean) * ops.rsqrt(variance + self.epsilon) * gamma + beta
         if self.activation is not None:
             x = self.activation(x)
         return x
@@ -81,7 +105,8 @@ class ReflectConv(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "batch_norm": self.batch_norm,
                 "activation": self.activation_name, "weight_clip": self.weight_clip,
-                "kernel_initializer": self.kernel_initializer, "synchronized": self.synchronized}
+                "kernel_initializer": self.kernel_initializer, "synchronized": self.synchronized,
+                "epsilon": self.epsilon, "momentum": self.momentum, "statistics": self.statistics}
 
 
 @keras.saving.register_keras_serializable("tf_irgan")

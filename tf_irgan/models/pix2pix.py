@@ -10,14 +10,13 @@ batch 1), `paper` (more downsampling, the paper's whole-image four-conv discrimi
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import keras
 from keras import layers, ops
 
 from tf_irgan.errors import UserError
-from tf_irgan.models.base import GAN, Config, Step, per_example_mean, replace_config
+from tf_irgan.models.base import GAN, Config, Step, make_config, per_example_mean
 
 DIRECTIONS = {"vis2ir": ("vis", "ir", 3, 1), "ir2vis": ("ir", "vis", 1, 3)}
 NORMS = ("batch", "instance", "sync-batch")  # sync-batch: statistics of the global batch
@@ -63,48 +62,55 @@ class Pix2PixConfig(Config):
     # [1 - color_jitter, 1 + color_jitter] (0: off, as in pix2pix); targets are left as they are.
     color_jitter: float = 0.0
 
+    def __post_init__(self):
+        # Every path that makes a config comes here: a new run, --resume (run.json), --set.
+        if self.direction not in DIRECTIONS:
+            raise UserError(f"direction {self.direction}: use {' or '.join(DIRECTIONS)}")
+        if self.norm not in NORMS:
+            raise UserError(f"norm {self.norm}: use {', '.join(NORMS)}")
+        if self.upsample not in UPSAMPLINGS:
+            raise UserError(f"upsample {self.upsample}: use {', '.join(UPSAMPLINGS)}, e.g. "
+                            "--set upsample=resize")
+        if self.discriminator not in DISCRIMINATORS:
+            raise UserError(f"discriminator {self.discriminator}: use {' or '.join(DISCRIMINATORS)}")
+        if not 0 <= self.color_jitter < 1:
+            raise UserError(f"color_jitter {self.color_jitter}: use a fraction in [0, 1), e.g. "
+                            "--set color_jitter=0.3 (0 turns it off)")
+        if self.depth < 1 or self.crop % (2 ** self.depth):
+            raise UserError(f"--patch {self.crop} is not a multiple of 2**depth = {2 ** self.depth}; "
+                            "the U-Net halves it that many times")
+        if self.crop > self.load:
+            raise UserError(f"crop {self.crop} is larger than load {self.load}: the jitter crops "
+                            "from the enlarged image; set load >= crop")
 
-CONFIG_NAMES = ("canonical", "paper", "compact")
+
+# The named configs: the fields each sets apart from Pix2PixConfig's defaults (which are
+# `canonical`, the reference implementation's), one flat table, no config defined through another.
+CONFIGS = {
+    "canonical": {},
+    # "Borrows U-Net with more downsampling layers", batch norm and dropout; the discriminator
+    # judges the whole (input, output) pair: four convs, one probability.
+    "paper": dict(depth=9, crop=512, load=572, discriminator="paper", disc_layers=4),
+    # The project's own, sized for CPU training (docs/pix2pix.md): a 6-level U-Net of base
+    # width 32 on 128-pixel crops (a 2x2 bottleneck), batch 4, instance norm (batch statistics
+    # of 4 crops were unstable), less dropout; ~23 k multiply-adds per pixel.
+    "compact": dict(depth=6, base_width=32, max_width=256, crop=128, load=143, batch_size=4,
+                    norm="instance", dropout=0.2, dropout_layers=2, disc_width=32),
+}
+CONFIG_NAMES = tuple(CONFIGS)
 
 
 def pix2pix_config(name: str = "canonical", direction: str = "vis2ir", **overrides) -> Pix2PixConfig:
     if direction not in DIRECTIONS:
         raise UserError(f"--direction {direction}: use {' or '.join(DIRECTIONS)}")
-    _, _, c_in, c_out = DIRECTIONS[direction]
-    base = Pix2PixConfig(name=name, direction=direction, in_channels=c_in, out_channels=c_out)
-    if name == "canonical":
-        config = base
-    elif name == "paper":
-        # "Borrows U-Net with more downsampling layers", batch norm and dropout; the
-        # discriminator judges the whole (input, output) pair: four convs, one probability.
-        config = dataclasses.replace(base, depth=9, crop=512, load=572, discriminator="paper",
-                                     disc_layers=4)
-    elif name == "compact":
-        # The project's own, sized for CPU training (docs/pix2pix.md): a 6-level U-Net of base
-        # width 32 on 128-pixel crops (a 2x2 bottleneck), batch 4, instance norm (batch
-        # statistics of 4 crops were unstable), less dropout; ~23 k multiply-adds per pixel.
-        config = dataclasses.replace(base, depth=6, base_width=32, max_width=256, crop=128,
-                                     load=143, batch_size=4, norm="instance", dropout=0.2,
-                                     dropout_layers=2, disc_width=32, l1_weight=100.0)
-    else:
+    if name not in CONFIGS:
         raise UserError(f"--config {name}: unknown pix2pix config; use {', '.join(CONFIG_NAMES)}")
+    _, _, c_in, c_out = DIRECTIONS[direction]
+    values = dict(CONFIGS[name], name=name, direction=direction, in_channels=c_in, out_channels=c_out)
     if "crop" in overrides and "load" not in overrides:  # keep the jitter's enlargement
-        overrides = {**overrides, "load": round(overrides["crop"] * config.load / config.crop)}
-    config = replace_config(config, overrides)
-    if config.norm not in NORMS:
-        raise UserError(f"norm {config.norm}: use {', '.join(NORMS)}")
-    if config.upsample not in UPSAMPLINGS:
-        raise UserError(f"upsample {config.upsample}: use {', '.join(UPSAMPLINGS)}, e.g. "
-                        "--set upsample=resize")
-    if config.discriminator not in DISCRIMINATORS:
-        raise UserError(f"discriminator {config.discriminator}: use {' or '.join(DISCRIMINATORS)}")
-    if not 0 <= config.color_jitter < 1:
-        raise UserError(f"color_jitter {config.color_jitter}: use a fraction in [0, 1), e.g. "
-                        "--set color_jitter=0.3 (0 turns it off)")
-    if config.crop % (2 ** config.depth):
-        raise UserError(f"--patch {config.crop} is not a multiple of 2**depth = {2 ** config.depth}; "
-                        "the U-Net halves it that many times")
-    return config
+        crop, load = (values.get(k, Pix2PixConfig.__dataclass_fields__[k].default) for k in ("crop", "load"))
+        overrides = {**overrides, "load": round(overrides["crop"] * load / crop)}
+    return make_config(Pix2PixConfig, values, overrides)
 
 
 def _norm(kind, name):
