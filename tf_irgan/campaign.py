@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tf_irgan.data.pairs import HOLDOUT_EVERY
 from tf_irgan.errors import UserError
 
-HOLDOUT_EVERY = 10   # every 10th pair (by name) held out for selection, as the shipped presets
 
 
 @dataclass

@@ -56,6 +56,14 @@ def subfolders(folder: Path, modality: Modality):
     return (detail, intensity) if detail and intensity else (None, None)
 
 
+def modality_of_folder(intensity_dir) -> str | None:
+    """The medical modality whose intensity folder has this folder's name (PET/ -> "mri-pet"),
+    or None (IR/visible)."""
+    name = Path(str(intensity_dir)).resolve().name.lower()
+    return next((m.name for m in MODALITIES.values() if m.name != "ir-vis"
+                 and name in {n.lower() for n in m.folders[1]}), None)
+
+
 def detect_modality(data) -> str | None:
     """"mri-pet" for a data folder with MRI/ and PET/ or a patch file prepared in IHS (its
     `color_space` attribute), "ir-vis" for a patch file prepared in YCbCr; None when nothing

@@ -112,6 +112,16 @@ def read_preset(path) -> Preset:
     return Preset(path, config, metadata)
 
 
+def name_list(value) -> list[str]:
+    """A list of pair names from metadata (JSON text or a list); [] for anything else."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return []
+    return [str(name) for name in value] if isinstance(value, list) else []
+
+
 _CACHE: dict = {}
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -154,8 +164,8 @@ def bf16_is_native() -> bool:
 def _build(preset: Preset, precision: str = "fp32"):
     import keras
 
-    from tf_irgan import training
     from tf_irgan.models import serializable_classes
+    from tf_irgan.models.base import precision as precision_policy
 
     config_file, weights = preset.path / CONFIG_FILE, preset.path / WEIGHTS_FILE
     spec = dict(preset.config)
@@ -170,7 +180,7 @@ def _build(preset: Preset, precision: str = "fp32"):
     try:
         # A global policy, not a `dtype` argument: the networks' inner layers take the policy
         # in force when they are made, not their parent's.
-        with training.precision("bf16" if precision == "bf16" else "off"):
+        with precision_policy("bf16" if precision == "bf16" else "off"):
             model = keras.saving.deserialize_keras_object(
                 {"module": spec.get("module"), "class_name": spec["class_name"],
                  "config": spec["config"], "registered_name": registered})

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from tf_irgan.errors import UserError
+from tf_irgan.images import to_gray
 
 MODELS = ("homography", "affine")
 # Work on the visible frame reduced to at most this many pixels on its long side (the result is
@@ -486,6 +487,4 @@ def _stretched(gray: np.ndarray) -> np.ndarray:
 
 def _gray(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, dtype=np.float32)
-    if image.ndim == 3:
-        image = image[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-    return image
+    return to_gray(image[..., :3] if image.ndim == 3 else image)

@@ -16,7 +16,6 @@ schedule) and `tf_irgan.backends.create` the backend that compiles and runs the 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -32,6 +31,7 @@ from pathlib import Path
 from tf_irgan import checkpoints
 from tf_irgan.distribute import DEFAULT_CLUSTER_TIMEOUT
 from tf_irgan.errors import UserError
+from tf_irgan.models.base import precision  # noqa: F401  (also imported from here)
 
 RUN_FILE = "run.json"
 
@@ -91,20 +91,6 @@ class TrainResult:
     backend: str = "tensorflow"
     time_limit_reached: bool = False
     jit: bool = False
-
-
-@contextlib.contextmanager
-def precision(mode: str):
-    import keras
-    policies = {"off": "float32", "none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
-    if mode not in policies:
-        raise UserError(f"--mixed-precision {mode}: use off, bf16 or fp16")
-    previous = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy(policies[mode])
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -502,7 +488,7 @@ def export_preset(model, options, batches, run, path, overwrite) -> Path:
     from tf_irgan.presets import save_preset
 
     from tf_irgan.backends import name
-    from tf_irgan.report.catalogue import name_list
+    from tf_irgan.presets import name_list
 
     config = model.config
     attrs = run.get("data_attrs", {})

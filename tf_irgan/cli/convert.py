@@ -18,7 +18,7 @@ def convert(source, output, scale, overwrite):
     (`tf-irgan fuse --preset OUTPUT`, `load_preset(OUTPUT)`)."""
     import os
 
-    from tf_irgan.cli.main import import_tensorflow_quietly
+    from tf_irgan.cli.runtime import import_tensorflow_quietly
     # A TF1 checkpoint is read with TensorFlow; an .npz converts on any Keras backend.
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" or not source.endswith(".npz"):
         import_tensorflow_quietly(inference=False)

@@ -22,7 +22,7 @@ import click
 def export(preset, output, kind, version, size, quantize, calibration, overwrite):
     """Export PRESET (a shipped name or preset folder, any task) as a SavedModel that
     TF Serving loads as is, or as a TensorFlow Lite model for one input size."""
-    from tf_irgan.cli.main import import_tensorflow_quietly
+    from tf_irgan.cli.runtime import import_tensorflow_quietly
     import_tensorflow_quietly()
     from tf_irgan.errors import UserError
     from tf_irgan.export import export_saved_model, export_tflite

@@ -77,7 +77,7 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
         manifest = check_manifest(out_dir, overwrite)
     check_outputs([out for *_, out in jobs], overwrite, int(bit_depth))
     if method == "ddcgan":
-        from tf_irgan.cli.main import import_tensorflow_quietly
+        from tf_irgan.cli.runtime import import_tensorflow_quietly
         import_tensorflow_quietly()
     from tf_irgan.pipelines.fusion import fuse_images
 

@@ -56,7 +56,7 @@ def report(data_root, output, work_dir, limit, methods, no_presets, no_checkpoin
     if options.presets:
         from tf_irgan.presets import list_presets
         if list_presets():
-            from tf_irgan.cli.main import import_tensorflow_quietly
+            from tf_irgan.cli.runtime import import_tensorflow_quietly
             import_tensorflow_quietly()
     result = generate_report(options, log=lambda message: click.echo(message, err=True))
     from tf_irgan.report import OutputFiles

@@ -36,11 +36,14 @@ def prepare(vis_dir, ir_dir, output, patch, stride, scale, holdout_every, color_
 
     check_scale(scale)
     if color_space is None:
-        medical = os.path.basename(os.path.normpath(ir_dir)).lower() == "pet"
-        color_space = "ihs" if medical else "ycbcr"
+        from tf_irgan.modalities import get_modality, modality_of_folder
+        medical = modality_of_folder(ir_dir)
+        color_space = get_modality(medical or "ir-vis").color_space
         if medical:
-            click.echo(f"note: {ir_dir}: PET images, fused on their IHS intensity (MRI/PET "
-                       "fusion); pass --color-space ycbcr for BT.601 luma", err=True)
+            kind = get_modality(medical)
+            click.echo(f"note: {ir_dir}: {kind.labels[1]} images, fused on their "
+                       f"{color_space.upper()} intensity ({kind.labels[0]}/{kind.labels[1]} fusion); "
+                       "pass --color-space ycbcr for BT.601 luma", err=True)
     if os.path.exists(output) and not overwrite:
         raise UserError(f"{output}: already exists; pass --overwrite or choose another name")
     from tf_irgan.ranges import parse_range
@@ -100,7 +103,7 @@ def model_options() -> list:
 @functools.lru_cache(maxsize=None)
 def _load_model_options(names: tuple) -> list:
     from tf_irgan import models
-    from tf_irgan.cli.main import import_tensorflow_quietly
+    from tf_irgan.cli.runtime import import_tensorflow_quietly
 
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         import_tensorflow_quietly(inference=False)
@@ -166,7 +169,7 @@ def train(model, data, out, config, epochs, steps, batch_size, learning_rate, pa
     """Train a model; --resume continues exactly where the last checkpoint left off.
 
     Runs on the Keras backend of KERAS_BACKEND: tensorflow (default), jax or torch."""
-    from tf_irgan.cli.main import import_tensorflow_quietly
+    from tf_irgan.cli.runtime import import_tensorflow_quietly
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         import_tensorflow_quietly(inference=False)
     from tf_irgan.training import TrainOptions, train as run_training

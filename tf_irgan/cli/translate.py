@@ -48,7 +48,7 @@ def translate(image, output, in_dir, out_dir, preset, ir_range, vis_range, preci
         jobs = [(path, Path(out_dir) / f"{stem}.png") for stem, path in sorted(files.items())]
         manifest = check_manifest(out_dir, overwrite)
     check_outputs([out for _, out in jobs], overwrite, int(bit_depth))
-    from tf_irgan.cli.main import import_tensorflow_quietly
+    from tf_irgan.cli.runtime import import_tensorflow_quietly
     import_tensorflow_quietly()
     from tf_irgan.pipelines.translation import translate_image
     from tf_irgan.presets import load_preset

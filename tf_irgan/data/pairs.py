@@ -48,8 +48,13 @@ def with_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return image
 
 
+# The shipped presets' --holdout-every: every 10th pair by sorted name is kept for selection.
+HOLDOUT_EVERY = 10
+
+
 def holdout_split(names: list, every: int) -> tuple[list, list]:
-    """Keep every `every`-th name (sorted, 10th, 20th, ...) out of training."""
+    """The one hold-out rule: keep every `every`-th item (of a list sorted by name: the 10th,
+    20th, ...) out of training; (training, held out)."""
     if not every:
         return list(names), []
     return ([n for i, n in enumerate(names) if i % every != every - 1],

@@ -21,6 +21,7 @@ from tf_irgan.version import __version__
 from tf_irgan.errors import UserError
 from tf_irgan.files import atomic_path
 from tf_irgan.color import COLOR_SPACES
+from tf_irgan.data.pairs import holdout_split  # noqa: F401  (the one rule; also imported from here)
 from tf_irgan.images import ImagePair, check_aspect, pair_folders, read_image
 
 
@@ -83,14 +84,6 @@ def extract_patches(vis: np.ndarray, ir: np.ndarray, patch: int, stride: int, sc
     vis_p = windows(vis, (patch, patch))[::stride, ::stride].reshape(-1, patch, patch)
     ir_p = windows(ir, (patch, patch))[::stride, ::stride].reshape(-1, patch, patch)
     return np.ascontiguousarray(vis_p, np.float32), downsample_area(np.ascontiguousarray(ir_p), scale)
-
-
-def holdout_split(pairs: list[ImagePair], every: int) -> tuple[list[ImagePair], list[ImagePair]]:
-    """Keep every `every`-th pair (sorted by name, 10th, 20th, ...) out of training."""
-    if not every:
-        return pairs, []
-    held = [p for i, p in enumerate(pairs) if i % every == every - 1]
-    return [p for i, p in enumerate(pairs) if i % every != every - 1], held
 
 
 def patches_from_folders(vis_dir, ir_dir, patch=84, stride=14, scale=4, holdout_every=0,

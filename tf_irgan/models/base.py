@@ -26,6 +26,7 @@ this class. Nothing here imports TensorFlow: a model trains on any Keras backend
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import Callable
@@ -86,6 +87,21 @@ def make_config(cls, values: dict, overrides: dict):
             value = int(value)
         checked[name] = value
     return cls(**{**values, **checked})
+
+
+@contextlib.contextmanager
+def precision(mode: str):
+    """Networks built inside use this Keras precision policy ("off", "bf16", "fp16")."""
+    import keras
+    policies = {"off": "float32", "none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+    if mode not in policies:
+        raise UserError(f"--mixed-precision {mode}: use off, bf16 or fp16")
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policies[mode])
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 OPTIMIZERS = {"adam": lambda lr: keras.optimizers.Adam(lr, beta_1=0.5),

@@ -4,17 +4,17 @@ the published rows printed beside them."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tf_irgan.data.pairs import HOLDOUT_EVERY
 from tf_irgan.errors import UserError
+from tf_irgan.presets import name_list
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINES = ("average", "max", "laplacian")
 SET_KEYS = ("tno", "roadscene", "medical", "translation")
-HOLDOUT_EVERY = 10          # the training runs' --holdout-every, used when no metadata says more
 FIGURE_MAX_BYTES = 290_000  # each example grid stays under ~300 KB
 
 
@@ -94,16 +94,6 @@ def _check_folder(path: Path, data_root: Path) -> Path:
     return path
 
 
-def name_list(value) -> list[str]:
-    """A list of pair names from metadata (JSON text or a list); [] for anything else."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return []
-    return [str(name) for name in value] if isinstance(value, list) else []
-
-
 def held_out_names(metadata: dict) -> list[str]:
     """The pair names a checkpoint was not trained on (metadata "held_out")."""
     return name_list(metadata.get("held_out"))
@@ -111,7 +101,7 @@ def held_out_names(metadata: dict) -> list[str]:
 
 def roadscene_pairs(pairs: list, presets: list) -> tuple[list, str]:
     """The RoadScene pairs every fusion checkpoint held out, and a sentence saying how they were chosen."""
-    from tf_irgan.data.patches import holdout_split
+    from tf_irgan.data.pairs import holdout_split
 
     names = {pair.name for pair in pairs}
     lists = [(p.name, set(held_out_names(p.metadata)) & names) for p in presets]

@@ -9,7 +9,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tf_irgan.report.catalogue import HOLDOUT_EVERY, held_out_names, name_list
+from tf_irgan.presets import name_list
+from tf_irgan.data.pairs import HOLDOUT_EVERY, holdout_split
+from tf_irgan.report.catalogue import held_out_names
 
 ROLE_LABELS = {"vis": "visible", "ir": "IR"}
 
@@ -53,7 +55,7 @@ def plan_translation(root: Path, presets: list, limit=None) -> list[TranslationS
             how = ("the pairs named in the `held_out` field of the metadata.json of "
                    + ", ".join(f"`{p.name}`" for p in chosen))
         else:
-            held = [n for i, n in enumerate(every) if i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1]
+            held = holdout_split(every, HOLDOUT_EVERY)[1]
             how = f"every {HOLDOUT_EVERY}th pair by sorted name"
         # The baseline is fitted on the pairs every preset trained on (their "data_pairs").
         trained = [set(name_list(p.metadata.get("data_pairs"))) for p in chosen]
