@@ -86,7 +86,7 @@ def make_patch_file(copy_roadscene):
 def tiny_presets(tmp_path_factory, shared_data) -> dict:
     """Two DDcGAN presets (x4 and x1) trained for 2 batches of 2 on 32-px patches of one RoadScene
     pair, once per session: {"x4": folder, "x1": folder, "dir": folder holding both as
-    tiny-x4/ and tiny-x1/ (for TF_IRGAN_CHECKPOINTS)}."""
+    tiny-x4/ and tiny-x1/ (for TF_IRGAN_PRESETS)}."""
     import shutil
 
     from tf_irgan.training import TrainOptions, train

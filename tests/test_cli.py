@@ -121,7 +121,7 @@ def test_fuse_overwrite_flag(pairs, tmp_path):
 
 
 def test_checkpoints_lists_presets(tiny_presets, monkeypatch):
-    monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tiny_presets["dir"]))
+    monkeypatch.setenv("TF_IRGAN_PRESETS", str(tiny_presets["dir"]))
     result = _ok(_run(["checkpoints"]))
     out = result.stdout
     assert "tiny-x4" in out and "tiny-x1" in out
@@ -130,7 +130,7 @@ def test_checkpoints_lists_presets(tiny_presets, monkeypatch):
 
 
 def test_fuse_by_preset_name(pairs, tiny_presets, tmp_path, monkeypatch):
-    monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tiny_presets["dir"]))
+    monkeypatch.setenv("TF_IRGAN_PRESETS", str(tiny_presets["dir"]))
     _ok(_run(["fuse", pairs["vis"], pairs["ir_file"], "-o", tmp_path / "f.png", "--checkpoint", "tiny-x1"]))
     assert (tmp_path / "f.png").is_file()
 
@@ -400,3 +400,52 @@ def test_inference_commands_on_another_keras_backend_are_one_line(monkeypatch, t
                  ["export", "pix2pix-vis2ir", "-o", tmp_path / "e"]):
         _assert_one_line_error(_run(args), "KERAS_BACKEND=jax", "TensorFlow backend")
     assert not any(p.name in ("f.png", "t.png", "e") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["fuse", "translate", "register"])
+def test_an_input_is_never_an_output_even_with_overwrite(tmp_path, shared_data, command):
+    import shutil
+    from cli_helpers import one_line_error
+    name = sorted(p.name for p in (shared_data / "roadscene" / "vi").iterdir())[0]
+    vis, ir = tmp_path / "vis.jpg", tmp_path / "ir.jpg"
+    shutil.copy(shared_data / "roadscene" / "vi" / name, vis)
+    shutil.copy(shared_data / "roadscene" / "ir" / name, ir)
+    (tmp_path / "link.jpg").symlink_to(vis)
+    before = vis.read_bytes()
+    inputs = [vis] if command == "translate" else [vis, ir]
+    for output in (vis, tmp_path / "link.jpg"):
+        result = CliRunner().invoke(cli, [command, *map(str, inputs), "-o", str(output),
+                                          "--overwrite"])
+        one_line_error(result, "is also an input")
+    assert vis.read_bytes() == before
+
+
+def test_a_nan_output_is_an_error_not_an_image(tmp_path, shared_data):
+    """Bytes damaged inside a weight array (here: a kernel set to NaN): the result is refused,
+    where it was written as a near-black image with exit 0."""
+    import shutil
+    from cli_helpers import one_line_error
+    from tf_irgan.presets import resolve
+    preset = shutil.copytree(resolve("ddcgan-ir-vis"), tmp_path / "damaged")
+    with h5py.File(preset / "model.weights.h5", "r+") as f:
+        kernels = []
+        f.visititems(lambda name, item: kernels.append(name)
+                     if isinstance(item, h5py.Dataset) and item.ndim == 4 else None)
+        data = f[kernels[0]][()]
+        data.flat[0] = np.nan
+        f[kernels[0]][...] = data
+    name = sorted(p.name for p in (shared_data / "tno" / "vi").iterdir())[0]
+    result = CliRunner().invoke(cli, ["fuse", str(shared_data / "tno" / "vi" / name),
+                                      str(shared_data / "tno" / "ir" / name), "-o",
+                                      str(tmp_path / "fused.png"), "--preset", str(preset)])
+    one_line_error(result, "NaN or infinite", "re-export or re-download")
+    assert not (tmp_path / "fused.png").exists()
+
+
+def test_a_nan_result_is_refused_before_it_is_written(tmp_path):
+    from tf_irgan.errors import UserError
+    from tf_irgan.presets import check_finite, read_preset, resolve
+    preset = read_preset(resolve("ddcgan-ir-vis"))
+    with pytest.raises(UserError, match="NaN or infinite values"):
+        check_finite(np.array([[0.5, np.nan]]), preset, "vis.png")
+    check_finite(np.array([[0.5, 1.0]]), preset, "vis.png")

@@ -251,7 +251,7 @@ def test_evaluate_fusion_scores_the_ihs_intensity(tiny_medical_preset, shared_da
 def test_report_medical_set_is_in_color(tiny_medical_preset, tmp_path, monkeypatch, shared_data):
     from tf_irgan.report import ReportOptions, generate_report
 
-    monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tiny_medical_preset.parent))
+    monkeypatch.setenv("TF_IRGAN_PRESETS", str(tiny_medical_preset.parent))
     output = tmp_path / "results.md"
     report = generate_report(ReportOptions(data_root=shared_data, output=output, limit=2,
                                            sets=("medical",), methods=[tiny_medical_preset.name, "average"]))

@@ -395,7 +395,7 @@ def test_weights_are_stored_in_float16(runs, tmp_path):
 
 def test_report_scores_translation_presets(runs, tmp_path, shared_data, monkeypatch):
     shutil.copytree(runs["full"].preset_dir, tmp_path / "presets" / "tiny-vis2ir")
-    monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tmp_path / "presets"))
+    monkeypatch.setenv("TF_IRGAN_PRESETS", str(tmp_path / "presets"))
     output = tmp_path / "results.md"
     result = run(["report", "--data-root", shared_data, "--output", output, "--limit", "2",
                    "--sets", "translation", "--methods", "tiny-vis2ir"])

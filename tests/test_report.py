@@ -68,7 +68,7 @@ def test_tiny_checkpoint(tmp_path, shared_data, monkeypatch):
     save_preset(tmp_path / "presets" / "tiny-x4", generator, task="fusion",
                 metadata={"preset": "official", "scale": 4, "data": "test",
                           "held_out": json.dumps(held_out)})
-    monkeypatch.setenv("TF_IRGAN_CHECKPOINTS", str(tmp_path / "presets"))
+    monkeypatch.setenv("TF_IRGAN_PRESETS", str(tmp_path / "presets"))
 
     output = tmp_path / "results.md"
     work = tmp_path / "work"

@@ -17,6 +17,7 @@ SHIPPED = {"ddcgan-ir-vis": 1, "ddcgan-ir-vis-x4": 4}
 
 @pytest.fixture(autouse=True)
 def only_shipped(monkeypatch):
+    monkeypatch.delenv("TF_IRGAN_PRESETS", raising=False)
     monkeypatch.delenv("TF_IRGAN_CHECKPOINTS", raising=False)
 
 

@@ -36,6 +36,26 @@ def check_outputs(paths, overwrite: bool = False, folders: bool = False) -> None
         seen.add(path.resolve())
 
 
+def check_not_inputs(outputs, inputs) -> None:
+    """Refuse an output that is one of the inputs (the same path, or the same file through a
+    link), with or without --overwrite: an input is never an output."""
+    import os
+    by_path, by_file = {}, {}
+    for source in (Path(p) for p in inputs if p is not None):
+        by_path[source.resolve()] = source
+        if source.exists():
+            info = os.stat(source)
+            by_file[info.st_dev, info.st_ino] = source
+    for output in (Path(p) for p in outputs if p is not None):
+        source = by_path.get(output.resolve())
+        if source is None and output.exists():
+            info = os.stat(output)
+            source = by_file.get((info.st_dev, info.st_ino))
+        if source is not None:
+            raise UserError(f"{output}: is also an input ({source}); write the result under "
+                            "another name (not even --overwrite replaces an input)")
+
+
 @contextlib.contextmanager
 def atomic_path(path, overwrite: bool = False, folder: bool = False):
     """Yield a temporary path beside `path`; on success move it onto `path`.

@@ -6,7 +6,7 @@ Words used across the package: a *preset* is such a folder (what `fuse --preset`
 checkpoint inside a run folder (what `train --resume` restores).
 
 A preset is found by folder path or by name among the shipped ones (the repository's
-`checkpoints/`, or folders listed in $TF_IRGAN_CHECKPOINTS, separated by os.pathsep). Loading
+`checkpoints/`, or folders listed in $TF_IRGAN_PRESETS, separated by os.pathsep). Loading
 trusts nothing in the folder: only the project's registered Keras classes are built, and the
 weights file must hold exactly the variables of the network its config describes.
 """
@@ -67,7 +67,9 @@ class Preset:
 
 
 def search_dirs() -> list[Path]:
-    extra = [Path(p) for p in os.environ.get("TF_IRGAN_CHECKPOINTS", "").split(os.pathsep) if p]
+    # TF_IRGAN_CHECKPOINTS: the variable's name before 0.5, still read.
+    listed = os.environ.get("TF_IRGAN_PRESETS") or os.environ.get("TF_IRGAN_CHECKPOINTS", "")
+    extra = [Path(p) for p in listed.split(os.pathsep) if p]
     return extra + [SHIPPED_DIR]
 
 
@@ -120,6 +122,15 @@ def name_list(value) -> list[str]:
         except json.JSONDecodeError:
             return []
     return [str(name) for name in value] if isinstance(value, list) else []
+
+
+def check_finite(output, preset, input_name: str) -> None:
+    """A NaN or infinite output is an error, never an image: finite inputs only give one when
+    the preset's weights are damaged."""
+    import numpy as np
+    if not np.isfinite(output).all():
+        raise UserError(f"{input_name}: {preset.name} gave NaN or infinite values (its weights in "
+                        f"{preset.path} are damaged); re-export or re-download the preset")
 
 
 _CACHE: dict = {}
@@ -197,6 +208,10 @@ def _build(preset: Preset, precision: str = "fp32"):
     except Exception as err:  # Keras raises several types for a mismatched file
         raise UserError(f"{weights}: does not match {CONFIG_FILE} ({str(err).splitlines()[0]}); "
                         "re-export the preset") from None
+    import numpy as np
+    if not all(np.isfinite(w).all() for w in model.get_weights()):
+        raise UserError(f"{weights}: holds NaN or infinite weights (the file is damaged); "
+                        "re-export or re-download the preset")
     return model
 
 

@@ -19,7 +19,6 @@ gives the schedule the logs of each step as Python floats.
 from __future__ import annotations
 
 import importlib
-import os
 
 from tf_irgan.errors import UserError
 
@@ -134,10 +133,3 @@ def prefetched(iterator, size: int = 2):
         if isinstance(item, BaseException):
             raise item
         yield item
-
-
-def force_host_devices(count: int) -> None:
-    """Ask JAX for `count` CPU devices (tests of data parallelism on one machine); must run
-    before JAX is first imported."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()

@@ -54,6 +54,7 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     MRI's size and the PET's color.
     """
     from tf_irgan.errors import UserError
+    from tf_irgan.files import check_not_inputs
     from tf_irgan.cli.jobs import (check_manifest, check_outputs, run_jobs, summary_of,
                                    write_manifest)
     from tf_irgan.images import check_out_dir, pair_folders, read_image, write_image
@@ -76,6 +77,10 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
         jobs = [(p.vis, p.ir, Path(out_dir) / f"{p.name}.png") for p in pair_folders(vis_dir, ir_dir)]
         manifest = check_manifest(out_dir, overwrite)
     check_outputs([out for *_, out in jobs], overwrite, int(bit_depth))
+    check_not_inputs([out for *_, out in jobs], [p for job in jobs for p in job[:2]])
+    if single and Path(vis).exists() and Path(ir).exists() and Path(vis).resolve() == Path(ir).resolve():
+        click.echo(f"note: {vis} is given as both the visible and the IR image: the result is "
+                   "that image (nothing to fuse)", err=True)
     if method == "ddcgan":
         from tf_irgan.cli.runtime import import_tensorflow_quietly
         import_tensorflow_quietly()
@@ -131,7 +136,7 @@ def presets():
 
     found = list_presets()
     if not found:
-        click.echo("no presets found (set TF_IRGAN_CHECKPOINTS to a folder of presets)")
+        click.echo("no presets found (set TF_IRGAN_PRESETS to a folder of presets)")
         return
     for preset in found:
         meta = preset.metadata

@@ -35,7 +35,7 @@ def register(vis, ir, output, transform, mask, model, ir_range, vis_range, bit_d
     images, too little overlap, a degenerate transform): it never writes a wrong warp silently.
     """
     from tf_irgan.errors import UserError
-    from tf_irgan.files import check_outputs, write_text
+    from tf_irgan.files import check_not_inputs, check_outputs, write_text
     from tf_irgan.images import check_image_output, read_image, write_image
     from tf_irgan.ranges import parse_range
     from tf_irgan.registration import register as estimate, warp_onto
@@ -43,6 +43,7 @@ def register(vis, ir, output, transform, mask, model, ir_range, vis_range, bit_d
     outputs = [Path(p) for p in (output, transform, mask) if p]
     if len(set(outputs)) < len(outputs):
         raise UserError("-o, --transform and --mask name the same file; give each its own")
+    check_not_inputs(outputs, [vis, ir])
     ir_path = Path(ir)
     own_depth = 16 if _is_16_bit(ir_path) else 8
     depth = int(bit_depth) if bit_depth else own_depth

@@ -27,6 +27,7 @@ def translate(image, output, in_dir, out_dir, preset, ir_range, vis_range, preci
     """Translate IMAGE (visible -> infrared with the default preset, or infrared -> visible with
     --preset pix2pix-ir2vis), or every image of a folder. The output has the input's size."""
     from tf_irgan.errors import UserError
+    from tf_irgan.files import check_not_inputs
     from tf_irgan.cli.jobs import check_manifest, check_outputs, run_jobs, write_manifest
     from tf_irgan.images import check_out_dir, images_by_stem, read_image, write_image
 
@@ -48,6 +49,7 @@ def translate(image, output, in_dir, out_dir, preset, ir_range, vis_range, preci
         jobs = [(path, Path(out_dir) / f"{stem}.png") for stem, path in sorted(files.items())]
         manifest = check_manifest(out_dir, overwrite)
     check_outputs([out for _, out in jobs], overwrite, int(bit_depth))
+    check_not_inputs([out for _, out in jobs], [source for source, _ in jobs])
     from tf_irgan.cli.runtime import import_tensorflow_quietly
     import_tensorflow_quietly()
     from tf_irgan.pipelines.translation import translate_image

@@ -331,7 +331,8 @@ class PairDiscriminator(keras.Model):
 
 
 class Pix2Pix(GAN):
-    """keras-io style conditional GAN: `train_step` runs once per replica."""
+    """keras-io style conditional GAN: its `steps()` (D, then G) run once per batch, each per
+    replica."""
 
     task = "translation"
     input_roles = ("image",)

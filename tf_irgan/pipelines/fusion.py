@@ -27,6 +27,7 @@ from tf_irgan.color import COLOR_SPACES
 from tf_irgan.errors import UserError
 from tf_irgan.images import check_aspect
 from tf_irgan.modalities import RELATED, get_modality
+from tf_irgan.presets import check_finite
 
 SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
 MEDICAL_MODEL = "ddcgan-mri-pet-x4"   # the default for --modality mri-pet (a PET at 1x or 1/4)
@@ -366,6 +367,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
                      same_size=ir_g.shape == vis_y.shape)
         small = align_ir(vis_y.shape, ir_g, loaded.scale, notes, ir_name, kind.labels)
         fused, used = run_generator(loaded.model, vis_y, small, loaded.scale), loaded.name
+        check_finite(fused, loaded, vis_name)
     else:
         from tf_irgan.baselines import METHODS
         if method not in METHODS:

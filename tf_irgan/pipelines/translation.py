@@ -17,6 +17,7 @@ import numpy as np
 
 from tf_irgan.errors import UserError
 from tf_irgan.images import to_gray
+from tf_irgan.presets import check_finite
 
 DEFAULT_PRESET = "pix2pix-vis2ir"
 
@@ -92,4 +93,5 @@ def translate_image(image: np.ndarray, preset=None, name: str = "input",
         image = image[..., None]
     out = translate_tensor(model, tf.constant(image[None], tf.float32)).numpy()[0]
     out = out[..., 0] if out.shape[-1] == 1 else out
+    check_finite(out, loaded, name)
     return TranslateResult(out.astype(np.float32), loaded.name, notes)

@@ -138,7 +138,7 @@ def generate_report(options: ReportOptions, log: Callable[[str], None] | None = 
         for tset in translations:
             methods = evaluate_translation_set(tset, root, work, log)
             figure = files.examples(tset.key)
-            first = next(name for name, m in methods.items() if m["kind"] == "checkpoint")
+            first = next(name for name, m in methods.items() if m["kind"] == "preset")
             # Every held-out pair is a row: a low resolution keeps the page's figure small.
             reporting.write_translation_figure(figure, methods[first], options.overwrite, dpi=45)
             if temporary:

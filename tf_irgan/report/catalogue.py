@@ -41,7 +41,7 @@ def default_data_root() -> Path:
 @dataclass
 class Method:
     name: str
-    kind: str                          # "checkpoint" | "baseline"
+    kind: str                          # "preset" | "baseline"
     preset: object = None              # tf_irgan.presets.Preset for checkpoints
     ir_scale: int = 1                  # baselines: the IR they get, reduced 1/s, as an s-x model's
     baseline: str = ""                 # baselines: tf_irgan.baselines.METHODS name (default: name)
@@ -163,7 +163,7 @@ def plan(options) -> tuple[list[EvalSet], list]:
         # The Laplacian pyramid is the strongest classical baseline here; models that see a
         # reduced IR are also compared with it given that same reduced IR.
         reduced = sorted({p.scale for p in chosen if p.scale > 1}) if "laplacian" in baselines else []
-        return ([Method(p.name, "checkpoint", p) for p in chosen]
+        return ([Method(p.name, "preset", p) for p in chosen]
                 + [Method(name, "baseline", baseline=name) for name in baselines]
                 + [Method.reduced_ir_baseline("laplacian", scale) for scale in reduced])
 

@@ -25,7 +25,7 @@ def _table(eval_set: EvalSet, results: dict, names) -> str:
              "|---|---|" + "---:|" * len(names)]
     for method in eval_set.methods:
         mean = results[method.name]["mean"]
-        label = f"`{method.name}`" if method.kind == "checkpoint" else f"{method.name} (baseline)"
+        label = f"`{method.name}`" if method.kind == "preset" else f"{method.name} (baseline)"
         lines.append(_row([label, method.ir_input] + [format_value(mean[n]) for n in names]))
     if eval_set.key == "tno":
         for name, values in PUBLISHED_TNO.items():

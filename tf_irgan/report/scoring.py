@@ -47,7 +47,7 @@ def evaluate_method(eval_set: EvalSet, method: Method, folder: Path, log) -> dic
     from tf_irgan.metrics import fusion
     from tf_irgan.metrics.evaluate import load_fusion_triple, mean_metrics
 
-    if method.kind == "checkpoint" and method.preset.model is None:
+    if method.kind == "preset" and method.preset.model is None:
         from tf_irgan.presets import load_preset
         method.preset = load_preset(method.preset.path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,7 @@ def evaluate_method(eval_set: EvalSet, method: Method, folder: Path, log) -> dic
         if note:
             notes[pair.name] = note
     return {"kind": method.kind, "scale": method.scale, "ir_input": method.ir_input,
-            "checkpoint": str(method.preset.path) if method.preset is not None else None,
+            "preset": str(method.preset.path) if method.preset is not None else None,
             "mean": mean_metrics(per_image, fusion.METRIC_NAMES), "per_image": per_image,
             "notes": notes, "files": files,
             "fuse_seconds_per_pair": seconds / max(len(eval_set.pairs), 1)}

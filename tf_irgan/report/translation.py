@@ -99,7 +99,7 @@ def evaluate_translation_set(tset: TranslationSet, root: Path, work: Path, log) 
             write_image(folder / preset.name / f"{name}.png", out, overwrite=True)
     for method in [p.name for p in tset.presets] + ["linear"]:
         result = evaluate_translation_dirs(folder / method, folder / "target", folder / "input")
-        result["kind"] = "baseline" if method == "linear" else "checkpoint"
+        result["kind"] = "baseline" if method == "linear" else "preset"
         result["grid"] = mean_grid(folder / method, held.names)
         methods[method] = result
     tset.target_grid = mean_grid(folder / "target", held.names)
@@ -133,7 +133,7 @@ def render_translation(tset: TranslationSet, methods: dict, figure_link: str) ->
              "| Method | " + " | ".join(METRIC_NAMES) + " | Grid |",
              "|---|" + "---:|" * (len(METRIC_NAMES) + 1)]
     for name, result in methods.items():
-        label = f"`{name}`" if result["kind"] == "checkpoint" else f"{name} (baseline)"
+        label = f"`{name}`" if result["kind"] == "preset" else f"{name} (baseline)"
         scores = [format_value(result["mean"][m]) for m in METRIC_NAMES]
         lines.append(f"| {label} | " + " | ".join(scores) + f" | {result['grid'] * 255:.2f} |")
     if tset.target_grid is not None:
@@ -145,7 +145,7 @@ def render_translation(tset: TranslationSet, methods: dict, figure_link: str) ->
               "the pairs. Camera images are not at zero (JPEG's 8x8 blocks): read a model against "
               "the target's row.*", ""]
     for name, result in methods.items():
-        if result["kind"] == "checkpoint":
+        if result["kind"] == "preset":
             lines += [f"Per image, `{name}` (the paper's table):", "", translation_markdown(result).rstrip(), ""]
     lines += [f"![{tset.title}: input, target, generated, residual]({figure_link})", "",
               "*Per held-out pair: input, target, the first preset's output, and |target - output| "
