@@ -99,12 +99,40 @@ def resolve(name_or_dir) -> Path:
     raise UserError(f"{name_or_dir}: no such preset; shipped: {names} (see `tf-irgan presets`)")
 
 
+def file_digest(path: Path) -> str:
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_integrity(preset: "Preset") -> None:
+    """The files must be the ones saved: metadata.json records the SHA-256 of config.json and
+    of the weights (presets saved since 0.5); any changed byte is a one-line error."""
+    for name, expected in (preset.metadata.get("sha256") or {}).items():
+        if name not in (CONFIG_FILE, WEIGHTS_FILE):
+            continue
+        path = preset.path / name
+        if not path.is_file():
+            raise UserError(f"{path}: is missing; the preset is incomplete: re-export or "
+                            "re-download the preset")
+        if file_digest(path) != expected:
+            raise UserError(f"{path}: its SHA-256 differs from the one in {METADATA_FILE} (the "
+                            "file is damaged or was edited); re-export or re-download the preset")
+
+
 def read_preset(path) -> Preset:
     path = Path(path)
+    meta_file = path / METADATA_FILE
+    if (path / CONFIG_FILE).is_file() and not meta_file.is_file():
+        # Without it the preset's task, modality and color are unknown: never guessed.
+        raise UserError(f"{meta_file}: is missing, so what the preset fuses is unknown; "
+                        "re-export or re-download the preset")
     try:
         config = json.loads((path / CONFIG_FILE).read_text())
-        meta_file = path / METADATA_FILE
-        metadata = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        metadata = json.loads(meta_file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"{path}: unreadable preset ({err}); re-export it with `tf-irgan train`") from None
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict) \
@@ -149,6 +177,7 @@ def load_preset(name_or_dir, precision: str = "fp32") -> Preset:
     if (path, precision) in _CACHE:
         return _CACHE[path, precision]
     preset = read_preset(path)
+    check_integrity(preset)
     preset.model = _build(preset, precision)
     _CACHE[path, precision] = preset
     return preset
@@ -200,6 +229,11 @@ def _build(preset: Preset, precision: str = "fp32"):
         raise UserError(f"{config_file}: does not describe a valid {spec['class_name']} "
                         f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
                         "re-export the preset") from None
+    # What the task's pipeline reads of the network: an edited "task" must not reach it.
+    needs = {"fusion": "scale", "translation": "in_channels"}.get(preset.task)
+    if needs is None or not hasattr(model, needs):
+        raise UserError(f"{config_file}: task '{preset.task}' does not fit its network "
+                        f"{spec['class_name']}; re-export the preset")
     if not weights.is_file():
         raise UserError(f"{preset.path}: {WEIGHTS_FILE} is missing; the preset is incomplete")
     _check_weights_match(model, weights, config_file)
@@ -223,7 +257,7 @@ def _weight_shapes(path: Path, source: Path) -> dict:
         with h5py.File(path, "r") as f:
             f.visititems(lambda name, item: shapes.__setitem__(name, item.shape)
                          if isinstance(item, h5py.Dataset) else None)
-    except OSError:
+    except (OSError, RuntimeError, ValueError, KeyError):  # h5py's errors for damaged structure
         raise UserError(f"{source}: is not a readable Keras weights file; re-export the preset") from None
     return shapes
 
@@ -310,6 +344,7 @@ def save_preset(path, model, task: str, metadata: dict, overwrite: bool = False,
         model.save_weights(tmp / WEIGHTS_FILE)
         if storage == "float16":
             _store_as_float16(tmp / WEIGHTS_FILE)
+        metadata["sha256"] = {name: file_digest(tmp / name) for name in (CONFIG_FILE, WEIGHTS_FILE)}
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
     for precision in PRECISIONS:  # a model built from the files this replaced is stale
         _CACHE.pop((path.resolve(), precision), None)
