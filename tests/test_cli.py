@@ -249,6 +249,7 @@ def test_prepare_refuses_existing_output(prepared, pairs):
     assert prepared.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_train_two_steps_then_refuse_existing_run(prepared, tmp_path):
     run_dir = tmp_path / "run"
     args = ["train", "--data", prepared, "--out", run_dir, "--steps", 2, "--batch-size", 2,
@@ -338,6 +339,7 @@ def test_train_progress_goes_to_stderr_as_plain_lines(prepared, tmp_path):
                                                   if line.startswith("done: 4 batches")]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_weights(prepared, tmp_path):
     """The same command run twice, in two processes as a user would (same --seed,
     --deterministic), ends with identical weights and losses."""

@@ -97,6 +97,7 @@ def data(tmp_path_factory, make_patch_file):
     return {"pix2pix": root, "ddcgan": make_patch_file(root, 4, 16)}
 
 
+@pytest.mark.slow  # worker processes or logical devices
 @pytest.mark.parametrize("model", ["pix2pix", "ddcgan"])
 def test_two_workers_equal_one_process_and_resume_as_a_cluster(model, data, tmp_path):
     one = tmp_path / "one.npz"
@@ -123,6 +124,7 @@ def test_two_workers_equal_one_process_and_resume_as_a_cluster(model, data, tmp_
         (stray, difference.max())
 
 
+@pytest.mark.slow  # worker processes or logical devices
 def test_a_worker_that_never_joins_ends_with_one_line(data, tmp_path):
     addresses = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     process = _launch([sys.executable, "-c", "from tf_irgan.cli.main import cli; cli()", "train", "--model", "pix2pix",
@@ -176,6 +178,7 @@ def test_strategy_resolution_and_the_chief(monkeypatch):
     assert resolve_kind("auto")[0] == "auto"  # a one-task cluster is just this machine
 
 
+@pytest.mark.slow  # worker processes or logical devices
 @pytest.mark.parametrize("model", ["pix2pix", "ddcgan"])
 def test_xla_compiled_steps_on_cpu_match_the_plain_steps(model, data, tmp_path):
     """`--jit on` on one CPU: the compiled steps train to the weights the plain ones give."""

@@ -21,6 +21,7 @@ def exported(tiny_presets, tmp_path_factory):
     return out / "1"  # TF Serving's layout: base path / version
 
 
+@pytest.mark.slow
 def test_signatures_match_inference(exported, tiny_presets):
     loaded = tf.saved_model.load(str(exported))
     assert set(loaded.signatures) == {"serving_default", "serving_uint8", "serving_bytes"}
@@ -34,6 +35,7 @@ def test_signatures_match_inference(exported, tiny_presets):
     np.testing.assert_allclose(out.numpy()[0, ..., 0], expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_uint8_signature_and_rest_contract(exported):
     loaded = tf.saved_model.load(str(exported))
     # TF Serving's REST :predict body: {"inputs": {"vis": [...], "ir": [...]}}
@@ -45,6 +47,7 @@ def test_uint8_signature_and_rest_contract(exported):
     assert out.dtype == tf.uint8 and out.shape == (1, 16, 16, 1)
 
 
+@pytest.mark.slow
 def test_export_refuses_existing_version(exported, tiny_presets):
     base = exported.parent
     result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(base)])
@@ -55,6 +58,7 @@ def test_export_refuses_existing_version(exported, tiny_presets):
     assert result.exit_code == 2 and "holds a SavedModel itself" in result.output
 
 
+@pytest.mark.slow
 def test_export_layout_assets_and_versions(exported, tiny_presets):
     """The layout TF Serving loads: base/<version>/saved_model.pb, variables/, and an asset naming
     the preset; a second version goes beside the first; --overwrite replaces one version only."""
@@ -107,6 +111,7 @@ def calibration(tmp_path_factory, copy_roadscene):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantize,tolerance", [("float16", 1e-3), ("int8", 0.02)])
 def test_tflite_matches_the_savedmodel(quantize, tolerance, exported, tiny_presets, calibration,
                                        tmp_path, shared_data):

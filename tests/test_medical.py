@@ -204,6 +204,7 @@ def test_medical_training_uses_the_pet_intensity(tiny_medical_preset, shared_dat
         load_training_patches(shared_data / "roadscene", 4, modality="mri-pet")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["tiny", "shipped"])
 def test_export_equals_fuse_with_color_pet(which, request, shared_data, tmp_path):
     """`tf-irgan export ddcgan-mri-pet-x4`: the MRI and the color PET in, the color result out,
@@ -219,8 +220,9 @@ def test_export_equals_fuse_with_color_pet(which, request, shared_data, tmp_path
     mri, pet = _pair(shared_data, "30.png")
     for given in (pet, pet.reshape(64, 4, 64, 4, 3).mean(axis=(1, 3))):
         given = np.round(given * 255) / 255   # what a uint8 client sends
+        # fp32 as the SavedModel (where bfloat16 is native, fuse's "auto" would compute in it)
         reference = write_image(tmp_path / "cli.png", fuse_images(mri, given, preset=str(
-            tiny_medical_preset)).image, overwrite=True)
+            tiny_medical_preset), precision="fp32").image, overwrite=True)
         out = served(mri=tf.constant(np.round(mri * 255).astype(np.uint8)[None, ..., None]),
                      pet=tf.constant(np.round(given * 255).astype(np.uint8)[None]))["fused"]
         difference = np.abs(out.numpy()[0].astype(int) - np.round(read_image(reference) * 255))

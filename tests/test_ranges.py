@@ -85,7 +85,7 @@ def test_raw_counts_fuse_like_the_8_bit_frame_stretched(shared_data, tmp_path):
     for source in ("counts", "stretched"):
         out = tmp_path / f"fused-{source}.png"
         result = CliRunner().invoke(cli, ["fuse", str(vis_path), str(tmp_path / f"{source}.png"),
-                                          "-o", str(out), "--gray"])
+                                          "-o", str(out), "--gray", "--precision", "fp32"])
         assert result.exit_code == 0, (result.output, result.exception)
         assert ("percentile" in result.stderr) == (source == "counts")
         outputs[source] = cv2.imread(str(out), cv2.IMREAD_UNCHANGED).astype(np.float64)

@@ -20,6 +20,7 @@ def _figures(folder, sets):
     return [folder / "figures" / f"{key}_{kind}.png" for key in sets for kind in ("examples", "metrics")]
 
 
+@pytest.mark.slow
 def test_baselines_only(tmp_path, shared_data):
     output = tmp_path / "docs" / "results.md"
     result = _run(["--data-root", str(shared_data), "--output", str(output), "--limit", "2",
@@ -57,6 +58,7 @@ def test_baselines_only(tmp_path, shared_data):
     assert "--limit 2" in output.read_text()  # nothing was replaced
 
 
+@pytest.mark.slow
 def test_tiny_checkpoint(tmp_path, shared_data, monkeypatch):
     pytest.importorskip("tensorflow")
     from tf_irgan.presets import save_preset

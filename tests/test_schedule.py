@@ -210,6 +210,7 @@ def test_trackers_report_losses_and_no_loss_key(make):
     assert logs["l_vis"][0] > 0 and logs["l_ir"][0] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,lr,factor", [("fast", None, 0.9), ("salient", None, 0.9),
                                             ("pyramid", None, 1.0), ("pyramid", 2e-3, 0.95)])
 def test_a_short_real_run_lowers_the_content_loss(name, lr, factor, make_patch_file, tmp_path):

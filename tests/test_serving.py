@@ -63,6 +63,7 @@ def served(tmp_path_factory):
     return {name: tf.saved_model.load(str(export_saved_model(name, base / name))) for name in names}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(4))
 def test_documented_request(index, served):
     name, body = documented_requests()[index]
@@ -94,6 +95,7 @@ def scale_of(body):
     return body.get("signature_name") in ("serving_uint8", "serving_bytes")
 
 
+@pytest.mark.slow
 def test_documented_tflite_snippet_matches_fuse(tmp_path):
     """docs/serving.md's TFLite snippet, run as written on a 640x480 pair, gives `tf-irgan fuse`'s
     image within 1.5/255 on average (float16 weights; chrominance clipped, not shrunk)."""

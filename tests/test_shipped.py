@@ -86,6 +86,7 @@ def odd_pair(tmp_path_factory, shared_data):
     return paths
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,ir_key", [("ddcgan-ir-vis", "ir"), ("ddcgan-ir-vis-x4", "ir_small")])
 def test_export_equals_fuse_on_odd_sizes(name, ir_key, odd_pair, tmp_path):
     """The SavedModel (whole image in one graph) and `tf-irgan fuse` (tiles) agree within 1/255
@@ -111,6 +112,7 @@ def test_export_equals_fuse_on_odd_sizes(name, ir_key, odd_pair, tmp_path):
     assert fused.std() > 5  # a real image, not two equal flat fields
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,source", [("pix2pix-vis2ir", "vis.png"), ("pix2pix-ir2vis", "ir.png")])
 def test_translation_export_equals_translate_on_odd_sizes(name, source, tmp_path):
     """Translation SavedModel (uint8 signature, RGB) == `tf-irgan translate` within 1/255."""

@@ -352,12 +352,15 @@ class Progress:
         if self.bar is not None:
             self.bar.__exit__(*exc)
 
-    def update(self, done, losses):
+    def update(self, done, losses=None):
+        """One more batch; `losses` (numbers) when the loop has them, at --log-every."""
         if not self.enabled:
             return
-        text = "  ".join(f"{k} {v:.4g}" for k, v in losses.items())
+        if losses is not None:
+            self.text = "  ".join(f"{k} {v:.4g}" for k, v in losses.items())
+        text = getattr(self, "text", "")
         if self.bar is not None:
-            self.bar.label = f"training ({text})"
+            self.bar.label = f"training ({text})" if text else "training"
             self.bar.update(1)
         elif done % self.every == 0 or done == self.total:
             rate = (time.time() - self.began) / max(done - self.start, 1)
@@ -407,7 +410,8 @@ def _summary_writer(out: Path, writes: bool):
 
 def train_batch(model, backend, batch, index: int) -> dict:
     """Train global batch number `index`: set the learning rates for it, then let the model's
-    schedule run its sub-steps. Returns every log of every sub-step run, name -> list."""
+    schedule run its sub-steps. Returns every log of every sub-step run, name -> list, as the
+    backend gives them (tensors: `float()` makes them numbers)."""
     rate = model.learning_rate_at(index)
     for optimizer in model.optimizers.values():
         optimizer.learning_rate = rate
@@ -415,7 +419,7 @@ def train_batch(model, backend, batch, index: int) -> dict:
 
     def run(name, *inputs):
         result = backend.run(name, batch, *inputs)
-        for key, value in result.items():
+        for key, value in dict.items(result):  # as given: reading them is the schedule's call
             logs.setdefault(key, []).append(value)
         return result
 
@@ -431,35 +435,49 @@ def _loop(model, data, backend, saves, start, total, options, verbose, writes, s
     batches = backend.batches(data, start)
     progress = Progress(start, total, options.log_every, verbose)
     limit = options.time_limit * 60 if options.time_limit else None
-    last_saved, losses, reported, began = (start if start else None), {}, {}, time.time()
+    last_saved, reported, began = (start if start else None), {}, time.time()
     window: dict = {}
     done, stopped = start, False
 
     def save(batch):
         nonlocal last_saved
+        backend.sync()
         checkpoints.save(saves, model, batch, {"seconds": seconds_before + time.time() - began})
         last_saved = batch
 
+    def check_finite():
+        """The window's logs as numbers (the only host syncs besides what the schedule reads);
+        a NaN or infinite one stops the run before anything is saved after it."""
+        for batch_index, logs in pending:
+            for key, values in logs.items():
+                numbers = [float(v) for v in values]
+                if not all(math.isfinite(v) for v in numbers):
+                    kept = (f"the last good checkpoint (batch {last_saved}) is kept in {saves}"
+                            if last_saved is not None else "no checkpoint had been saved yet")
+                    raise UserError(f"training stopped at batch {batch_index}: a loss became "
+                                    f"NaN/inf; {kept}; resume with a lower --lr or "
+                                    "--mixed-precision off")
+                window.setdefault(key, []).extend(numbers)
+        pending.clear()
+
+    pending: list = []   # (batch, its logs as the backend gave them), not yet checked
     with progress:
         for seen in range(start, total):
-            step_logs = train_batch(model, backend, next(batches), seen)
-            losses = {k: sum(v) / len(v) for k, v in step_logs.items()}
-            if not all(math.isfinite(v) for v in losses.values()):
-                kept = (f"the last good checkpoint (batch {last_saved}) is kept in {saves}"
-                        if last_saved is not None else "no checkpoint had been saved yet")
-                raise UserError(f"training stopped at batch {seen}: a loss became NaN/inf; {kept}; "
-                                "resume with a lower --lr or --mixed-precision off")
-            for key, values in step_logs.items():
-                window.setdefault(key, []).extend(values)
+            pending.append((seen, train_batch(model, backend, next(batches), seen)))
             done = seen + 1
-            progress.update(done, losses)
             elapsed = time.time() - began
             # Stop when the next batch would likely end past the limit (the checkpoint and the
             # preset still have to be written).
             stopped = limit is not None and done < total and \
                 elapsed + 2 * elapsed / (done - start) > limit
-            if done % options.log_every == 0 or done == total or stopped:
-                means = reported = {k: sum(v) / len(v) for k, v in window.items()}
+            logging = done % options.log_every == 0 or done == total or stopped
+            saving = done % options.checkpoint_every == 0 or done == total or stopped
+            if logging or saving:
+                check_finite()
+            means = {k: sum(v) / len(v) for k, v in window.items()} if logging else None
+            progress.update(done, means)
+            if logging:
+                reported = means
                 history.add(done, means, model.learning_rate_at(done), seconds_before + elapsed)
                 if writer is not None:
                     import tensorflow as tf
@@ -468,13 +486,14 @@ def _loop(model, data, backend, saves, start, total, options, verbose, writes, s
                             tf.summary.scalar(name, value)
                         tf.summary.scalar("learning_rate", model.learning_rate_at(done))
                 window = {}
-            if done % options.checkpoint_every == 0 or done == total or stopped:
+            if saving:
                 save(done)
             if stopped:
                 if verbose:
                     _say(f"time limit of {options.time_limit:g} min reached at batch {done} of {total}; "
                          f"checkpoint saved: continue with --resume")
                 break
+    backend.sync()
     if writer is not None:
         writer.flush()
         writer.close()

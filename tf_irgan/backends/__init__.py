@@ -13,7 +13,8 @@ way, as Keras 3's per-backend training guides do:
 - PyTorch (`torch.py`): eager, `torch.autograd.grad` and `optimizer.apply`, one device.
 
 Every backend takes the numpy batches of a model's data (`iterate(start)`, `shapes`) and
-gives the schedule the logs of each step as Python floats.
+gives the schedule the logs of each step as its own tensors, which become Python floats when
+read (`tf_irgan.models.base.StepResult`).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class Backend:
 
     def run(self, step_name: str, batch, *inputs):
         """Run one compiled step on `batch` (and the outputs of earlier steps); return a
-        `StepResult`: the logs as floats, the outputs as backend tensors."""
+        `StepResult`: the logs (floats once read), the outputs as backend tensors."""
         from tf_irgan.models.base import StepResult
 
         if step_name not in self._compiled:
@@ -102,6 +103,11 @@ class Backend:
 
     def call_step(self, compiled, batch, inputs):
         raise NotImplementedError
+
+    def sync(self) -> None:
+        """Make the Keras variables hold the latest values (before a checkpoint, a preset or
+        anything else reads them). Backends that update the variables in place have nothing
+        to do."""
 
     def batches(self, data, start: int):
         """The model's batches from global batch `start` on, ready for `run`."""

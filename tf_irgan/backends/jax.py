@@ -1,6 +1,13 @@
 """JAX: each step a pure function of the variables' values, `jax.value_and_grad` and
 `optimizer.stateless_apply` under `jax.jit` (Keras 3's JAX training guide).
 
+As in that guide, the state is carried from step to step as values (`self.values`: every
+network and optimizer variable's current value) and written back into the Keras variables only
+by `sync()`, which the training loop calls before a checkpoint and at the end: a sub-step then
+costs no re-read and re-assignment of every variable, and its logs stay on the device until
+the loop reads them. Learning rates are read from their Keras variables at each step (the loop
+sets them per batch).
+
 The model's losses are written with ordinary layer calls; a `keras.StatelessScope` maps every
 variable to the value passed in and collects what the layers assign (batch-norm statistics,
 dropout seeds), so one definition serves all backends. With several devices the variables are
@@ -56,7 +63,14 @@ class JaxBackend(Backend):
                     seen.add(id(variable))
                     variables.append(variable)
         self.variables = variables
+        self.values: dict = {}     # id(variable) -> its current value, until sync()
         super().compile(model)
+        # Every optimizer variable is carried too, except the learning rates the loop sets.
+        rates = {id(o._learning_rate) for o in model.optimizers.values()
+                 if isinstance(getattr(o, "_learning_rate", None), keras.Variable)}
+        self.carried = {id(v): v for v in variables}
+        for optimizer in model.optimizers.values():
+            self.carried.update({id(v): v for v in optimizer.variables if id(v) not in rates})
 
     def compile_step(self, step):
         network = self.model.networks()[step.network] if step.network else None
@@ -93,18 +107,28 @@ class JaxBackend(Backend):
         compiled = jax.jit(function) if self.jit else function
         return compiled, trained, frozen, state, optimizer_variables
 
+    def _current(self, variable):
+        return self.values.get(id(variable), variable.value) if id(variable) in self.carried \
+            else variable.value
+
     def call_step(self, compiled, batch, inputs):
         function, trained, frozen, state, optimizer_variables = compiled
-        values = [[v.value for v in group] for group in (trained, frozen, state, optimizer_variables)]
+        values = [[self._current(v) for v in group]
+                  for group in (trained, frozen, state, optimizer_variables)]
         trained_values, state_values, optimizer_values, logs, outputs = function(
             values[0], values[1], values[2], values[3], batch, tuple(inputs))
-        # The new values go back into the Keras variables: checkpoints, presets and the next
-        # step read them there.
+        # The new values are carried to the next step; sync() writes them into the variables.
         for group, new in ((trained, trained_values), (state, state_values),
                            (optimizer_variables, optimizer_values)):
             for variable, value in zip(group, new):
-                variable.assign(value)
-        return {k: float(v) for k, v in jax.device_get(logs).items()}, outputs
+                if id(variable) in self.carried:
+                    self.values[id(variable)] = value
+        return logs, outputs
+
+    def sync(self) -> None:
+        for key, value in self.values.items():
+            self.carried[key].assign(value)
+        self.values.clear()
 
     def batches(self, data, start: int):
         if self.distribution is not None:

@@ -58,8 +58,7 @@ class TensorFlowBackend(Backend):
         return distributed
 
     def call_step(self, compiled, batch, inputs):
-        logs, outputs = compiled(batch, *inputs)
-        return {k: float(v) for k, v in logs.items()}, outputs
+        return compiled(batch, *inputs)
 
     def batches(self, data, start: int):
         # Each global batch is split between the replicas (and workers) as it comes.

@@ -50,7 +50,7 @@ class TorchBackend(Backend):
     def call_step(self, compiled, batch, inputs):
         logs, outputs = compiled(batch, *inputs)
         # Logs are for reading, not for more gradients.
-        return {k: float(v.detach() if hasattr(v, "detach") else v) for k, v in logs.items()}, outputs
+        return {k: v.detach() if hasattr(v, "detach") else v for k, v in logs.items()}, outputs
 
     def batches(self, data, start: int):
         from keras import ops

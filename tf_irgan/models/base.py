@@ -14,7 +14,7 @@ networks, and a subclass of `GAN` that declares:
   How the gradient is computed and applied is the backend's (`tf_irgan.backends`), never the
   model's;
 - `schedule(batch, run)`: plain Python that decides which sub-steps train one batch
-  (`run(name, *inputs)` runs one and returns its logs as floats and its outputs). The default
+  (`run(name, *inputs)` runs one and returns its logs, read as floats, and its outputs). The default
   runs every step once, in the declared order; DDcGAN's adaptive D/G repeats live here;
 - `learning_rate_at(batches)`, `counters()` / `restore_counters()` (numbers besides the weights
   that a checkpoint keeps), `training_data(options)` and `preset_metadata()`.
@@ -138,12 +138,22 @@ class Step:
 
 
 class StepResult(dict):
-    """What `run(name, ...)` gives a schedule: the step's logs as Python floats (this dict), and
-    `outputs`, the tensors it passes on."""
+    """What `run(name, ...)` gives a schedule: the step's logs (this dict) and `outputs`, the
+    tensors it passes on. The logs stay the backend's tensors until one is read
+    (`result["d_vis_loss"]` is a Python float): on an accelerator each read waits for the
+    device, so a schedule pays only for the losses it decides on, and the training loop turns
+    the rest into numbers at --log-every and at checkpoints."""
 
     def __init__(self, logs: dict, outputs: dict):
         super().__init__(logs)
         self.outputs = outputs
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        if not isinstance(value, float):
+            value = float(value)
+            super().__setitem__(key, value)
+        return value
 
 
 class GAN:
