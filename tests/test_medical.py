@@ -304,3 +304,45 @@ def test_baselines_fuse_mri_pet_in_color_when_told(tiny_medical_preset, shared_d
     result = runner.invoke(cli, args + ["--preset", str(tiny_medical_preset), "--modality", "ir-vis",
                                         "-o", str(tmp_path / "x.png")])
     assert result.exit_code == 2 and "fuses mri-pet" in result.output
+
+
+# ------------------------------------------------------------------ MRI-SPECT
+
+def test_spect_preset_fuses_a_test_pair_in_color_and_keeps_the_hue(shared_data):
+    """`ddcgan-mri-spect` on real pairs of its set's test split: the MRI's size, the SPECT's
+    color (mean hue difference on its saturated pixels below 5 degrees), the MRI's edges."""
+    folder = "spect_mri_harvard/test"
+    names = sorted(p.name for p in (shared_data / folder / "MRI").iterdir())
+    for name in names[:3]:
+        mri = read_image(shared_data / folder / "MRI" / name)
+        spect = read_image(shared_data / folder / "SPECT" / name)
+        result = fuse_images(mri, spect, modality="mri-spect")
+        assert result.preset == "ddcgan-mri-spect"
+        fused = result.image
+        assert fused.shape == mri.shape[:2] + (3,) and np.isfinite(fused).all()
+        hue_in, saturation, value = _hue_degrees(spect)
+        hue_out, _, _ = _hue_degrees(fused)
+        saturated = (saturation > 0.5) & (value > 0.2)
+        if saturated.sum() < 200:
+            continue
+        difference = np.abs(hue_in - hue_out)[saturated]
+        difference = np.minimum(difference, 360 - difference)
+        assert difference.mean() < 5.0, (name, difference.mean())
+
+
+def test_modalities_are_read_from_folder_names(tmp_path):
+    from tf_irgan.modalities import detect_modality, modality_of_folder
+    for name, expected in (("PET", "mri-pet"), ("SPECT", "mri-spect"), ("ct", "mri-ct"), ("ir", None)):
+        (tmp_path / name).mkdir()
+        assert modality_of_folder(tmp_path / name) == expected
+    data = tmp_path / "data"
+    (data / "MRI").mkdir(parents=True)
+    (data / "SPECT").mkdir()
+    assert detect_modality(data) == "mri-spect"
+
+
+def test_presets_lists_the_spect_preset_with_its_data():
+    result = CliRunner().invoke(cli, ["presets"])
+    assert result.exit_code == 0
+    block = result.output.split("ddcgan-mri-spect\n", 1)[1].split("\n\n")[0]
+    assert "mri-spect" in block and "spect_mri_harvard/train" in block

@@ -35,12 +35,19 @@ MODALITIES = {
     # (v1, v2) put back, so the PET's pseudo-color survives.
     "mri-pet": Modality("mri-pet", ("mri", "pet"), ("MRI", "PET"), "ihs", "pet",
                         (("MRI", "mri"), ("PET", "pet"))),
+    # SPECT comes in pseudo-color as PET does: fused the same way.
+    "mri-spect": Modality("mri-spect", ("mri", "spect"), ("MRI", "SPECT"), "ihs", "spect",
+                          (("MRI", "mri"), ("SPECT", "spect"))),
+    # CT is gray: its intensity is the image itself, and the result is gray.
+    "mri-ct": Modality("mri-ct", ("mri", "ct"), ("MRI", "CT"), "ihs", "ct",
+                       (("MRI", "mri"), ("CT", "ct"))),
 }
+MEDICAL = ("mri-pet", "mri-spect", "mri-ct")
 
 
-# Other second images a user may name: fused as the modality they resemble, with a note, since
-# no shipped preset was trained on them (`fuse --modality mri-ct`).
-RELATED = {"mri-ct": ("mri-pet", "CT"), "mri-spect": ("mri-pet", "SPECT")}
+# A second image no shipped preset was trained on: fused as the modality it resembles, with a
+# note (`fuse --modality mri-ct`: no MRI-CT preset has passed its selection yet).
+RELATED = {"mri-ct": ("mri-pet", "CT")}
 
 
 def get_modality(name: str) -> Modality:
@@ -65,7 +72,8 @@ def modality_of_folder(intensity_dir) -> str | None:
 
 
 def detect_modality(data) -> str | None:
-    """"mri-pet" for a data folder with MRI/ and PET/ or a patch file prepared in IHS (its
+    """"mri-pet" (-spect, -ct) for a data folder with MRI/ and PET/ (SPECT/, CT/), "mri-pet"
+    for a patch file prepared in IHS (its
     `color_space` attribute), "ir-vis" for a patch file prepared in YCbCr; None when nothing
     says (IR/visible is the default)."""
     path = Path(data)
@@ -80,5 +88,4 @@ def detect_modality(data) -> str | None:
         return next((m.name for m in MODALITIES.values() if m.color_space == space), None)
     if not path.is_dir():
         return None
-    medical = MODALITIES["mri-pet"]
-    return medical.name if subfolders(path, medical)[0] is not None else None
+    return next((name for name in MEDICAL if subfolders(path, MODALITIES[name])[0] is not None), None)

@@ -24,8 +24,10 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
 @click.option("--gray", is_flag=True, help="Write the fused luminance only, even for color input.")
 @click.option("--modality", type=click.Choice(["ir-vis", "mri-pet", "mri-ct", "mri-spect"]),
               help="What the two images are (a preset knows what it was trained on): mri-pet "
-                   "fuses MRI with the PET's intensity and keeps the PET's color; mri-ct and "
-                   "mri-spect are fused as MRI/PET, with a note that no preset learned them.")
+                   "and mri-spect fuse the MRI with the PET's or SPECT's intensity and keep its "
+                   "color (ddcgan-mri-pet-x4, ddcgan-mri-spect); mri-ct is fused as MRI/PET, with "
+                   "a note that no preset learned it. Default: read from the second image's "
+                   "folder name (PET/, SPECT/, CT/), else ir-vis.")
 @click.option("--color-space", type=click.Choice(["ycbcr", "ihs"]),
               help="Where color inputs are fused and their color restored (default: the preset's; "
                    "YCbCr for IR/visible, IHS for MRI/PET).")
@@ -77,6 +79,12 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
         jobs = [(p.vis, p.ir, Path(out_dir) / f"{p.name}.png") for p in pair_folders(vis_dir, ir_dir)]
         manifest = check_manifest(out_dir, overwrite)
     check_outputs([out for *_, out in jobs], overwrite, int(bit_depth))
+    if modality is None and preset is None:
+        from tf_irgan.modalities import modality_of_folder
+        modality = modality_of_folder(Path(ir_dir) if ir_dir else Path(ir).parent)
+        if modality:
+            click.echo(f"note: fused as {modality} (the second images' folder is named so); "
+                       "--modality ir-vis says otherwise", err=True)
     check_not_inputs([out for *_, out in jobs], [p for job in jobs for p in job[:2]])
     if single and Path(vis).exists() and Path(ir).exists() and Path(vis).resolve() == Path(ir).resolve():
         click.echo(f"note: {vis} is given as both the visible and the IR image: the result is "

@@ -30,7 +30,9 @@ from tf_irgan.modalities import RELATED, get_modality
 from tf_irgan.presets import check_finite
 
 SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
-MEDICAL_MODEL = "ddcgan-mri-pet-x4"   # the default for --modality mri-pet (a PET at 1x or 1/4)
+# The default preset of each medical modality (a PET at 1x or 1/4; a SPECT at 1x).
+MEDICAL_MODELS = {"mri-pet": "ddcgan-mri-pet-x4", "mri-spect": "ddcgan-mri-spect"}
+MEDICAL_MODEL = MEDICAL_MODELS["mri-pet"]
 # A model trained at scale s > 1 serves size ratios in [s / 2, 1.5 s]; a same-size model serves
 # [1 / 1.5, 2]. Ratios between two models go to the nearer one (in octaves), whose IR input is
 # then resampled to its scale.
@@ -319,10 +321,10 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     notes = []
     loaded = None
     named_second = None  # "CT", "SPECT": a second image no shipped preset was trained on
-    if modality in RELATED:
+    if modality in RELATED and not (method == "ddcgan" and preset_name):
         modality, named_second = RELATED[modality]
-    if method == "ddcgan" and (preset_name or modality == "mri-pet"):
-        loaded = _load_fusion_preset(preset_name or MEDICAL_MODEL, precision)
+    if method == "ddcgan" and (preset_name or modality in MEDICAL_MODELS):
+        loaded = _load_fusion_preset(preset_name or MEDICAL_MODELS[modality], precision)
         own = loaded.metadata.get("modality", "ir-vis")
         if modality not in (None, own):
             raise UserError(f"--modality {modality}: {loaded.name} fuses {own}; pass a preset "
@@ -330,14 +332,15 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
                             "--modality out")
         modality = own
     kind = get_modality(modality or "ir-vis")
-    if loaded is not None and kind.name == "mri-pet":
-        trained = loaded.metadata.get("data") or "MRI/PET pairs"
+    if loaded is not None and kind.name in ("mri-pet", "mri-spect"):
+        trained = loaded.metadata.get("data") or f"{'/'.join(kind.labels)} pairs"
+        functional = kind.labels[1]
         if named_second:
-            notes.append(f"{loaded.name} was trained on MRI with color PET ({trained}), not with "
-                         f"{named_second}: check the result against the {named_second} image")
+            notes.append(f"{loaded.name} was trained on MRI with color {functional} ({trained}), "
+                         f"not with {named_second}: check the result against the {named_second} image")
         elif ir.ndim == 2:
-            notes.append(f"{ir_name}: a gray image; {loaded.name} was trained on color PET "
-                         f"({trained}): a gray CT or SPECT is not what it learned (with CT the "
+            notes.append(f"{ir_name}: a gray image; {loaded.name} was trained on color "
+                         f"{functional} ({trained}): a gray CT is not what it learned (the "
                          "skull's bright ring can fade); say what it is with --modality mri-ct")
     if color_space is not None and color_space not in COLOR_SPACES:
         raise UserError(f"--color-space {color_space}: use {' or '.join(COLOR_SPACES)}")
@@ -389,7 +392,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     if not gray:
         if colored.ndim == 3:
             fused = restore_color(fused, colored, space, loaded.scale if loaded else round(ratio))
-        elif kind.color_role != detail_role:
+        elif kind.color_role != detail_role and kind.name != "mri-ct":  # CT is gray
             notes.append(f"{names[kind.color_role]}: gray {kind.labels[1]} image, so the result "
                          "is gray")
     return FuseResult(fused, method, used, notes, ratio)
