@@ -14,7 +14,10 @@ from tf_irgan.presets import name_list
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINES = ("average", "max", "laplacian")
-SET_KEYS = ("tno", "roadscene", "medical", "translation")
+SET_KEYS = ("tno", "roadscene", "medical", "spect", "ct", "translation")
+# The other medical pairs: (set key, modality, folder under the data root, functional subfolder)
+MEDICAL_TEST_SETS = (("spect", "mri-spect", "spect_mri_harvard/test", "SPECT"),
+                     ("ct", "mri-ct", "ct_mri_harvard/test", "CT"))
 FIGURE_MAX_BYTES = 290_000  # each example grid stays under ~300 KB
 
 
@@ -199,6 +202,23 @@ def plan(options) -> tuple[list[EvalSet], list]:
                       "no selected checkpoint fuses MRI with PET (metadata modality \"mri-pet\")")
             sets.append(EvalSet("medical", "MRI-PET-42", "MRI", "PET", skipped=
                                 f"Skipped: {reason}, so there is no MRI/PET model to score."))
+    for key, modality, folder, functional in MEDICAL_TEST_SETS:
+        if key not in options.sets:
+            continue
+        chosen = [p for p in presets if p.task == "fusion" and p.modality == modality]
+        base = root / folder
+        pairs = pair_folders(_check_folder(base / "MRI", root),
+                             _check_folder(base / functional, root), "MRI", functional)
+        title = f"MRI-{functional}-{len(pairs)}"
+        what = ("the MRI is fused with the SPECT's IHS intensity and the SPECT's color is put "
+                "back, as for PET" if functional == "SPECT" else "both images are gray")
+        none = ("" if chosen else f"; no preset fuses MRI with {functional} yet (none passed its "
+                "selection, docs/training.md), so only the classical rules are scored")
+        sets.append(EvalSet(key, title, "MRI", functional, pairs, methods(chosen),
+                            f"`{folder}/{{MRI,{functional}}}`, the set's own test split, 256x256: "
+                            f"{what}; every method is scored on the IHS intensity of its result "
+                            f"against the MRI (B) and the {functional} intensity (A){none}",
+                            modality=modality))
     for eval_set in sets:
         if options.limit:
             eval_set.pairs = eval_set.pairs[:options.limit]
