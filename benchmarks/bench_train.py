@@ -34,11 +34,15 @@ PRECISIONS = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
 
 
 def _done(result):
-    """Wait for everything a call computed: its logs are floats already, but a step's outputs
-    (DDcGAN's fused batch) may still be computing on JAX, which returns before it finishes."""
+    """Wait for everything a call computed: its logs (a step's, or every step's of a batch, made
+    numbers here as the loop does at --log-every) and a step's outputs (DDcGAN's fused batch),
+    which JAX may still be computing when the call returns."""
     from keras import ops
     for value in getattr(result, "outputs", {}).values():
         ops.convert_to_numpy(value)
+    for value in dict.values(result) if isinstance(result, dict) else ():
+        for item in value if isinstance(value, list) else [value]:
+            float(item)
 
 
 def _time(fn, warmup: int, steps: int) -> list[float]:
@@ -104,9 +108,15 @@ def child(args) -> None:
                         _time(lambda: train_batch(model, backend, batch, index), 0, 1))
             for kind, times in timings.items():
                 median = statistics.median(times)
-                rows.append([backend.name, model_name, config.name, precision, kind, str(len(times)),
-                             f"{median * 1000:.0f}", f"{1 / median:.2f}"])
+                rows.append([args.code, backend.name, model_name, config.name, precision, kind,
+                             str(len(times)), f"{median * 1000:.0f}", f"{1 / median:.2f}"])
     print("ROWS " + json.dumps({"rows": rows, "rss": peak_rss_mib()}))
+
+
+def _describe(checkout: Path) -> str:
+    proc = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h"],
+                          capture_output=True, text=True)
+    return f"baseline {proc.stdout.strip() or checkout}"
 
 
 class _Fixed:
@@ -136,24 +146,35 @@ def main(argv=None) -> int:
                         help="TensorFlow: XLA (auto: on with GPUs); JAX always compiles unless off")
     parser.add_argument("--write", action="store_true", help="append the table to docs/benchmarks.md")
     parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="page for --write")
+    parser.add_argument("--baseline", type=Path, help="another checkout of tf-irgan (e.g. `git "
+                        "worktree add /tmp/base COMMIT`): each backend also runs its code, in the "
+                        "same run, for a before/after ratio")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--code", default="this", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args)
         return 0
     rows, notes = [], []
+    codes = [("this", None)] + ([(_describe(args.baseline), args.baseline)] if args.baseline else [])
+    given = [a for a in (argv or sys.argv[1:])]
     for backend in args.backends.split(","):
-        env = dict(os.environ, KERAS_BACKEND=backend)
-        proc = subprocess.run([sys.executable, __file__, "--child", *(argv or sys.argv[1:])],
-                              env=env, capture_output=True, text=True)
-        found = [line for line in proc.stdout.splitlines() if line.startswith("ROWS ")]
-        if proc.returncode or not found:
-            print(f"Error: {backend}: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
-            return 2
-        result = json.loads(found[0][5:])
-        rows += result["rows"]
-        notes.append(f"{backend} peak RSS {result['rss']:.0f} MiB")
-    header = ["backend", "model", "config", "precision", "step", "calls", "median ms", "steps/s"]
+        for code, checkout in codes:
+            env = dict(os.environ, KERAS_BACKEND=backend)
+            if checkout is not None:  # its package first on the path, this script's timing code
+                env["PYTHONPATH"] = os.pathsep.join([str(checkout), env.get("PYTHONPATH", "")])
+            proc = subprocess.run([sys.executable, __file__, "--child", "--code", code, *given],
+                                  env=env, capture_output=True, text=True)
+            found = [line for line in proc.stdout.splitlines() if line.startswith("ROWS ")]
+            if proc.returncode or not found:
+                print(f"Error: {backend} ({code}): {proc.stderr.strip().splitlines()[-1:]}",
+                      file=sys.stderr)
+                return 2
+            result = json.loads(found[0][5:])
+            rows += result["rows"]
+            notes.append(f"{backend} ({code}) peak RSS {result['rss']:.0f} MiB")
+    header = ["code", "backend", "model", "config", "precision", "step", "calls", "median ms",
+              "steps/s"]
     text = (f"Machine: {machine()}.\n\nCommand: `{command_line()}`; DDcGAN batch {args.batch_size} "
             f"at 84x84, max_repeats {args.max_repeats}; random data; jit {args.jit}; "
             f"{'; '.join(notes)}.\n")

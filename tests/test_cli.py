@@ -502,3 +502,74 @@ def test_an_edited_task_is_refused_without_a_digest(tmp_path):
     (preset / "config.json").write_text(json.dumps(config))
     with pytest.raises(UserError, match="does not fit its network"):
         load_preset(preset)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("torch") is not None,
+                    reason="torch is installed here")
+def test_a_backend_whose_package_is_missing_names_the_extra(tmp_path):
+    import os
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", "from tf_irgan.cli.main import cli; cli()", "train",
+                           "--data", str(tmp_path), "--out", str(tmp_path / "run")],
+                          env=dict(os.environ, KERAS_BACKEND="torch"), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1 and 'tf-irgan[torch]' in lines[0], proc.stderr
+
+
+def test_one_writer_per_folder_the_second_is_refused_with_the_holders_pid(tmp_path):
+    import multiprocessing
+    from tf_irgan.errors import UserError
+    from tf_irgan.files import exclusive
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+
+    def hold():
+        with exclusive(tmp_path / "out"):
+            ready.set()
+            release.wait(30)
+    holder = multiprocessing.get_context("fork").Process(target=hold)
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(UserError, match=f"pid {holder.pid}"):
+            with exclusive(tmp_path / "out"):
+                pass
+    finally:
+        release.set()
+        holder.join(30)
+    with exclusive(tmp_path / "out"):  # free again once the holder is gone
+        pass
+
+
+def test_a_killed_holder_leaves_no_lock(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    code = ("import time; from tf_irgan.files import exclusive\n"
+            f"with exclusive({str(tmp_path / 'out')!r}):\n    print('held', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    from tf_irgan.files import exclusive
+    with exclusive(tmp_path / "out"):
+        pass
+
+
+@pytest.mark.parametrize("command", ["fuse", "translate", "train", "export"])
+def test_a_busy_output_is_refused_by_every_writer(tmp_path, shared_data, command):
+    from cli_helpers import one_line_error
+    from tf_irgan.files import exclusive
+    out = tmp_path / "out"
+    road = shared_data / "roadscene"
+    args = {"fuse": ["fuse", "--vis-dir", road / "vi", "--ir-dir", road / "ir", "--out-dir", out],
+            "translate": ["translate", "--in-dir", road / "vi", "--out-dir", out],
+            "train": ["train", "--data", road, "--out", out, "--steps", 1],
+            "export": ["export", "ddcgan-ir-vis", "-o", out]}[command]
+    with exclusive(out):
+        result = CliRunner().invoke(cli, [str(a) for a in args])
+    one_line_error(result, "in use by another tf-irgan process", f"pid {__import__('os').getpid()}")
+    assert [p.name for p in out.iterdir()] == [".tf-irgan.lock"]

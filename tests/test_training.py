@@ -356,3 +356,17 @@ def test_a_run_folder_of_0_2_on_jax_is_a_one_line_error(legacy_run, monkeypatch)
     assert is_legacy
     with pytest.raises(UserError, match="KERAS_BACKEND=tensorflow"):
         checkpoints.restore_legacy(prefix, model, legacy_run)
+
+
+def test_resume_before_any_checkpoint_starts_over_with_the_recorded_settings(patch_file, tmp_path):
+    """A run killed before its first checkpoint: --resume starts it again from batch 0 with the
+    settings of run.json (where it used to send the user in a circle), and ends where an
+    uninterrupted run ends."""
+    whole = train(_options(patch_file, tmp_path / "whole", 2, seed=3), verbose=False)
+    train(_options(patch_file, tmp_path / "killed", 2, seed=3), verbose=False)
+    import shutil
+    shutil.rmtree(tmp_path / "killed" / "checkpoints")      # as if killed before the first one
+    (tmp_path / "killed" / "checkpoints").mkdir()
+    again = train(_options(patch_file, tmp_path / "killed", 2, resume=True, seed=99), verbose=False)
+    assert again.batches == 2
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(whole.preset_dir), _weights(again.preset_dir)))

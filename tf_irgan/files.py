@@ -56,6 +56,38 @@ def check_not_inputs(outputs, inputs) -> None:
                             "another name (not even --overwrite replaces an input)")
 
 
+LOCK_FILE = ".tf-irgan.lock"
+
+
+@contextlib.contextmanager
+def exclusive(target, folder: bool = True):
+    """Hold an exclusive lock on `target` (a folder, or a file's name in its folder) for the
+    block: a second writer is refused at once, naming the holder's process id. The lock is the
+    operating system's (flock), so a process that dies, even by kill -9, leaves none behind."""
+    import fcntl
+    target = Path(target)
+    if folder and target.exists() and not target.is_dir():
+        raise UserError(f"{target}: exists and is not a folder; choose another output folder")
+    lock_path = target / LOCK_FILE if folder else target.with_name(f".{target.name}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise UserError(f"{target}: in use by another tf-irgan process (pid {holder}); wait "
+                            "for it to finish or choose another output") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
 @contextlib.contextmanager
 def atomic_path(path, overwrite: bool = False, folder: bool = False):
     """Yield a temporary path beside `path`; on success move it onto `path`.

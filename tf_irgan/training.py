@@ -158,6 +158,17 @@ def _resumed_config(model_class, options: TrainOptions, stored: dict, verbose: b
 
 
 def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
+    """Train (or resume) the run in `options.out`, which this process holds for its whole life:
+    a second `train` into the same folder is refused at once (`files.exclusive`)."""
+    import contextlib
+
+    from tf_irgan.files import exclusive
+    writes = writes_run(options)
+    with exclusive(options.out) if writes else contextlib.nullcontext():
+        return _train(options, verbose)
+
+
+def _train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     from tf_irgan import backends, models
 
     model_class = models.get(options.model)
@@ -178,9 +189,15 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     writes = backend.writes
     with precision(options.mixed_precision):
         seed_everything(options.seed, options.deterministic)  # --seed fixes the initial weights too
+        found = checkpoints.latest(out / "checkpoints") if stored else None
+        restart = bool(stored) and found is None
+        if restart and verbose:
+            _say(f"{out}: stopped before its first checkpoint; starting it over from batch 0 "
+                 "with its recorded settings")
         with backend.scope():
             model = model_class(config)
-            started_from = _warm_start(model, options.init, verbose) if options.init and not stored else None
+            init = options.init if not stored else (stored.get("init") or {}).get("preset") if restart else None
+            started_from = _warm_start(model, init, verbose) if init else None
             data = model.training_data(options)
             total = _total_batches(options, stored, data.steps_per_epoch)
             model.steps_per_epoch, model.total_batches = max(int(data.steps_per_epoch), 1), total
@@ -190,10 +207,7 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
         # Every worker saves (saving may need all of them), but only the chief into the run.
         saves = out / "checkpoints" if writes else Path(tempfile.mkdtemp(prefix="tf-irgan-worker-"))
         start, seconds = 0, 0.0
-        if stored:
-            found = checkpoints.latest(out / "checkpoints")
-            if found is None:
-                raise UserError(f"{out}: no checkpoint saved yet; start the run again without --resume")
+        if found is not None:
             batch, path, is_legacy = found
             restored = (checkpoints.restore_legacy(path, model, out) if is_legacy
                         else checkpoints.restore(path, model, run_dir=out))

@@ -26,6 +26,10 @@ def export(preset, output, kind, version, size, quantize, calibration, overwrite
     import_tensorflow_quietly()
     from tf_irgan.errors import UserError
     from tf_irgan.export import export_saved_model, export_tflite
+    from tf_irgan.files import exclusive
+
+    # One writer per target until the command ends: the model base folder, or the .tflite file.
+    click.get_current_context().with_resource(exclusive(output, folder=kind != "tflite"))
 
     if kind == "tflite":
         if not size:

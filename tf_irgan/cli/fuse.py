@@ -76,6 +76,9 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
         if None in (vis_dir, ir_dir, out_dir):
             raise UserError("folder mode needs all of --vis-dir, --ir-dir and --out-dir")
         check_out_dir(out_dir, vis_dir, ir_dir)
+        # One writer per folder, from the checks to the manifest (released when the command ends).
+        from tf_irgan.files import exclusive
+        click.get_current_context().with_resource(exclusive(out_dir))
         jobs = [(p.vis, p.ir, Path(out_dir) / f"{p.name}.png") for p in pair_folders(vis_dir, ir_dir)]
         manifest = check_manifest(out_dir, overwrite)
     check_outputs([out for *_, out in jobs], overwrite, int(bit_depth))

@@ -19,6 +19,10 @@ class _Group(click.Group):
         except UserError as err:
             _fail(str(err))
         except ModuleNotFoundError as err:
+            if err.name in ("torch", "jax"):  # KERAS_BACKEND names a backend not installed
+                _fail(f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', err.name)} needs {err.name}, "
+                      f"which is not installed here: pip install \"tf-irgan[{err.name}]\" (the "
+                      f"{err.name} extra), or unset KERAS_BACKEND to use TensorFlow")
             if err.name != "tensorflow":
                 raise
             # An install for training only (TF_IRGAN_TF_PACKAGE=none with the jax extra).

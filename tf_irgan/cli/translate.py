@@ -45,6 +45,8 @@ def translate(image, output, in_dir, out_dir, preset, ir_range, vis_range, preci
         if in_dir is None or out_dir is None:
             raise UserError("folder mode needs both --in-dir and --out-dir")
         check_out_dir(out_dir, in_dir)
+        from tf_irgan.files import exclusive  # one writer per folder until the command ends
+        click.get_current_context().with_resource(exclusive(out_dir))
         files = images_by_stem(in_dir)  # refuses an empty folder and two images of one name
         jobs = [(path, Path(out_dir) / f"{stem}.png") for stem, path in sorted(files.items())]
         manifest = check_manifest(out_dir, overwrite)
