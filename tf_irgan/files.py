@@ -63,29 +63,46 @@ LOCK_FILE = ".tf-irgan.lock"
 def exclusive(target, folder: bool = True):
     """Hold an exclusive lock on `target` (a folder, or a file's name in its folder) for the
     block: a second writer is refused at once, naming the holder's process id. The lock is the
-    operating system's (flock), so a process that dies, even by kill -9, leaves none behind."""
+    operating system's (flock), so a process that dies, even by kill -9, holds none; the lock
+    file is removed when the block ends (one left by a killed process is simply taken over)."""
     import fcntl
     target = Path(target)
     if folder and target.exists() and not target.is_dir():
         raise UserError(f"{target}: exists and is not a folder; choose another output folder")
     lock_path = target / LOCK_FILE if folder else target.with_name(f".{target.name}.lock")
+    # Folders made only to hold the lock go again if nothing else was written into them (a
+    # refused or failed command leaves no trace).
+    made = [d for d in (lock_path.parent, *lock_path.parent.parents) if not d.exists()]
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock_path, "a+")
-    try:
+    while True:
+        handle = open(lock_path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "?"
+            handle.close()
             raise UserError(f"{target}: in use by another tf-irgan process (pid {holder}); wait "
                             "for it to finish or choose another output") from None
+        try:  # the file may have been removed by its last holder after we opened it: retry
+            if os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
+    try:
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
         yield
     finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
         handle.close()
+        for folder_made in made:  # innermost first
+            with contextlib.suppress(OSError):
+                folder_made.rmdir()
 
 
 @contextlib.contextmanager

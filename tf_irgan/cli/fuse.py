@@ -89,13 +89,13 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
             click.echo(f"note: fused as {modality} (the second images' folder is named so); "
                        "--modality ir-vis says otherwise", err=True)
     check_not_inputs([out for *_, out in jobs], [p for job in jobs for p in job[:2]])
-    if single and Path(vis).exists() and Path(ir).exists() and Path(vis).resolve() == Path(ir).resolve():
-        click.echo(f"note: {vis} is given as both the visible and the IR image: the result is "
-                   "that image (nothing to fuse)", err=True)
     if method == "ddcgan":
         from tf_irgan.cli.runtime import import_tensorflow_quietly
         import_tensorflow_quietly()
     from tf_irgan.pipelines.fusion import fuse_images
+    if single and Path(vis).exists() and Path(ir).exists() and Path(vis).resolve() == Path(ir).resolve():
+        click.echo(f"note: {vis} is given as both the visible and the IR image: the result is "
+                   "that image (nothing to fuse)", err=True)
 
     registrations = {}
     if register and not register_fallback and not single:
