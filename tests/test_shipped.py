@@ -155,3 +155,19 @@ def test_shipped_translation_presets(name, direction, channels, tmp_path):
     written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert written.shape[:2] == cv2.imread(str(source), cv2.IMREAD_UNCHANGED).shape[:2]
     assert (written.ndim == 3) == (channels == 3) and written.std() > 5
+
+
+def test_readme_python_snippet_runs_right_after_the_quick_start(tmp_path, monkeypatch):
+    """The README's Python block, run where its quick start has just written fused.png and
+    ir.png: it must not trip over them (it did: fused.png already existed)."""
+    import re
+    import shutil
+    readme = (ROOT / "README.md").read_text()
+    block = next(code for code in re.findall(r"```python\n(.*?)```", readme, re.S)
+                 if "tf_irgan.fuse(" in code)
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    for name in ("fused.png", "ir.png"):  # what the quick start's commands leave
+        shutil.copy(EXAMPLES / "vis.png", tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})
+    assert (tmp_path / "fused-api.png").is_file() and (tmp_path / "ir-api.png").is_file()
