@@ -2,8 +2,9 @@
 `metadata.json`), loaded by name or path.
 
 Words used across the package: a *preset* is such a folder (what `fuse --preset` takes); a
-*config* is a named set of hyper-parameters (`train --config`); a *checkpoint* is a tf.train
-checkpoint inside a run folder (what `train --resume` restores).
+*config* is a named set of hyper-parameters (`train --config`); a *checkpoint* is a
+`checkpoints/ckpt-N.h5` file inside a run folder (what `train --resume` restores,
+`tf_irgan/checkpoints.py`).
 
 A preset is found by folder path or by name among the shipped ones (the repository's
 `checkpoints/`, or folders listed in $TF_IRGAN_PRESETS, separated by os.pathsep). Loading
