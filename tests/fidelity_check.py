@@ -100,6 +100,7 @@ def _step(gold, kind, failures):
         backend.run(step, batch, backend.run("fuse", batch).outputs["fused"])
     else:
         backend.run(step, batch)
+    backend.sync()  # JAX carries the new values until asked to write them into the variables
     trained = {name: v for name, v in table.items() if name.startswith(scope)
                and "moving_" not in name}
     expected = {name for name in (k[len(kind) + 1:] for k in gold if k.startswith(kind + "/"))

@@ -3,6 +3,7 @@
 level import is a dependency too."""
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tf_irgan"
@@ -25,6 +26,9 @@ LAYERS = [
 ]
 
 
+REGISTERED = re.compile(r"^tf_irgan(\.\w+)+:\w+$")
+
+
 def _layer(module: str):
     matches = [(len(prefix), index) for index, (_, prefixes) in enumerate(LAYERS)
                for prefix in prefixes if module == prefix or module.startswith(prefix + ".")]
@@ -40,6 +44,10 @@ def _modules():
 
 def _imports(tree):
     for node in ast.walk(tree):
+        # Registries name classes as "tf_irgan.module:Class" strings and import them later.
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and REGISTERED.match(node.value):
+            yield node.value.split(":")[0], node.lineno
         if isinstance(node, ast.Import):
             yield from ((alias.name, node.lineno) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -63,6 +71,13 @@ def test_imports_run_one_way():
                 upward.append(f"{name}:{line} imports {target} ({LAYERS[mine][0]} -> "
                               f"{LAYERS[theirs][0]})")
     assert upward == []
+
+
+def test_relative_imports_are_not_used():
+    # Every import names its module in full, so the checks above see all of them.
+    relative = [f"{name}:{node.lineno}" for name, tree in _modules() for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.level > 0]
+    assert relative == []
 
 
 def test_commands_do_not_import_the_command_group():

@@ -64,7 +64,9 @@ def exclusive(target, folder: bool = True):
     """Hold an exclusive lock on `target` (a folder, or a file's name in its folder) for the
     block: a second writer is refused at once, naming the holder's process id. The lock is the
     operating system's (flock), so a process that dies, even by kill -9, holds none; the lock
-    file is removed when the block ends (one left by a killed process is simply taken over)."""
+    file is removed when the block ends (one left by a killed process is simply taken over).
+    On a file system without locks (some network mounts) the block runs unlocked."""
+    import errno
     import fcntl
     target = Path(target)
     if folder and target.exists() and not target.is_dir():
@@ -78,31 +80,41 @@ def exclusive(target, folder: bool = True):
         handle = open(lock_path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                handle = None  # no locks here: run unlocked rather than refuse every command
+                break
             handle.seek(0)
             holder = handle.read().strip() or "?"
             handle.close()
             raise UserError(f"{target}: in use by another tf-irgan process (pid {holder}); wait "
                             "for it to finish or choose another output") from None
-        try:  # the file may have been removed by its last holder after we opened it: retry
-            if os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino:
-                break
-        except FileNotFoundError:
-            pass
+        if _same_file(handle, lock_path):  # not removed by its last holder after we opened it
+            break
         handle.close()
     try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        if handle is not None:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
         yield
     finally:
-        with contextlib.suppress(OSError):
-            lock_path.unlink()
-        handle.close()
+        if handle is not None:
+            if _same_file(handle, lock_path):  # ours still (the folder was not replaced)
+                with contextlib.suppress(OSError):
+                    lock_path.unlink()
+            handle.close()
         for folder_made in made:  # innermost first
             with contextlib.suppress(OSError):
                 folder_made.rmdir()
+
+
+def _same_file(handle, path: Path) -> bool:
+    try:
+        return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

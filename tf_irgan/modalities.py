@@ -66,7 +66,8 @@ def subfolders(folder: Path, modality: Modality):
 def modality_of_folder(intensity_dir) -> str | None:
     """The medical modality whose intensity folder has this folder's name (PET/ -> "mri-pet"),
     or None (IR/visible)."""
-    name = Path(str(intensity_dir)).resolve().name.lower()
+    import os
+    name = Path(os.path.normpath(os.path.abspath(str(intensity_dir)))).name.lower()  # as named, not a link's target
     return next((m.name for m in MODALITIES.values() if m.name != "ir-vis"
                  and name in {n.lower() for n in m.folders[1]}), None)
 

@@ -81,8 +81,12 @@ def list_presets() -> list[Preset]:
             continue
         for sub in sorted(folder.iterdir()):
             if (sub / CONFIG_FILE).is_file() and sub.name not in seen:
+                try:
+                    preset = read_preset(sub)
+                except UserError:  # loading it by name says what is wrong; listing goes on
+                    continue
                 seen.add(sub.name)
-                found.append(read_preset(sub))
+                found.append(preset)
     return found
 
 
@@ -112,7 +116,11 @@ def file_digest(path: Path) -> str:
 def check_integrity(preset: "Preset") -> None:
     """The files must be the ones saved: metadata.json records the SHA-256 of config.json and
     of the weights (presets saved since 0.5); any changed byte is a one-line error."""
-    for name, expected in (preset.metadata.get("sha256") or {}).items():
+    digests = preset.metadata.get("sha256") or {}
+    if not isinstance(digests, dict):
+        raise UserError(f"{preset.path / METADATA_FILE}: its sha256 field is not a table of file "
+                        "digests; re-export or re-download the preset")
+    for name, expected in digests.items():
         if name not in (CONFIG_FILE, WEIGHTS_FILE):
             continue
         path = preset.path / name

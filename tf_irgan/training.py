@@ -16,6 +16,7 @@ schedule) and `tf_irgan.backends.create` the backend that compiles and runs the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -475,7 +476,9 @@ def _loop(model, data, backend, saves, start, total, options, verbose, writes, s
         pending.clear()
 
     pending: list = []   # (batch, its logs as the backend gave them), not yet checked
-    with progress:
+    with progress, contextlib.ExitStack() as on_exit:
+        # However the loop ends (the end, an error, Ctrl-C), the variables get the latest values.
+        on_exit.callback(backend.sync)
         for seen in range(start, total):
             pending.append((seen, train_batch(model, backend, next(batches), seen)))
             done = seen + 1
@@ -507,7 +510,6 @@ def _loop(model, data, backend, saves, start, total, options, verbose, writes, s
                     _say(f"time limit of {options.time_limit:g} min reached at batch {done} of {total}; "
                          f"checkpoint saved: continue with --resume")
                 break
-    backend.sync()
     if writer is not None:
         writer.flush()
         writer.close()

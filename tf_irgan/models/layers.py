@@ -42,9 +42,9 @@ class ReflectConv(layers.Layer):
     padding teaches a fusion network to draw.
 
     `statistics`: what batch norm normalises with outside training: "moving" (the statistics
-    collected in training, Keras's way) or "image" (each call's own, over batch, height and
-    width: what the released DDcGAN code does at test time, whose moving statistics are never
-    updated).
+    collected in training, Keras's way) or "image" (each image's own, over its height and
+    width: the released DDcGAN code fuses one image at a time in training mode, its moving
+    statistics never updated; per image, images batched together do not change each other).
     """
 
     def __init__(self, filters, kernel_size=3, strides=1, batch_norm=True, activation="relu",
@@ -86,10 +86,12 @@ class ReflectConv(layers.Layer):
         if self.norm is not None and normalize:
             if training or self.statistics == "moving":
                 x = self.norm(x, training=training)
-            else:  # the call's own statistics, without touching the moving ones
-                mean, variance = ops.moments(x, axes=[0, 1, 2], keepdims=True)
-                gamma, beta = (ops.cast(w, x.dtype) for w in (self.norm.gamma, self.norm.beta))
-                x = (x - mean) * ops.rsqrt(variance + self.epsilon) * gamma + beta
+            else:  # each image's own statistics (float32), the moving ones untouched
+                dtype = x.dtype
+                x = ops.cast(x, "float32")
+                mean, variance = ops.moments(x, axes=[1, 2], keepdims=True)
+                x = (x - mean) * ops.rsqrt(variance + self.epsilon) * self.norm.gamma + self.norm.beta
+                x = ops.cast(x, dtype)
         if self.activation is not None:
             x = self.activation(x)
         return x
