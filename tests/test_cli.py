@@ -569,7 +569,7 @@ def test_a_busy_output_is_refused_by_every_writer(tmp_path, shared_data, command
             "translate": ["translate", "--in-dir", road / "vi", "--out-dir", out],
             "train": ["train", "--data", road, "--out", out, "--steps", 1],
             "export": ["export", "ddcgan-ir-vis", "-o", out]}[command]
-    with exclusive(out):
+    with exclusive(out, folder=command != "train"):  # a run's lock sits beside its folder
         result = CliRunner().invoke(cli, [str(a) for a in args])
     one_line_error(result, "in use by another tf-irgan process", f"pid {__import__('os').getpid()}")
     assert not out.exists() or not any(out.iterdir())  # the holder's lock, gone with it

@@ -160,12 +160,14 @@ def _resumed_config(model_class, options: TrainOptions, stored: dict, verbose: b
 
 def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     """Train (or resume) the run in `options.out`, which this process holds for its whole life:
-    a second `train` into the same folder is refused at once (`files.exclusive`)."""
+    a second `train` into the same folder is refused at once (`files.exclusive`). The lock file
+    sits beside the run folder, so a run killed before it starts (a cluster that never formed)
+    leaves no run folder."""
     import contextlib
 
     from tf_irgan.files import exclusive
     writes = writes_run(options)
-    with exclusive(options.out) if writes else contextlib.nullcontext():
+    with exclusive(options.out, folder=False) if writes else contextlib.nullcontext():
         return _train(options, verbose)
 
 
