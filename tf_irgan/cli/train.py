@@ -126,7 +126,7 @@ def _load_model_options(names: tuple) -> list:
                    "pix2pix: a folder with vi/ and ir/ (registered pairs, same names).")
 @click.option("--out", required=True, type=click.Path(), help="Run folder (checkpoints, logs, model/).")
 @click.option("--config", "--preset", "config", cls=OldNames, help="Named hyper-parameter config "
-              "of the model (ddcgan: official, paper, residual, fast, salient; default official. "
+              "of the model (ddcgan: official, paper, residual, fast, salient, pyramid; default official. "
               "pix2pix: canonical, paper, compact; default canonical).")
 @click.option("--epochs", type=float, help="Epochs to train (default 1).")
 @click.option("--steps", type=int, help="Batches to train in total (instead of --epochs).")
