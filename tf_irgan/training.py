@@ -163,8 +163,6 @@ def train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     a second `train` into the same folder is refused at once (`files.exclusive`). The lock file
     sits beside the run folder, so a run killed before it starts (a cluster that never formed)
     leaves no run folder."""
-    import contextlib
-
     from tf_irgan.files import exclusive
     writes = writes_run(options)
     with exclusive(options.out, folder=False) if writes else contextlib.nullcontext():
@@ -199,7 +197,11 @@ def _train(options: TrainOptions, verbose: bool = True) -> TrainResult:
                  "with its recorded settings")
         with backend.scope():
             model = model_class(config)
-            init = options.init if not stored else (stored.get("init") or {}).get("preset") if restart else None
+            # A new run starts from --init; one started over, from the preset it recorded.
+            if not stored:
+                init = options.init
+            else:
+                init = (stored.get("init") or {}).get("preset") if restart else None
             started_from = _warm_start(model, init, verbose) if init else None
             data = model.training_data(options)
             total = _total_batches(options, stored, data.steps_per_epoch)

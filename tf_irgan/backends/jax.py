@@ -108,8 +108,9 @@ class JaxBackend(Backend):
         return compiled, trained, frozen, state, optimizer_variables
 
     def _current(self, variable):
-        return self.values.get(id(variable), variable.value) if id(variable) in self.carried \
-            else variable.value
+        # `values` holds only carried variables; the rest (learning rates) are read each step.
+        value = self.values.get(id(variable))
+        return variable.value if value is None else value
 
     def call_step(self, compiled, batch, inputs):
         function, trained, frozen, state, optimizer_variables = compiled
