@@ -24,19 +24,13 @@ import numpy as np
 
 from tf_irgan import baselines
 from tf_irgan.data.patches import downsample_area
+from tf_irgan.data.warps import night
 from tf_irgan.images import read_image, to_gray
 from tf_irgan.metrics.fusion import clipped_share, fusion_ssim, fusion_vif, qabf, vif
 from tf_irgan.pipelines.fusion import fuse_images
 from tf_irgan.presets import read_preset
 
 SSIM_SHARE, CLIP_MARGIN = 0.98, 0.25
-NIGHT_GAIN, NIGHT_GAMMA, NIGHT_NOISE = 0.2, 1.5, 0.01
-
-
-def night(vis: np.ndarray, seed: int) -> np.ndarray:
-    """A night version of a day frame: darker (gamma 1.5, x0.2), sensor noise, 8-bit again."""
-    noise = np.random.default_rng(seed).normal(0, NIGHT_NOISE, vis.shape)
-    return np.round(np.clip(vis ** NIGHT_GAMMA * NIGHT_GAIN + noise, 0, 1) * 255) / 255
 
 
 def reduce(ir: np.ndarray, scale: int) -> np.ndarray:

@@ -8,12 +8,18 @@ other), but they share where many edges are. So:
 2. Both become edge maps that ignore polarity and local contrast (`structure`).
 3. Blocks of the visible map are looked up in the IR map (normalised cross-correlation), coarse
    to fine: far on the coarsest level (~12 % of the frame), a few pixels on the finer ones.
-4. RANSAC fits the transform to the blocks with a clear match, so that blocks fooled by a heat
-   halo or a shadow are outliers rather than a bias; perspective terms only where the matches
-   ask for them.
-5. A pair is refused, with the reason, when too few blocks agree, when they cover too little of
-   the frame, when the transform is degenerate or leaves too little overlap: never a silently
-   wrong warp.
+4. RANSAC fits a transform to the blocks with a clear match, so that blocks fooled by a heat
+   halo or a shadow are outliers rather than a bias.
+5. The simplest kind of transform the evidence asks for is kept, the identity (the pair as it
+   came) included: each kind is fitted on the blocks of one half of the frame (a checkerboard
+   of tiles) and scored on the other half's edges; a more general kind must win a t-test
+   (`select`). The kept fit is then refined on every pixel (ECC on the edge-strength maps,
+   `refine`).
+6. An expected error from how the two halves' fits disagree, and a confidence calibrated on it
+   (`expected_error`, `Registration.confidence`).
+7. A pair is refused, with the reason, when too few blocks agree, when they cover too little of
+   the frame, when the transform is degenerate or leaves too little overlap, or when its
+   confidence is under one half: never a silently wrong warp.
 
 The homography maps IR pixel centres (x, y) to visible pixel coordinates; the transform file
 (`Registration.to_json`) stores it with the confidence and what was tried. docs/registration.md
@@ -28,11 +34,12 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from scipy.stats import t as student_t
 
 from tf_irgan.errors import UserError
 from tf_irgan.images import to_gray
 
-MODELS = ("homography", "affine")
+MODELS = ("homography", "affine", "similarity", "shift")   # `--model`: the most general kind
 # Work on the visible frame reduced to at most this many pixels on its long side (the result is
 # scaled back): 640x480 is aligned at full resolution, larger frames at this size.
 WORK_SIZE = 640
@@ -59,6 +66,12 @@ MIN_IR_SIDE = 16         # px, the IR image
 ADVICE = "check that both images show the same scene (and that VIS comes first)"
 FUSE_ADVICE = ADVICE + ", or fuse unregistered with --register-fallback"
 FLAT_BAND = 4 / 255      # a 1-99 percentile band narrower than this is a flat image
+# Confidence = 1 / (1 + exp((expected error - MIDPOINT) / WIDTH)); a pair below MIN_CONFIDENCE
+# (an expected error above MIDPOINT px) is refused. Fitted on warped training pairs
+# (`benchmarks/bench_registration.py --split tuning`), never on the pairs reported.
+CONFIDENCE_MIDPOINT = 5.0
+CONFIDENCE_WIDTH = 1.2
+MIN_CONFIDENCE = 0.5
 
 
 @dataclass
@@ -73,24 +86,36 @@ class Registration:
     spread: float = 0.0             # share of the frame inside the agreeing blocks' hull
     overlap: float = 0.0            # share of the visible frame covered by the IR
     tried: list = field(default_factory=list)
+    expected_error: float = float("nan")   # px of the visible frame, see `expected_error`
+    refined: bool = False           # whether the dense refinement moved the block fit
+    tests: dict = field(default_factory=dict)   # the model selection's held-out comparisons
 
     @property
     def confidence(self) -> float:
-        """0-1: the share of matched blocks that agree, times min(1, agreeing / 40): many
-        blocks, most of them consistent, is what an unrelated pair never gives."""
-        return float(self.inliers / max(1, self.matches) * min(1.0, self.inliers / 40))
+        """0-1: the chance that the transform is within 5 px of the truth on average, from its
+        expected error (`expected_error`) by the logistic curve fitted on warped training pairs
+        (docs/registration.md: about half of the pairs with an expected error of 5 px were
+        off by more than 5 px, one in six at 3-5 px, one in twenty below)."""
+        if not math.isfinite(self.expected_error):
+            return 0.0
+        return float(1 / (1 + math.exp((self.expected_error - CONFIDENCE_MIDPOINT)
+                                       / CONFIDENCE_WIDTH)))
 
     def describe(self) -> str:
         """One line for the notes: the transform against the plain edge-to-edge stretch, how
         sure, how much of the frame has no IR."""
         (vw, vh), (iw, ih) = self.vis_size, self.ir_size
+        sure = (f"expected error {self.expected_error:.1f} px, confidence {self.confidence:.2f}; "
+                f"{self.inliers} of {self.matches} matched blocks agree")
+        if self.model == "identity":
+            return (f"registration kept the IR as it is (stretched edge to edge): no transform "
+                    f"fits the pair's edges clearly better ({sure})")
         centre = apply_homography(self.homography, [[(iw - 1) / 2, (ih - 1) / 2]])[0]
         shift = centre - [(vw - 1) / 2, (vh - 1) / 2]
         zoom = math.sqrt(abs(np.linalg.det(self.homography[:2, :2])) / (vw / iw * vh / ih))
-        return (f"registered the IR onto the visible frame: against the edge-to-edge stretch, "
-                f"centre moved ({shift[0]:+.1f}, {shift[1]:+.1f}) px, zoom {zoom:.3f}; "
-                f"{self.inliers} of {self.matches} matched blocks agree (confidence "
-                f"{self.confidence:.2f}); {1 - self.overlap:.1%} of the frame has no IR data")
+        return (f"registered the IR onto the visible frame ({self.model}): against the "
+                f"edge-to-edge stretch, centre moved ({shift[0]:+.1f}, {shift[1]:+.1f}) px, zoom "
+                f"{zoom:.3f}; {sure}; {1 - self.overlap:.1%} of the frame has no IR data")
 
     def map_points(self, points) -> np.ndarray:
         """IR pixel coordinates (N, 2) -> visible pixel coordinates (N, 2)."""
@@ -101,7 +126,8 @@ class Registration:
                 "convention": "visible (x, y, 1) ~ H @ IR (x, y, 1); pixel centres at integers",
                 "vis_size": list(self.vis_size), "ir_size": list(self.ir_size),
                 "model": self.model, "confidence": round(self.confidence, 4),
-                "inliers": self.inliers, "matches": self.matches,
+                "expected_error_px": round(self.expected_error, 3), "refined": self.refined,
+                "selection": self.tests, "inliers": self.inliers, "matches": self.matches,
                 "residual_px": round(self.residual, 3), "spread": round(self.spread, 4),
                 "overlap": round(self.overlap, 4), "tried": self.tried}
         return json.dumps(data, indent=2) + "\n"
@@ -116,7 +142,9 @@ class Registration:
             return cls(matrix, tuple(data["vis_size"]), tuple(data["ir_size"]),
                        data.get("model", "homography"), data.get("inliers", 0),
                        data.get("matches", 0), data.get("residual_px", 0.0),
-                       data.get("spread", 0.0), data.get("overlap", 0.0), data.get("tried", []))
+                       data.get("spread", 0.0), data.get("overlap", 0.0), data.get("tried", []),
+                       float(data.get("expected_error_px", "nan")), data.get("refined", False),
+                       data.get("selection", {}))
         except (ValueError, KeyError, TypeError) as error:
             raise UserError(f"{name}: not a transform file written by `tf-irgan register` "
                             f"({error}); register the pair again") from None
@@ -154,6 +182,34 @@ def edge_share(gray: np.ndarray) -> float:
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
     return float((np.hypot(gx, gy) > 0.1).mean())   # 0.1 ~ a step of 2.5 % of the range
+
+
+def with_data(gray: np.ndarray) -> np.ndarray:
+    """False on the rows and columns at the image's edges that hold one value only: the black
+    frame around a thermal core's picture. Their edge is the frame's, not the scene's, and
+    would pull a registration toward the frame. (A dark background inside the picture, as
+    around a brain slice, is scene and stays.)"""
+    mask = np.ones(gray.shape, bool)
+    flat_rows = gray.max(axis=1) == gray.min(axis=1)
+    flat_columns = gray.max(axis=0) == gray.min(axis=0)
+    for flat, along in ((flat_rows, 0), (flat_columns, 1)):
+        first = int(np.argmin(flat)) if not flat.all() else len(flat)
+        last = int(np.argmin(flat[::-1])) if not flat.all() else len(flat)
+        index = [slice(None)] * 2
+        index[along] = slice(0, first)
+        mask[tuple(index)] = False
+        index[along] = slice(len(flat) - last, None)
+        mask[tuple(index)] = False
+    return mask
+
+
+def _data_levels(mask, size, levels) -> list:
+    """The data mask on the work frame's pyramid, finest first, as float32 0/1, shrunk by the
+    reach of the edge filters (a blur of 1 px and a 3x3 Sobel) so no edge of the frame is left."""
+    work = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    square = np.ones((9, 9), np.uint8)
+    return [cv2.erode((level > 0.999).astype(np.uint8), square).astype(np.float32)
+            for level in _pyramid(work, levels)]
 
 
 # ---------------------------------------------------------------- coordinate frames
@@ -312,6 +368,237 @@ def degenerate(to_vis, ir_size, vis_size) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- model selection
+
+# Simplest first. "identity" is the edge-to-edge stretch: a pair registered by its makers.
+KINDS = ("identity", "shift", "similarity", "affine", "homography")
+TILE = 64                # px of the work frame: the unit of held-out evidence (halved per
+                         # level above it: a fit on a coarse level, for a small IR, has as many)
+# A more general kind must beat the kept one by a one-sided t-test on the per-tile score
+# differences: at level LEAVE_IDENTITY shared by the kinds tried against the identity (moving an
+# aligned pair is the costly mistake; a small frame has few tiles and must show more), at
+# SELECT from one fitted kind to a more general one.
+LEAVE_IDENTITY = 0.001
+SELECT = 0.025
+MIN_FOLD_POINTS = 4      # agreeing blocks a fold needs to fit any model
+
+
+def fit_model(src, dst, kind: str) -> np.ndarray:
+    """The least-squares transform of `kind` taking src (N, 2) to dst (N, 2), as a 3x3 matrix."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    if kind == "identity":
+        return np.eye(3)
+    if kind == "shift":
+        matrix = np.eye(3)
+        matrix[:2, 2] = (dst - src).mean(axis=0)
+        return matrix
+    if kind == "similarity":
+        # As complex numbers, a similarity is b = z a + t.
+        a = (src[:, 0] - src[:, 0].mean()) + 1j * (src[:, 1] - src[:, 1].mean())
+        b = (dst[:, 0] - dst[:, 0].mean()) + 1j * (dst[:, 1] - dst[:, 1].mean())
+        z = np.vdot(a, b) / max(np.vdot(a, a).real, 1e-12)
+        rotation = np.array([[z.real, -z.imag], [z.imag, z.real]])
+        matrix = np.eye(3)
+        matrix[:2, :2] = rotation
+        matrix[:2, 2] = dst.mean(axis=0) - rotation @ src.mean(axis=0)
+        return matrix
+    if kind == "affine":
+        affine = np.linalg.lstsq(np.c_[src, np.ones(len(src))], dst, rcond=None)[0].T
+        return np.vstack([affine, [0, 0, 1]])
+    matrix, _ = cv2.findHomography(src, dst, 0)
+    if matrix is None:   # degenerate points: the affine fit stands in
+        return fit_model(src, dst, "affine")
+    return matrix / matrix[2, 2]
+
+
+class _Tiles:
+    """The work frame cut into TILE-px tiles in a checkerboard of two folds: a model is fitted
+    on the blocks of one fold and scored on the pixels of the other."""
+
+    def __init__(self, shape, size=TILE):
+        h, w = shape
+        self.size = size
+        self.columns, self.rows = -(-w // size), -(-h // size)
+        ys, xs = np.mgrid[0:h, 0:w]
+        self.index = ((ys // size) * self.columns + xs // size).ravel()
+        tx, ty = np.arange(self.count) % self.columns, np.arange(self.count) // self.columns
+        self.fold = (tx + ty) % 2
+        self.area = np.bincount(self.index, minlength=self.count)
+
+    @property
+    def count(self) -> int:
+        return self.columns * self.rows
+
+    def fold_of(self, points) -> np.ndarray:
+        x = np.clip(np.asarray(points)[:, 0] // self.size, 0, self.columns - 1).astype(int)
+        y = np.clip(np.asarray(points)[:, 1] // self.size, 0, self.rows - 1).astype(int)
+        return self.fold[y * self.columns + x]
+
+    def scores(self, vis_map, ir_map, to_ir) -> np.ndarray:
+        """Per tile, the normalised correlation of the visible edge map with the IR's resampled
+        by `to_ir` (visible -> IR); NaN where a tile has too little of both."""
+        h, w = vis_map.shape[:2]
+        warped = cv2.warpPerspective(ir_map, to_ir, (w, h),
+                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        inside = cv2.warpPerspective(np.ones(ir_map.shape[:2], np.float32), to_ir, (w, h),
+                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP) > 0.999
+        def total(values):
+            return np.bincount(self.index, weights=(values * inside).ravel(),
+                               minlength=self.count)
+        product = total((vis_map * warped).sum(axis=2))
+        vis_energy, ir_energy = total((vis_map ** 2).sum(axis=2)), total((warped ** 2).sum(axis=2))
+        covered = total(np.ones((h, w), np.float32)) / self.area
+        # An edge map's energy per pixel is ~0.1-1 where there are edges; a tile with almost
+        # none on either side says nothing about where the edges are.
+        usable = (covered > 0.5) & (vis_energy > 0.02 * self.area) & (ir_energy > 0.02 * self.area)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result = product / np.sqrt(vis_energy * ir_energy)
+        return np.where(usable, result, np.nan)
+
+
+def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: int = TILE):
+    """The simplest transform kind the evidence asks for. Each kind up to `most_general` is fitted
+    on the agreeing blocks of one fold of tiles and scored on the other fold's edge maps
+    (held-out, both ways round); a more general kind replaces the one kept only when its
+    held-out scores beat it by SELECT_Z standard errors of the per-tile differences. So an
+    aligned pair stays at the identity unless its edges say otherwise, and perspective terms
+    are kept only where they fit pixels they were not fitted on. Returns (kind, evidence)."""
+    tiles = _Tiles(vis_map.shape[:2], tile)
+    folds = tiles.fold_of(dst)
+    held = {"identity": tiles.scores(vis_map, ir_map, np.eye(3))}
+    fold_fits = {}
+    for kind in KINDS[1:KINDS.index(most_general) + 1]:
+        if min((folds == f).sum() for f in (0, 1)) < MIN_FOLD_POINTS:
+            break
+        scores, fits = np.full(tiles.count, np.nan), []
+        for fold in (0, 1):
+            fitted = fit_model(src[folds != fold], dst[folds != fold], kind)
+            fits.append(fitted)
+            on_fold = tiles.fold == fold
+            scores[on_fold] = tiles.scores(vis_map, ir_map, np.linalg.inv(fitted))[on_fold]
+        held[kind], fold_fits[kind] = scores, fits
+    kept, tests = "identity", {}
+    for kind in list(held)[1:]:
+        difference = held[kind] - held[kept]
+        difference = difference[np.isfinite(difference)]
+        if len(difference) < 4:
+            continue
+        gain = float(difference.mean())
+        error = float(difference.std(ddof=1) / math.sqrt(len(difference))) + 1e-9
+        level = LEAVE_IDENTITY / (len(held) - 1) if kept == "identity" else SELECT
+        needed = float(student_t.ppf(1 - level, len(difference) - 1))
+        tests[kind] = {"against": kept, "gain": round(gain, 5), "t": round(gain / error, 2),
+                       "needed": round(needed, 2), "tiles": int(len(difference))}
+        if gain > needed * error:
+            kept = kind
+    return kept, {"held_out": {k: float(np.nanmean(v)) for k, v in held.items()},
+                  "tests": tests, "fold_fits": fold_fits}
+
+
+# ---------------------------------------------------------------- dense refinement
+
+REFINE_BLUR = 1.5        # px of the work frame: the edge-strength maps' blur, the refinement's reach
+MAX_REFINE = 4.0         # px of the work frame a refinement may move the block fit on average
+MIN_UPGRADE = 0.75       # px of the work frame a more general refined kind must move the frame
+MOTIONS = {"shift": cv2.MOTION_TRANSLATION, "similarity": cv2.MOTION_AFFINE,
+           "affine": cv2.MOTION_AFFINE, "homography": cv2.MOTION_HOMOGRAPHY}
+
+
+def _grid(shape, step=16):
+    h, w = shape
+    ys, xs = np.mgrid[step // 2:h:step, step // 2:w:step]
+    return np.c_[xs.ravel(), ys.ravel()].astype(np.float64)
+
+
+def mean_distance(first, second, shape) -> float:
+    """Mean distance between where two visible->IR warps send a grid over the visible frame."""
+    grid = _grid(shape)
+    return float(np.linalg.norm(apply_homography(first, grid) - apply_homography(second, grid),
+                                axis=1).mean())
+
+
+ECC_STEPS = (30, 5)      # iterations at half and at full resolution
+
+
+def _halved(image):
+    return cv2.resize(image, (max(1, image.shape[1] // 2), max(1, image.shape[0] // 2)),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _ecc(template, image, warp, motion, steps) -> np.ndarray:
+    """One run of OpenCV's ECC from `warp` (3x3, template -> image); the result as 3x3."""
+    start = (warp / warp[2, 2]).astype(np.float32)
+    if motion != cv2.MOTION_HOMOGRAPHY:
+        start = start[:2].copy()
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, steps, 1e-4)
+    _, found = cv2.findTransformECC(template, image, start, motion, criteria, None, 1)
+    found = found.astype(np.float64)
+    return np.vstack([found, [0, 0, 1]]) if found.shape[0] == 2 else found
+
+
+def refine(vis_map, ir_map, warp, kind, tile: int = TILE):
+    """The block fit (visible -> IR, work frame) refined on every pixel: ECC (OpenCV's enhanced
+    correlation) between the two images' edge-strength maps, which are polarity-free like the
+    blocks' maps, within the kind the selection kept (a similarity is refined as an affine
+    transform and brought back to the nearest similarity). Blocks average a few dozen
+    template positions; the whole overlap pins the transform down further. Kept only when it
+    stays near the block fit and raises the edge maps' correlation; the identity is never
+    refined (an aligned pair stays as it is). Returns (warp, whether refined)."""
+    if kind == "identity":
+        return warp, False
+    def strength(edge_map):
+        return cv2.GaussianBlur(np.linalg.norm(edge_map, axis=2), (0, 0), REFINE_BLUR)
+    motion = MOTIONS[kind]
+    vis_strength, ir_strength = strength(vis_map), strength(ir_map)
+    # Half resolution first (most of the way, at a quarter of the cost), then a few steps on
+    # the full work frame.
+    half = scaling(0.5, 0.5)
+    try:
+        found = _ecc(_halved(vis_strength), _halved(ir_strength), half @ warp @ np.linalg.inv(half),
+                     motion, ECC_STEPS[0])
+        found = _ecc(vis_strength, ir_strength, np.linalg.inv(half) @ found @ half, motion,
+                     ECC_STEPS[1])
+    except cv2.error:   # did not converge: the block fit stands
+        return warp, False
+    shape = vis_map.shape[:2]
+    if kind == "similarity":
+        grid = _grid(shape)
+        found = np.linalg.inv(fit_model(apply_homography(found, grid), grid, "similarity"))
+    if not np.isfinite(found).all() or mean_distance(found, warp, shape) > MAX_REFINE:
+        return warp, False
+    tiles = _Tiles(shape, tile)
+    if np.nanmean(tiles.scores(vis_map, ir_map, found)) <= np.nanmean(
+            tiles.scores(vis_map, ir_map, warp)):
+        return warp, False
+    return found, True
+
+
+def _clearly_better(maps, warp, than, tile: int = TILE) -> bool:
+    """Whether `warp` raises the per-tile correlation over `than` (one-sided t-test, SELECT)."""
+    tiles = _Tiles(maps[0].shape[:2], tile)
+    difference = tiles.scores(*maps, warp) - tiles.scores(*maps, than)
+    difference = difference[np.isfinite(difference)]
+    if len(difference) < 4:
+        return False
+    needed = student_t.ppf(1 - SELECT, len(difference) - 1)
+    return bool(difference.mean() > needed * difference.std(ddof=1) / math.sqrt(len(difference)))
+
+
+def expected_error(evidence, kind, agreeing, warp, most_general, shape) -> float:
+    """How far (work-frame px, mean over the frame) the transform is likely to be off, from two
+    parts: half the distance between the fits of `kind` to the two folds' blocks (they
+    disagree as much as the blocks are noisy or misled), and the distance to the most general
+    kind's fit to all blocks (what a kind kept as simpler leaves out, if the blocks are right).
+    Calibrated on warped training pairs (docs/registration.md)."""
+    noise = 0.0
+    if kind != "identity":
+        first, second = evidence["fold_fits"][kind]
+        noise = 0.5 * mean_distance(np.linalg.inv(first), np.linalg.inv(second), shape)
+    general = np.linalg.inv(fit_model(*agreeing, most_general))
+    left_out = mean_distance(warp, general, shape) if kind != most_general else 0.0
+    return float(math.hypot(noise, left_out))
+
+
 # ---------------------------------------------------------------- the entry point
 
 def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
@@ -341,19 +628,23 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
                          cv2.INTER_LINEAR)
     levels = max(1, int(math.log2(max(ww, wh) / 120)) + 1)
     vis_levels, ir_levels = _pyramid(vis_work, levels), _pyramid(ir_work, levels)
+    # Where each image has data (not a black frame or an empty corner), per level.
+    vis_data = _data_levels(with_data(vis_gray), (ww, wh), levels)
+    ir_data = _data_levels(with_data(ir_gray), (ww, wh), levels)
     warp = np.eye(3)   # work-frame vis -> work-frame IR, on the current level
     tried, inliers, matches, residual, spread = [], 0, 0, float("nan"), 0.0
     carried = 0.0      # the reach of a level that found too few matches, passed to the next
     # The finest level runs again REFINE times: its blocks, matched once the IR is already
     # close, are matched on less distorted content.
     schedule = list(reversed(range(levels))) + [0] * REFINE
-    maps = {}
+    maps, agreeing = {}, {}   # per level: edge maps; the last fit's agreeing blocks
     for number, k in enumerate(schedule):
         if 0 < number and k < schedule[number - 1]:
             (h0, w0), (h1, w1) = vis_levels[k + 1].shape, vis_levels[k].shape
             warp = _level_change(warp, w1 / w0, h1 / h0)
         if k not in maps:   # the finest level's extra passes reuse its maps
-            maps[k] = structure(vis_levels[k]), structure(ir_levels[k])
+            maps[k] = (structure(vis_levels[k]) * vis_data[k][..., None],
+                       structure(ir_levels[k]) * ir_data[k][..., None])
         vis_map, ir_map = maps[k]
         h, w = vis_map.shape[:2]
         size, reach_share, threshold = LEVELS[min(number, len(LEVELS) - 1)]
@@ -382,18 +673,45 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
         inliers, matches = int(mask.sum()), int(len(points))
         error = np.linalg.norm(apply_homography(fitted, ir_points[mask]) - found[mask], axis=1)
         residual = float(np.median(error)) / (work * 2 ** -k)   # in visible pixels
-    if not any(step["used"] and step["level"] == "1" for step in tried):
+        agreeing[k] = ir_points[mask], found[mask]
+    # The finest level that must give a fit: the IR's own resolution (an IR smaller than the
+    # work frame, enlarged onto it, has no finer detail to match), the full work frame otherwise.
+    ratio = min(ww / iw, wh / ih)
+    required = 0 if ratio <= 1.5 else min(levels - 1, int(round(math.log2(ratio))))
+    if not agreeing or min(agreeing) > required:
         last = tried[-1]
+        detail = "at full detail" if required == 0 else f"at 1/{2 ** required} (the IR's detail)"
         _refuse(ir_name, vis_name, f"too few edges match ({last['inliers']} consistent blocks "
-                f"of {last['clear_blocks']} clear ones at full detail, at least {MIN_INLIERS} "
+                f"of {last['clear_blocks']} clear ones {detail}, at least {MIN_INLIERS} "
                 "needed)", advice)
+    # Selection and refinement on the finest level with a fit.
+    finest = min(agreeing)
+    maps_here, shape = maps[finest], vis_levels[finest].shape
+    tile = max(16, TILE >> finest)
+    chosen, evidence = select(*maps_here, *agreeing[finest], model, tile)
+    warp = np.linalg.inv(fit_model(*agreeing[finest], chosen))
+    warp, refined = refine(*maps_here, warp, chosen, tile)
+    if chosen not in ("identity", model):
+        # Fitted to half the blocks, the more general kinds' extra terms are noisy; refined on
+        # every pixel they are not: keep them where they raise the tiles' correlation clearly.
+        # Both are fitted on the pixels they are scored on: the more general one must also
+        # move the frame by more than a refinement's own play.
+        general, better = refine(*maps_here, warp, model, tile)
+        if (better and mean_distance(general, warp, shape) > MIN_UPGRADE
+                and _clearly_better(maps_here, general, warp, tile)):
+            warp, chosen, refined = general, model, True
+    expected = expected_error(evidence, chosen, agreeing[finest], warp, model, shape) / (
+        work * 2 ** -finest)
+    (h_here, w_here), (h0, w0) = shape, vis_levels[0].shape
+    warp = _level_change(warp, w0 / w_here, h0 / h_here)
     # Work-frame vis -> work-frame IR, to full-size IR -> full-size visible.
     vis_to_work = scaling(ww / vw, wh / vh)
     ir_from_work = scaling(iw / ww, ih / wh)
     to_vis = np.linalg.inv(ir_from_work @ warp @ vis_to_work)
     to_vis /= to_vis[2, 2]
-    result = Registration(to_vis, (vw, vh), (iw, ih), model, inliers, matches, residual,
-                          spread, _overlap(to_vis, (iw, ih), (vw, vh)), tried)
+    result = Registration(to_vis, (vw, vh), (iw, ih), chosen, inliers, matches, residual,
+                          spread, _overlap(to_vis, (iw, ih), (vw, vh)), tried, expected, refined,
+                          evidence["tests"])
     check(result, vis_name, ir_name, advice)
     return result
 
@@ -427,6 +745,11 @@ def check(result: Registration, vis_name="visible", ir_name="IR", advice=ADVICE)
     if result.overlap < MIN_OVERLAP:
         _refuse(ir_name, vis_name, f"the IR would cover only {result.overlap:.0%} of the "
                 f"visible frame (at least {MIN_OVERLAP:.0%})", advice)
+    if math.isfinite(result.expected_error) and result.confidence < MIN_CONFIDENCE:
+        _refuse(ir_name, vis_name, f"uncertain: the evidence leaves an expected error of "
+                f"{result.expected_error:.1f} px (confidence {result.confidence:.2f}, at least "
+                f"{MIN_CONFIDENCE} needed: the blocks of two halves of the frame disagree, or "
+                "disagree with the transform kept)", advice)
     share = result.inliers / max(1, result.matches)
     if share < MIN_INLIER_SHARE or result.spread < MIN_SPREAD:
         _refuse(ir_name, vis_name, f"low confidence ({result.inliers} of {result.matches} "

@@ -19,9 +19,11 @@ from tf_irgan.cli.options import range_option
                    "to visible pixels, its confidence and what was tried).")
 @click.option("--mask", type=click.Path(),
               help="Also write where the IR has data (white) as an 8-bit image.")
-@click.option("--model", type=click.Choice(["homography", "affine"]), default="homography",
-              show_default=True, help="The transform's kind: affine for cameras side by side "
-                                      "with parallel axes, homography otherwise.")
+@click.option("--model", type=click.Choice(["homography", "affine", "similarity", "shift"]),
+              default="homography", show_default=True,
+              help="The most general transform to consider. Simpler ones (down to none: a pair "
+                   "already aligned stays as it is) are kept where the pair's edges do not ask "
+                   "for more: affine for cameras side by side with parallel axes.")
 @range_option("ir", "IR")
 @range_option("vis", "visible")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]),

@@ -1,4 +1,5 @@
-"""Known deformations of a registered pair, to measure registration (tests, benchmarks/).
+"""Known deformations of a registered pair, to measure registration (tests, benchmarks/), and
+`night`, the night version of a day frame that selection and benchmarks use.
 
 `random_warp` takes an IR image registered with its visible image and returns it seen by
 another camera: a random perspective (its four corners moved ~`displacement` visible pixels) with
@@ -48,8 +49,10 @@ def random_warp(ir: np.ndarray, vis_shape, rng: np.random.Generator, displacemen
     # Sample the IR where each new pixel lies: visible frame -> IR pixel centres.
     map_x = ((truth[..., 0] + 0.5) * iw / vw - 0.5).astype(np.float32)
     map_y = ((truth[..., 1] + 0.5) * ih / vh - 0.5).astype(np.float32)
+    # Outside the original, mirrored content: a camera sees more scene there, not a black
+    # wedge whose straight edges would be easy to match.
     image = cv2.remap(ir.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                      borderMode=cv2.BORDER_REFLECT_101)
     return Warp(image, truth.astype(np.float32), np.dstack([map_x, map_y]), homography)
 
 
@@ -73,3 +76,13 @@ def end_point_error(homography: np.ndarray, warp: Warp, vis_shape, step: int = 8
     inside = ((truth[:, 0] >= 0) & (truth[:, 0] <= vw - 1)
               & (truth[:, 1] >= 0) & (truth[:, 1] <= vh - 1))
     return float(np.linalg.norm(mapped[inside] - truth[inside], axis=1).mean())
+
+
+NIGHT_GAIN, NIGHT_GAMMA, NIGHT_NOISE = 0.2, 1.5, 0.01
+
+
+def night(vis: np.ndarray, seed: int) -> np.ndarray:
+    """A night version of a day frame: darker (gamma 1.5, x0.2), sensor noise, 8-bit again."""
+    noise = np.random.default_rng(seed).normal(0, NIGHT_NOISE, vis.shape)
+    return (np.round(np.clip(vis ** NIGHT_GAMMA * NIGHT_GAIN + noise, 0, 1) * 255) / 255).astype(
+        np.float32)
