@@ -281,3 +281,61 @@ def test_replace_luma_and_intensity_keep_color():
     out = replace_intensity(rgb, new)
     np.testing.assert_allclose(rgb_to_ihs(out)[..., 0], new, atol=1e-5)
     np.testing.assert_allclose(rgb_to_ihs(out)[..., 1:], rgb_to_ihs(rgb)[..., 1:], atol=1e-5)
+
+
+def _huge_png(path, side):
+    """A PNG whose header says side x side and that holds no pixel data: what a user's
+    425 KB 20000x20000 file costs before any pixel is read."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0,
+                                                                     0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    huge = _huge_png(tmp_path / "huge.png", 20000)
+    with pytest.raises(UserError, match=r"huge.png: 20000x20000 is 400 million pixels, over the "
+                                        r"limit of 200 million.*TF_IRGAN_MAX_PIXELS"):
+        read_image(huge)
+    # The limit is the user's to set; a wrong setting is named.
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.zeros((40, 50), np.uint8))
+    monkeypatch.setenv("TF_IRGAN_MAX_PIXELS", "1000")
+    with pytest.raises(UserError, match="small.png: 50x40 is 0 million pixels"):
+        read_image(small)
+    monkeypatch.setenv("TF_IRGAN_MAX_PIXELS", "2000")
+    assert read_image(small).shape == (40, 50)
+    monkeypatch.setenv("TF_IRGAN_MAX_PIXELS", "lots")
+    with pytest.raises(UserError, match="TF_IRGAN_MAX_PIXELS=lots: give a positive number"):
+        read_image(small)
+
+
+@pytest.mark.parametrize("command", [["fuse", "{huge}", "{huge}", "-o", "{out}"],
+                                     ["translate", "{huge}", "-o", "{out}"],
+                                     ["register", "{huge}", "{huge}", "-o", "{out}"]])
+def test_commands_refuse_a_huge_image_before_taking_memory(tmp_path, command):
+    # The issue: a 20000x20000 PNG cost 4.1 GB before it was refused. Measured in a process of
+    # its own: the refusal comes before a model (or TensorFlow) is loaded.
+    import subprocess
+    import sys
+
+    huge = _huge_png(tmp_path / "huge.png", 20000)
+    arguments = [part.format(huge=huge, out=tmp_path / "out.png") for part in command]
+    probe = ("import resource, sys\n"
+             "from tf_irgan.cli.main import cli\n"
+             "try:\n    cli.main(sys.argv[1:], prog_name='tf-irgan')\n"
+             "except SystemExit as stop:\n    code = stop.code\n"
+             "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code)\n")
+    done = subprocess.run([sys.executable, "-c", probe, *arguments], capture_output=True, text=True,
+                          timeout=120)
+    peak, code = done.stdout.split("PEAK")[1].split()
+    assert code == "2" and "20000x20000 is 400 million pixels" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert int(peak) < 500 * 1024, f"peak RSS {int(peak) // 1024} MB"
+    assert not (tmp_path / "out.png").exists()

@@ -44,6 +44,66 @@ def check_aspect(shape, reference_shape, name, reference_name, notes=None) -> fl
                      "taken as registered edge to edge")
     return mismatch
 
+# Images above this many pixels are refused from their header, before any is decoded: a
+# 20000x20000 PNG is 425 KB on disk and 1.6 GB as float32 per channel, and fusing it would take
+# ~10x that. 200 million (e.g. 14000x14000) fits the 24 GB machines this was sized on; set
+# TF_IRGAN_MAX_PIXELS for more (docs/usage.md, "What tf-irgan promises about your files").
+MAX_PIXELS = 200_000_000
+MAX_PIXELS_VARIABLE = "TF_IRGAN_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    import os
+
+    text = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
+    if not text:
+        return MAX_PIXELS
+    try:
+        value = int(float(text))
+        if value <= 0:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"{MAX_PIXELS_VARIABLE}={text}: give a positive number of pixels, e.g. "
+                        f"{MAX_PIXELS}") from None
+    return value
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header alone (Pillow reads no pixel data for this), or
+    None where Pillow does not know the format (OpenCV may still decode it)."""
+    from PIL import Image, UnidentifiedImageError
+
+    guard = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None   # Pillow's own decompression-bomb guard: ours is `check_pixels`
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = guard
+
+
+def check_pixels(path: Path, width: int, height: int) -> None:
+    limit = max_pixels()
+    if width * height > limit:
+        raise UserError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} million pixels, "
+                        f"over the limit of {limit / 1e6:.0f} million; crop or reduce it, or set "
+                        f"{MAX_PIXELS_VARIABLE} higher if this machine has the memory (about "
+                        f"100 bytes per pixel to fuse)")
+
+
+def check_headers(paths) -> None:
+    """Refuse any of `paths` over the pixel limit from its header, before a command loads its
+    model or decodes anything (files that do not exist are left to `read_image` to name)."""
+    for path in paths:
+        path = Path(path)
+        if path.is_file():
+            size = header_size(path)
+            if size is not None:
+                check_pixels(path, *size)
+
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # Outputs: lossless PNG/TIFF (8 or 16 bit) and BMP; JPEG (8 bit, lossy) for previews.
 WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
@@ -60,9 +120,14 @@ def read_image(path, value_range=None, notes: list | None = None, label: str = "
         raise UserError(f"{path}: file not found; check the path")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, not an image; pass an image file")
+    size = header_size(path)
+    if size is not None:
+        check_pixels(path, *size)
     # imdecode on the raw bytes: imread mis-handles some non-ASCII paths and says nothing useful.
     raw = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    if image is not None and size is None:
+        check_pixels(path, image.shape[1], image.shape[0])
     if image is None:
         raise UserError(f"{path}: cannot be decoded as an image (corrupt or unsupported format); "
                         "re-save it as PNG or TIFF")

@@ -59,7 +59,7 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     from tf_irgan.files import check_not_inputs
     from tf_irgan.cli.jobs import (check_manifest, check_outputs, run_jobs, summary_of,
                                    write_manifest)
-    from tf_irgan.images import check_out_dir, pair_folders, read_image, write_image
+    from tf_irgan.images import check_headers, check_out_dir, pair_folders, read_image, write_image
 
     from tf_irgan.ranges import parse_range
 
@@ -89,6 +89,7 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
             click.echo(f"note: fused as {modality} (the second images' folder is named so); "
                        "--modality ir-vis says otherwise", err=True)
     check_not_inputs([out for *_, out in jobs], [p for job in jobs for p in job[:2]])
+    check_headers(p for job in jobs for p in job[:2])   # before a model takes memory
     if method == "ddcgan":
         from tf_irgan.cli.runtime import import_tensorflow_quietly
         import_tensorflow_quietly()

@@ -29,7 +29,7 @@ def translate(image, output, in_dir, out_dir, preset, ir_range, vis_range, preci
     from tf_irgan.errors import UserError
     from tf_irgan.files import check_not_inputs
     from tf_irgan.cli.jobs import check_manifest, check_outputs, run_jobs, write_manifest
-    from tf_irgan.images import check_out_dir, images_by_stem, read_image, write_image
+    from tf_irgan.images import check_headers, check_out_dir, images_by_stem, read_image, write_image
 
     from tf_irgan.ranges import parse_range
 
@@ -52,6 +52,7 @@ def translate(image, output, in_dir, out_dir, preset, ir_range, vis_range, preci
         manifest = check_manifest(out_dir, overwrite)
     check_outputs([out for _, out in jobs], overwrite, int(bit_depth))
     check_not_inputs([out for _, out in jobs], [source for source, _ in jobs])
+    check_headers(source for source, _ in jobs)   # before the model takes memory
     from tf_irgan.cli.runtime import import_tensorflow_quietly
     import_tensorflow_quietly()
     from tf_irgan.pipelines.translation import translate_image
