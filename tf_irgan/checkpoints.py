@@ -54,11 +54,12 @@ def save(folder, model, batch: int, extra: dict, keep: int = 2) -> Path:
     """Write the checkpoint of `batch` (atomically) and drop all but the newest `keep`."""
     import h5py
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"ckpt-{batch}.h5"
-    partial = folder / f".ckpt-{batch}.h5.partial"
-    with h5py.File(partial, "w") as f:
+    from tf_irgan.files import atomic_path
+
+    path = Path(folder) / f"ckpt-{batch}.h5"
+    # A full disk ends here as a one-line error naming the checkpoint, with no partial file
+    # left to keep the disk full; the older checkpoints are dropped only after this one exists.
+    with atomic_path(path, overwrite=True) as partial, h5py.File(partial, "w") as f:
         f.attrs["batch"] = batch
         f.attrs["counters"] = json.dumps(model.counters())
         f.attrs["extra"] = json.dumps(extra)
@@ -70,7 +71,6 @@ def save(folder, model, batch: int, extra: dict, keep: int = 2) -> Path:
                 for i, variable in enumerate(owner.variables):
                     data = sub.create_dataset(f"{i:05d}", data=np.asarray(variable.numpy()))
                     data.attrs["path"] = variable.path
-    os.replace(partial, path)
     kept = saved(folder)
     for batch in sorted(kept)[:-keep]:
         kept[batch].unlink(missing_ok=True)

@@ -10,6 +10,7 @@ most a `.partial` beside the target, which the next run replaces.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -125,19 +126,42 @@ def atomic_path(path, overwrite: bool = False, folder: bool = False):
     """
     path = Path(path)
     check_outputs([path], overwrite, folders=folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    _remove(partial)
-    if folder:
-        partial.mkdir()
     try:
-        yield partial
-    except BaseException:
+        path.parent.mkdir(parents=True, exist_ok=True)
         _remove(partial)
+        if folder:
+            partial.mkdir()
+        yield partial
+        if folder:
+            _remove(path)
+        os.replace(partial, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            _remove(partial)
+        why = write_failure(error) if isinstance(error, Exception) else None
+        if why:
+            raise UserError(f"{path}: not written: {why}; nothing of it was left there (free "
+                            "space or choose another place, then run the command again)") from None
         raise
-    if folder:
-        _remove(path)
-    os.replace(partial, path)
+
+
+# Raised by the OS, h5py (its message carries the errno) or TensorFlow's file writers (theirs
+# carries the OS's words): each says the same two things its own way.
+_FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+_FULL_DISK_WORDS = ("No space left on device", "Disk quota exceeded", "errno = 28")
+_NO_WRITE = (errno.EROFS, errno.EACCES, errno.EPERM)
+_NO_WRITE_WORDS = ("Read-only file system", "Permission denied", "errno = 30", "errno = 13")
+
+
+def write_failure(error: BaseException) -> str | None:
+    """Why a write failed, when the disk or the target's permissions are why; else None."""
+    code, text = getattr(error, "errno", None), str(error)
+    if code in _FULL_DISK or any(words in text for words in _FULL_DISK_WORDS):
+        return "the disk is full"
+    if code in _NO_WRITE or any(words in text for words in _NO_WRITE_WORDS):
+        return "the place cannot be written (a read-only disk or no permission)"
+    return None
 
 
 def write_bytes(path, data: bytes, overwrite: bool = False) -> Path:

@@ -32,6 +32,7 @@ from pathlib import Path
 from tf_irgan import checkpoints
 from tf_irgan.distribute import DEFAULT_CLUSTER_TIMEOUT
 from tf_irgan.errors import UserError
+from tf_irgan.files import write_text
 from tf_irgan.models.base import precision  # noqa: F401  (also imported from here)
 
 RUN_FILE = "run.json"
@@ -231,11 +232,17 @@ def _train(options: TrainOptions, verbose: bool = True) -> TrainResult:
     if not writes:
         return TrainResult(out, result["batches"], None, result["losses"], step_counts,
                            result["seconds"], model.task, model, backend.name, result["stopped"], backend.jit)
-    preset_dir = export_preset(model, options, result["batches"], run, out / "model", overwrite=True)
+    try:
+        preset_dir = export_preset(model, options, result["batches"], run, out / "model",
+                                   overwrite=True)
+    except UserError as error:   # a full disk after the last checkpoint: nothing is lost
+        raise UserError(f"training reached batch {result['batches']} and its checkpoint is kept, "
+                        f"but the preset was not written: {error}; run the same command with "
+                        "--resume to write it") from None
     summary = {"batches": result["batches"], "losses": result["losses"], "step_counts": step_counts,
                "seconds": result["seconds"], "backend": backend.name,
                "time_limit_reached": result["stopped"]}
-    (out / "last_session.json").write_text(json.dumps(summary, indent=2))
+    write_text(out / "last_session.json", json.dumps(summary, indent=2), overwrite=True)
     return TrainResult(out, result["batches"], preset_dir, result["losses"], step_counts,
                        result["seconds"], model.task, model, backend.name, result["stopped"], backend.jit)
 
@@ -326,7 +333,7 @@ def _run_record(out: Path, options, config, data, total, stored, writes: bool,
         run["commands"] = run.get("commands", []) + [options.command]
     if writes:
         out.mkdir(parents=True, exist_ok=True)
-        (out / RUN_FILE).write_text(json.dumps(run, indent=2))
+        write_text(out / RUN_FILE, json.dumps(run, indent=2), overwrite=True)   # never half a file
     return run
 
 
@@ -461,7 +468,13 @@ def _loop(model, data, backend, saves, start, total, options, verbose, writes, s
     def save(batch):
         nonlocal last_saved
         backend.sync()
-        checkpoints.save(saves, model, batch, {"seconds": seconds_before + time.time() - began})
+        try:
+            checkpoints.save(saves, model, batch, {"seconds": seconds_before + time.time() - began})
+        except UserError as error:   # a full disk: the run stops at its last complete checkpoint
+            kept = (f"the last complete checkpoint (batch {last_saved}) is kept"
+                    if last_saved is not None else "no checkpoint had been saved yet")
+            raise UserError(f"training stopped at batch {batch}: {error}; {kept}; continue with "
+                            "--resume once there is room") from None
         last_saved = batch
 
     def check_finite():
