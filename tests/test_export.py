@@ -148,3 +148,17 @@ def test_tflite_bad_options_are_one_line_errors(args, fragment, tiny_presets, tm
     result = CliRunner().invoke(cli, ["export", str(tiny_presets["x4"]), "-o", str(tmp_path / "m.tfl"),
                                       "--format", "tflite", "--size", "64x48"])
     assert result.exit_code == 2 and "*.tflite" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ddcgan-ir-vis", "ddcgan-ir-vis-x4"])
+def test_int8_of_a_shipped_default_is_refused_with_the_reason(name, calibration, tmp_path):
+    # The issue: the documented int8 command on the shipped defaults ended in a raw
+    # `RuntimeError: ... div.cc ... (DIV) failed to invoke` traceback.
+    out = tmp_path / "m.tflite"
+    result = CliRunner().invoke(cli, ["export", name, "-o", str(out), "--format", "tflite",
+                                      "--size", "96x64", "--quantize", "int8",
+                                      "--calibration", str(calibration)])
+    assert result.exit_code == 2, result.output
+    assert f"{name} does not run in int8" in result.output and "--quantize float16" in result.output
+    assert "Traceback" not in result.output and not out.exists()
