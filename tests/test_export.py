@@ -1,6 +1,7 @@
 """SavedModel export: the signatures TF Serving would call, on odd sizes and both dtypes."""
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -33,6 +34,26 @@ def test_signatures_match_inference(exported, tiny_presets):
     assert out.shape == (1, 37, 45, 1)
     expected = run_generator(load_preset(tiny_presets["x4"]).model, vis, ir, 4)
     np.testing.assert_allclose(out.numpy()[0, ..., 0], expected, atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("vis_shape,ir_shape,fragment", [
+    ((1, 32, 32, 1), (1, 64, 64, 1), "ir: its height and width must be 1/4 of those of vis"),  # larger
+    ((1, 64, 64, 1), (1, 40, 40, 1), "ir: its height and width must be 1/4"),          # 1.6x
+    ((1, 32, 32, 1), (1, 8, 8, 1), "vis: holds NaN or infinite values"),
+])
+def test_the_served_graph_refuses_what_the_cli_refuses(exported, vis_shape, ir_shape, fragment):
+    # The issue: the SavedModel accepted an IR larger than the visible image, odd size ratios
+    # and NaN inputs silently (an all-NaN result).
+    fn = tf.saved_model.load(str(exported)).signatures["serving_default"]
+    vis = np.full(vis_shape, 0.5, np.float32)
+    if "NaN" in fragment:
+        vis[0, 3, 3, 0] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(fragment)):
+        fn(vis=tf.constant(vis), ir=tf.constant(np.full(ir_shape, 0.5, np.float32)))
+    # The same size as the visible image stays served (reduced as the CLI does).
+    assert fn(vis=tf.constant(np.full((1, 32, 32, 1), 0.5, np.float32)),
+              ir=tf.constant(np.full((1, 32, 32, 1), 0.5, np.float32)))["fused"].shape == (1, 32, 32, 1)
 
 
 @pytest.mark.slow

@@ -44,6 +44,7 @@ def export_saved_model(name_or_dir, out, version: int = 1, overwrite: bool = Fal
     check_outputs([target], overwrite, folders=True)
     preset = load_preset(name_or_dir)
     inputs, graph = serving_graph(preset)
+    graph = _validated(graph, inputs, preset)
     output = preset.output_role
 
     def specs(dtype):
@@ -96,6 +97,44 @@ def export_saved_model(name_or_dir, out, version: int = 1, overwrite: bool = Fal
 
 
 QUANTIZATIONS = ("float16", "int8")
+def _validated(graph, inputs: dict, preset):
+    """`graph` behind the checks the CLI makes on arrays, as graph assertions: a request the
+    model cannot serve fails with a message naming the input and what it expects (TF Serving
+    returns it as INVALID_ARGUMENT), never with an error from inside the network or an all-NaN
+    image. Channels, finite values and, for fusion, the size ratio
+    (`pipelines.fusion.check_serves`'s rule: the second image at the model's ratio, or at the
+    first one's size)."""
+    import tensorflow as tf
+
+    from tf_irgan.pipelines.fusion import SLACK
+
+    roles = list(inputs)
+    scale = preset.scale if preset.task == "fusion" else None
+
+    def checked(*images):
+        checks = []
+        for (role, channels), image in zip(inputs.items(), images):
+            shape = tf.shape(image)
+            checks.append(tf.debugging.assert_equal(
+                shape[3], channels, message=f"{role}: expected {channels} channel(s): "
+                                            f"(batch, height, width, {channels})"))
+            checks.append(tf.debugging.assert_all_finite(
+                image, f"{role}: holds NaN or infinite values; send values in [0, 1]"))
+        if scale is not None:
+            first, second = (tf.cast(tf.shape(image)[1:3], tf.float32) for image in images)
+            ratios = first / second
+            low, high = (1 / SLACK, 2.0) if scale == 1 else (scale / 2, scale * SLACK)
+            serves = tf.reduce_all(ratios >= low) & tf.reduce_all(ratios <= high)
+            same = tf.reduce_all(tf.equal(first, second))
+            checks.append(tf.debugging.Assert(serves | same, [
+                f"{roles[1]}: its height and width must be 1/{scale} of those of {roles[0]} "
+                f"(ratios {low:.2f}-{high:.2f} per side{', or the same size' if scale > 1 else ''});"
+                f" got {roles[0]} (height, width) and {roles[1]} (height, width):", first, second]))
+        with tf.control_dependencies(checks):
+            return graph(*(tf.identity(image) for image in images))
+    return checked
+
+
 CALIBRATION_PAIRS = 32  # representative pairs for int8 ranges (more change little, cost minutes)
 
 

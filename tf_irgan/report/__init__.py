@@ -74,7 +74,8 @@ def output_paths(files: OutputFiles, sets: list) -> list[Path]:
     paths = [files.markdown, files.json]
     for eval_set in sets:
         if not eval_set.skipped:
-            paths += [files.examples(eval_set.key), files.bars(eval_set.key)]
+            paths += [files.examples(eval_set.key)] + ([files.bars(eval_set.key)]
+                                                       if eval_set.bars else [])
     return paths
 
 
@@ -123,7 +124,8 @@ def generate_report(options: ReportOptions, log: Callable[[str], None] | None = 
             entry = {"title": eval_set.title, "description": eval_set.description,
                      "pairs": [p.name for p in eval_set.pairs], "methods": methods,
                      "figures": {"examples": relative(files.examples(eval_set.key), files),
-                                 "metrics": relative(files.bars(eval_set.key), files)}}
+                                 **({"metrics": relative(files.bars(eval_set.key), files)}
+                                    if eval_set.bars else {})}}
             if eval_set.key == "tno":
                 entry["published"] = {"source": PUBLISHED_SOURCE, "rows": PUBLISHED_TNO}
                 entry["reference_average"] = {"source": "reference.md §3, all 25 pairs",
@@ -131,9 +133,10 @@ def generate_report(options: ReportOptions, log: Callable[[str], None] | None = 
             report["sets"][eval_set.key] = entry
             log(f"{eval_set.key}: figures")
             write_examples_figure(files.examples(eval_set.key), eval_set, folders, options.overwrite)
-            reporting.write_metric_bars(
-                files.bars(eval_set.key), {name: m["mean"] for name, m in methods.items()},
-                options.overwrite, title=f"{eval_set.title}: mean over {len(eval_set.pairs)} pairs")
+            if eval_set.bars:
+                reporting.write_metric_bars(
+                    files.bars(eval_set.key), {name: m["mean"] for name, m in methods.items()},
+                    options.overwrite, title=f"{eval_set.title}: mean over {len(eval_set.pairs)} pairs")
         sections = []
         for tset in translations:
             methods = evaluate_translation_set(tset, root, work, log)

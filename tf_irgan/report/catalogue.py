@@ -77,6 +77,9 @@ class EvalSet:
     description: str = ""
     skipped: str | None = None
     modality: str = "ir-vis"    # tf_irgan.modalities: how pairs are fused, scored and shown
+    # A bar chart of the mean metrics beside the table. The repository keeps at most 16 images,
+    # so the sets added last (MRI-SPECT, MRI-CT) have their tables only.
+    bars: bool = True
 
     @property
     def color_space(self) -> str:
@@ -218,7 +221,7 @@ def plan(options) -> tuple[list[EvalSet], list]:
                             f"`{folder}/{{MRI,{functional}}}`, the set's own test split, 256x256: "
                             f"{what}; every method is scored on the IHS intensity of its result "
                             f"against the MRI (B) and the {functional} intensity (A){none}",
-                            modality=modality))
+                            modality=modality, bars=False))
     for eval_set in sets:
         if options.limit:
             eval_set.pairs = eval_set.pairs[:options.limit]

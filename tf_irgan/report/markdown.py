@@ -129,6 +129,8 @@ def render_markdown(report: dict, sets: list, presets: list, files) -> str:
                 "whole image, then (row \"zoom\") the same window of every panel, a quarter of "
                 "the shorter side where the first input has the most edges, pixels shown as blocks"
                 + (f"; checkpoints trained at scale s > 1 saw the {eval_set.ir_label} at 1/s per side"
-                   if any(m.scale > 1 for m in eval_set.methods) else "") + ".*", "",
-                f"![{eval_set.title}: mean metrics per method]({rel(files.bars(eval_set.key))})", ""]
+                   if any(m.scale > 1 for m in eval_set.methods) else "") + ".*", ""]
+        if eval_set.bars:
+            out += [f"![{eval_set.title}: mean metrics per method]({rel(files.bars(eval_set.key))})",
+                    ""]
     return "\n".join(out).rstrip() + "\n"
