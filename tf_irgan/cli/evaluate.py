@@ -134,3 +134,34 @@ def translation(pred_dir, target_dir, input_dir, json_path, markdown_path, figur
     if figure_path:
         reporting.write_translation_figure(figure_path, result, overwrite)
     _echo_results(result, "image", [p for p in outputs if p])
+
+
+@evaluate.command()
+@click.option("--vis", "vis_video", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The visible video.")
+@click.option("--ir", "ir_video", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The IR video (any size: enlarged onto the visible frame).")
+@click.option("--fused", "fused_videos", required=True, multiple=True,
+              help="A fused video (FILE or NAME=FILE); repeat it to compare methods.")
+def video(vis_video, ir_video, fused_videos):
+    """Temporal stability of fused videos: the mean frame-to-frame change over still regions
+    (pixels where neither input changes by 4/255 or more), fused against each input, in 8-bit
+    levels. A fusion that adds no flicker stays at or under the inputs' (ratio <= 1)."""
+    from tf_irgan.errors import UserError
+    from tf_irgan.metrics.temporal import stream_change
+
+    named = {}
+    for value in fused_videos:
+        name, sep, path = value.partition("=")
+        if not sep:
+            name, path = Path(value).stem, value
+        if name in named:
+            raise UserError(f"--fused: two videos named {name}; name them, e.g. --fused ours={path}")
+        named[name] = Path(path)
+    click.echo("| fused | frames | fused change | visible change | IR change | fused / larger input |")
+    click.echo("|---|---|---|---|---|---|")
+    for name, path in named.items():
+        frames, change = stream_change(vis_video, ir_video, path)
+        ratio = change["fused"] / max(change["visible"], change["ir"])
+        click.echo(f"| {name} | {frames} | {change['fused'] * 255:.2f} | "
+                   f"{change['visible'] * 255:.2f} | {change['ir'] * 255:.2f} | {ratio:.2f} |")

@@ -45,10 +45,16 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
                    "it is, with a note, instead of refusing it.")
 @precision_option
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True)
+@click.option("--side-by-side", is_flag=True,
+              help="Videos: write visible | IR | fused panels side by side, for review.")
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Videos: the first frame pair to fuse.")
+@click.option("--frames", type=click.IntRange(min=1),
+              help="Videos: how many frame pairs to fuse (default: to the end).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modality, color_space,
          stretch, ir_range, vis_range, register, register_fallback, precision, bit_depth,
-         overwrite):
+         side_by_side, start, frames, overwrite):
     """Fuse a visible image VIS with an infrared image IR (or two folders of pairs).
 
     MRI/PET: pass the MRI as VIS and the color PET as IR with an MRI/PET preset, e.g.
@@ -64,6 +70,13 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     from tf_irgan.ranges import parse_range
 
     ir_range, vis_range = parse_range(ir_range, "--ir-range"), parse_range(vis_range, "--vis-range")
+    from tf_irgan.pipelines.video import is_video
+    if any(path is not None and is_video(path) for path in (vis, ir, output)):
+        return _fuse_videos(vis, ir, output, preset, method, gray, register or register_fallback,
+                            precision, side_by_side, start, frames, overwrite)
+    if side_by_side or start or frames:
+        raise UserError("--side-by-side, --start and --frames apply to videos (VIS and IR "
+                        "given as .mp4, .avi, .mkv or .mov)")
     single = vis is not None or ir is not None
     batch = any(x is not None for x in (vis_dir, ir_dir, out_dir))
     if single == batch:
@@ -163,3 +176,43 @@ def presets():
                    f"{meta.get('batch_size', '?')}); folder {preset.path}")
         if "evaluation" in meta:
             click.echo(f"  {meta['evaluation']}")
+
+
+def _fuse_videos(vis, ir, output, preset, method, gray, register, precision, side_by_side, start,
+                 frames, overwrite):
+    """`fuse VIS_VIDEO IR_VIDEO -o OUT_VIDEO`: the two streams fused frame by frame."""
+    import sys
+
+    from tf_irgan.errors import UserError
+    from tf_irgan.files import check_not_inputs
+    from tf_irgan.pipelines.video import (FusionStream, frames_per_second_text, fuse_videos,
+                                          is_video)
+
+    if vis is None or ir is None or output is None:
+        raise UserError("videos: give VIS_VIDEO IR_VIDEO -o OUT_VIDEO (e.g. -o fused.mp4)")
+    for path, role in ((vis, "VIS"), (ir, "IR"), (output, "-o")):
+        if not is_video(path):
+            raise UserError(f"{path}: {role} must be a video too (.mp4, .avi, .mkv or .mov) when "
+                            "one of VIS, IR and -o is; fuse frame folders as image pairs")
+    check_not_inputs([Path(output)], [Path(vis), Path(ir)])
+    if method == "ddcgan":
+        from tf_irgan.cli.runtime import import_tensorflow_quietly
+        import_tensorflow_quietly()
+    terminal = sys.stderr.isatty()
+
+    def progress(done, total, rate):
+        if terminal:
+            click.echo("\r" + frames_per_second_text(done, total, rate) + " " * 4, err=True,
+                       nl=done == total)
+
+    stream = FusionStream(preset, method, register=register, gray=gray, precision=precision)
+    record = fuse_videos(vis, ir, output, stream, start=start, frames=frames,
+                         side_by_side=side_by_side, overwrite=overwrite, progress=progress)
+    for note in record.notes:
+        click.echo(f"note: {note}", err=True)
+    flicker = record.flicker
+    steadiness = ("" if flicker["fused"] != flicker["fused"] else
+                  f"; frame-to-frame change over still regions: fused {flicker['fused'] * 255:.2f}, "
+                  f"visible {flicker['visible'] * 255:.2f}, IR {flicker['ir'] * 255:.2f} levels")
+    click.echo(f"wrote {record.output} ({record.frames} frames, {record.frames / record.seconds:.1f} "
+               f"frames/s) and {record.table}{steadiness}")

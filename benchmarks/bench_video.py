@@ -1,0 +1,113 @@
+"""Video fusion speed, end to end: decode both streams, fuse, restore color, encode.
+
+    python benchmarks/bench_video.py [--frames 60] [--sizes 640x480 1280x1024] [--write]
+
+The clips are made here from a shared pair (TNO 10, 640x480, gray visible and IR; RoadScene
+FLIR_00060 for color): a slow pan across the pair enlarged to twice the frame, 1 level of sensor
+noise per frame, written losslessly (FFV1 in .mkv) so decoding costs what a camera's stream
+would. Each row is one `tf-irgan fuse VIS IR -o OUT.mp4` through `tf_irgan.pipelines.video`
+(the model loaded and traced once before the clock starts, as a live stream pays once),
+measured in the same run as the
+classical Laplacian pyramid (`--method laplacian`, OpenCV's pyramids) on the same frames, so the
+ratio between them holds on another machine. Also: `--register` (estimated once, re-checked
+every 250 frames), and the frame-to-frame change over still regions (`metrics.temporal`) of the
+fused stream against its inputs'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DOC = REPO / "docs" / "benchmarks.md"
+
+
+def make_clip(folder: Path, vis: np.ndarray, ir: np.ndarray, size, frames: int, seed: int = 0):
+    """Two lossless clips of `frames` frames of `size` (w, h) panning across the pair."""
+    width, height = size
+    big = (width * 2, height * 2)
+    vis, ir = cv2.resize(vis, big, interpolation=cv2.INTER_CUBIC), cv2.resize(ir, big, interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(seed)
+    paths = folder / f"vis-{width}x{height}.mkv", folder / f"ir-{width}x{height}.mkv"
+    writers = [cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"FFV1"), 25, size) for p in paths]
+    for t in range(frames):
+        x = int(round(t * (big[0] - width) / max(1, frames - 1) * 0.5))
+        y = int(round(t * (big[1] - height) / max(1, frames - 1) * 0.25))
+        for image, writer in zip((vis, ir), writers):
+            crop = image[y:y + height, x:x + width].astype(np.float32)
+            crop += rng.normal(0, 1.0, crop.shape)
+            frame = np.clip(np.round(crop), 0, 255).astype(np.uint8)
+            writer.write(frame if frame.ndim == 3 else np.repeat(frame[..., None], 3, axis=2))
+    for writer in writers:
+        writer.release()
+    return paths
+
+
+def run(vis_path, ir_path, out: Path, method: str, register: bool):
+    from tf_irgan.pipelines.video import FusionStream, fuse_videos
+
+    # Warm: the model loaded and traced for this frame size (what a live stream pays once).
+    capture = [cv2.VideoCapture(str(p)) for p in (vis_path, ir_path)]
+    FusionStream(method=method).fuse(*(c.read()[1] for c in capture))
+    for c in capture:
+        c.release()
+    stream = FusionStream(method=method, register=register)
+    start = time.perf_counter()
+    record = fuse_videos(vis_path, ir_path, out, stream, overwrite=True)
+    return record.frames / (time.perf_counter() - start), record.flicker
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--sizes", nargs="+", default=["640x480", "1280x1024"])
+    parser.add_argument("--write", action="store_true", help=f"Append the table to {DOC}.")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sources = {"TNO 10 (gray)": (args.data / "tno" / "vi" / "10.png", args.data / "tno" / "ir" / "10.png"),
+               "RoadScene FLIR_00060 (color)": (args.data / "roadscene" / "vi" / "FLIR_00060.jpg",
+                                                args.data / "roadscene" / "ir" / "FLIR_00060.jpg")}
+    rows = ["| clip | size | tf-irgan (ddcgan) frames/s | with --register | Laplacian pyramid "
+            "frames/s | ddcgan / pyramid | still-region change: fused / visible / IR (levels) |",
+            "|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        for label, (vis_file, ir_file) in sources.items():
+            vis = cv2.imread(str(vis_file), cv2.IMREAD_UNCHANGED)
+            ir = cv2.imread(str(ir_file), cv2.IMREAD_GRAYSCALE)
+            for text in args.sizes:
+                size = tuple(int(v) for v in text.split("x"))
+                vis_path, ir_path = make_clip(folder, vis, ir, size, args.frames)
+                model, flicker = run(vis_path, ir_path, folder / "f.mp4", "ddcgan", False)
+                registered, _ = run(vis_path, ir_path, folder / "r.mp4", "ddcgan", True)
+                pyramid, _ = run(vis_path, ir_path, folder / "l.mp4", "laplacian", False)
+                change = " / ".join(f"{flicker[k] * 255:.2f}" for k in ("fused", "visible", "ir"))
+                row = (f"| {label} | {text} | {model:.1f} | {registered:.1f} | {pyramid:.1f} | "
+                       f"{model / pyramid:.2f} | {change} |")
+                print(row, flush=True)
+                rows.append(row)
+    text = (f"\n## Video fusion, {time.strftime('%Y-%m-%d')}\n\n"
+            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
+            f"Command: `python benchmarks/bench_video.py --frames {args.frames} --sizes "
+            f"{' '.join(args.sizes)}`; {args.frames} frames per clip, end to end (decode, fuse, "
+            "color, encode to MPEG-4), the model loaded and traced before the clock starts.\n\n"
+            + "\n".join(rows) + "\n")
+    print(text)
+    if args.write:
+        with DOC.open("a") as doc:
+            doc.write(text)
+
+
+if __name__ == "__main__":
+    main()

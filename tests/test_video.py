@@ -1,0 +1,187 @@
+"""Video (issue 31): two streams fused frame by frame with one setting for the whole stream.
+
+Clips are made here from a shared RoadScene pair (a slow pan, sensor noise per frame, the IR
+warped by a known homography where registration is tested) and written with OpenCV, lossless
+(FFV1 in .mkv) so a decoded frame is the frame that was written."""
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+from tf_irgan.errors import UserError
+from tf_irgan.pipelines.fusion import fuse_images
+from tf_irgan.pipelines.video import FusionStream, fuse_videos
+
+from cli_helpers import one_line_error, run
+
+SIZE = (256, 192)   # w, h
+
+
+@pytest.fixture(scope="module")
+def pair(shared_data):
+    vis = cv2.imread(str(shared_data / "roadscene" / "vi" / "FLIR_00122.jpg"))
+    ir = cv2.imread(str(shared_data / "roadscene" / "ir" / "FLIR_00122.jpg"), cv2.IMREAD_GRAYSCALE)
+    return vis, ir
+
+
+def _frames(pair, count, pan=2, noise=1.0, seed=0, shift_ir=None):
+    """(visible BGR frames, IR gray frames): crops panning right by `pan` px a frame, noise per
+    frame; `shift_ir(t)` -> (dx, dy) moves the IR content (a known, pure translation)."""
+    vis, ir = pair
+    rng = np.random.default_rng(seed)
+    w, h = SIZE
+    out_vis, out_ir = [], []
+    for t in range(count):
+        x, y = 20 + t * pan, 30
+        dx, dy = shift_ir(t) if shift_ir else (0, 0)
+        v = vis[y:y + h, x:x + w].astype(np.float32) + rng.normal(0, noise, (h, w, 3))
+        i = ir[y - dy:y - dy + h, x - dx:x - dx + w].astype(np.float32) + rng.normal(0, noise, (h, w))
+        out_vis.append(np.clip(np.round(v), 0, 255).astype(np.uint8))
+        out_ir.append(np.clip(np.round(i), 0, 255).astype(np.uint8))
+    return out_vis, out_ir
+
+
+def _write(path, frames, fps=25):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps,
+                             (frames[0].shape[1], frames[0].shape[0]))
+    for frame in frames:
+        writer.write(frame if frame.ndim == 3 else np.repeat(frame[..., None], 3, axis=2))
+    writer.release()
+    return path
+
+
+def _read(path):
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return frames
+        frames.append(frame)
+
+
+def test_two_videos_are_fused_frame_by_frame_as_still_pairs(pair, tmp_path):
+    vis, ir = _frames(pair, 6)
+    vis_path, ir_path = _write(tmp_path / "vis.mkv", vis), _write(tmp_path / "ir.mkv", ir)
+    out = tmp_path / "fused.mkv"
+    result = run(["fuse", vis_path, ir_path, "-o", out])
+    assert result.exit_code == 0, result.output
+    assert "6 frames" in result.output and "frame-to-frame change" in result.output
+    fused = _read(out)
+    assert len(fused) == 6 and fused[0].shape == (SIZE[1], SIZE[0], 3)
+    assert np.abs(fused[0][..., 0].astype(int) - fused[0][..., 2]).mean() > 2   # color kept
+    for number in (0, 5):   # each frame is the still pair's fusion (lossless codec: 1 level;
+        # where the scene is still the stream averages with the last frame: about the noise)
+        still = fuse_images(vis[number][..., ::-1] / 255.0, ir[number] / 255.0).image
+        expected = np.round(np.clip(still, 0, 1) * 255)[..., ::-1]
+        assert np.abs(fused[number].astype(np.float32) - expected).mean() < 0.6
+    rows = list(csv.DictReader((tmp_path / "fused.mkv.csv").open()))
+    assert [int(r["frame"]) for r in rows] == list(range(6))
+    assert float(rows[5]["seconds"]) == pytest.approx(5 / 25)
+    # A cut and review panels.
+    panels = tmp_path / "panels.avi"
+    result = run(["fuse", vis_path, ir_path, "-o", panels, "--side-by-side", "--start", "2",
+                  "--frames", "3", "--method", "average"])
+    assert result.exit_code == 0, result.output
+    frames = _read(panels)
+    assert len(frames) == 3 and frames[0].shape == (SIZE[1], 3 * SIZE[0], 3)
+    assert [r["frame"] for r in csv.DictReader((tmp_path / "panels.avi.csv").open())] == ["2", "3", "4"]
+
+
+def test_registration_is_estimated_once_reused_and_re_estimated_after_a_jump(pair, monkeypatch):
+    # The IR content is 9 px right and 6 px down of the visible one, then the camera is bumped
+    # at frame 6 (18 px right, 12 up).
+    from tf_irgan import registration
+
+    vis, ir = _frames(pair, 9, pan=1, shift_ir=lambda t: (9, 6) if t < 6 else (18, -12))
+    calls = []
+    real = registration.register
+    monkeypatch.setattr(registration, "register", lambda *a, **k: calls.append(1) or real(*a, **k))
+    stream = FusionStream(method="average", register=True, recheck_every=3)
+    results = [stream.fuse(v, i) for v, i in zip(vis, ir)]
+    assert len(calls) == 3                       # frames 0, 3, 6: estimated once, checked twice
+    assert results[0].notes and "registration estimated" in results[0].notes[0]
+    assert not any(r.notes for r in results[1:6])
+    assert any("re-estimated" in note for note in results[6].notes)
+    moved = [note for note in stream.notes if "re-estimated" in note]
+    assert len(moved) == 1 and moved[0].startswith("frame 6:")
+    point = np.array([[120.0, 90.0]])
+    # IR pixel (x, y) shows what the visible frame has at (x - dx, y - dy).
+    # (The registration of one 256x192 frame: within its ~2 px accuracy, docs/registration.md.)
+    np.testing.assert_allclose(stream.registration.map_points(point), point - [18, -12], atol=2.5)
+    assert all(0.5 < r.confidence <= 1 for r in results)
+
+
+def test_the_fused_stream_flickers_no_more_than_its_inputs(pair, tmp_path):
+    # A still scene, new sensor noise on every frame: levels set once for the stream.
+    vis, ir = _frames(pair, 6, pan=0, noise=1.5)
+    record = fuse_videos(_write(tmp_path / "v.mkv", vis), _write(tmp_path / "i.mkv", ir),
+                         tmp_path / "f.mkv", FusionStream())
+    change = record.flicker
+    assert change["fused"] <= max(change["visible"], change["ir"]), change
+
+
+def test_the_stream_takes_arrays_as_cameras_give_them(pair):
+    vis, ir = _frames(pair, 1)
+    stream = FusionStream(method="average")
+    bgr = stream.fuse(vis[0], ir[0]).image
+    rgb = FusionStream(method="average", rgb=True).fuse(vis[0][..., ::-1], ir[0]).image
+    np.testing.assert_allclose(bgr, rgb, atol=1e-6)
+    floats = FusionStream(method="average").fuse(vis[0][..., ::-1] / 255.0, ir[0] / 255.0).image
+    np.testing.assert_allclose(bgr, floats, atol=1e-6)
+    with pytest.raises(UserError, match="IR frame 0: float values must be finite"):
+        FusionStream(method="average").fuse(vis[0], np.full(ir[0].shape, np.nan, np.float32))
+
+
+def test_streams_that_would_drift_apart_and_bad_files_are_refused(pair, tmp_path):
+    vis, ir = _frames(pair, 4)
+    vis_path = _write(tmp_path / "vis.mkv", vis)
+    short = _write(tmp_path / "short.mkv", ir[:3])
+    fast = _write(tmp_path / "fast.mkv", ir, fps=30)
+    out = tmp_path / "out.mp4"
+    one_line_error(run(["fuse", vis_path, short, "-o", out]), "holds 4 frames", "--frames N")
+    assert run(["fuse", vis_path, short, "-o", out, "--frames", "3", "--method", "average"]).exit_code == 0
+    out.unlink()
+    (tmp_path / "out.mp4.csv").unlink()
+    one_line_error(run(["fuse", vis_path, fast, "-o", out]), "30 frames/s", "ffmpeg", "-r 25")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    one_line_error(run(["fuse", vis_path, broken, "-o", out]), "broken.mp4", "cannot be read")
+    one_line_error(run(["fuse", vis_path, tmp_path / "missing.mkv", "-o", out]), "not found")
+    one_line_error(run(["fuse", vis_path, tmp_path / "x.png", "-o", out]), "must be a video too")
+    one_line_error(run(["fuse", vis_path, short, "-o", tmp_path / "o.webm"]), "must be a video too")
+    one_line_error(run(["fuse", vis_path, vis_path, "-o", vis_path, "--overwrite"]), "vis.mkv")
+    one_line_error(run(["fuse", vis_path, short, "-o", out, "--start", "9"]), "--start 9")
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def test_an_interrupted_run_leaves_nothing_under_the_final_name(pair, tmp_path):
+    vis, ir = _frames(pair, 6)
+    out = tmp_path / "fused.mp4"
+
+    def stop(done, total, rate):
+        if done == 3:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        fuse_videos(_write(tmp_path / "v.mkv", vis), _write(tmp_path / "i.mkv", ir), out,
+                    FusionStream(method="average"), progress=stop)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["i.mkv", "v.mkv"]
+
+
+def test_evaluate_video_measures_flicker_against_the_inputs(pair, tmp_path):
+    vis, ir = _frames(pair, 5, pan=0, noise=1.5)
+    vis_path, ir_path = _write(tmp_path / "v.mkv", vis), _write(tmp_path / "i.mkv", ir)
+    assert run(["fuse", vis_path, ir_path, "-o", tmp_path / "f.mkv", "--method", "average"]).exit_code == 0
+    # A fusion that flickers: every other frame eight levels brighter.
+    flickering = [np.clip(f.astype(int) + 8 * (t % 2), 0, 255).astype(np.uint8)
+                  for t, f in enumerate(_read(tmp_path / "f.mkv"))]
+    _write(tmp_path / "bad.mkv", flickering)
+    result = run(["evaluate", "video", "--vis", vis_path, "--ir", ir_path,
+                  "--fused", f"steady={tmp_path / 'f.mkv'}", "--fused", f"bad={tmp_path / 'bad.mkv'}"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split("|")[1].strip(): float(line.split("|")[6]) for line in result.output.splitlines()
+            if line.startswith("| steady") or line.startswith("| bad")}
+    assert rows["steady"] <= 1.0 < 2.0 < rows["bad"], rows
+    one_line_error(run(["evaluate", "video", "--vis", vis_path, "--ir", ir_path, "--fused",
+                        tmp_path / "none.mkv"]), "none.mkv", "cannot be read")

@@ -1,0 +1,386 @@
+"""Fusion of streams: two cameras' frames, as they come or from two video files.
+
+A stream is one scene, so what a still pair decides for itself is decided once here:
+- **Levels.** Video frames are 8-bit; every frame maps 0-255 to [0, 1] (no range chosen per
+  frame, which would make the fused stream pulse).
+- **Registration** (`register=True`): estimated on the first frames that give a confident fit
+  (`tf_irgan.registration.register`, the one registration of the package), reused for every
+  frame, checked again every `recheck_every` frames and replaced when a new estimate is both
+  confident and clearly elsewhere (the cameras were bumped); each change is noted with its
+  frame number. Frames before the first confident fit are fused as they come, with a note.
+- **The model** is loaded once (`FusionStream`): one call per frame pair, arrays in and out.
+- **Still regions stay still**: where neither input changes between frames, the fused frame
+  is averaged with the last one (`steady`), so the stream does not shimmer more than its inputs
+  (`tf_irgan.metrics.temporal` measures it).
+
+`fuse_videos` reads two video files in step (frames paired by index; different frame rates or
+lengths are refused with the way to fix them), fuses them through a `FusionStream` while a
+reader thread decodes ahead and a writer thread encodes behind, and writes the fused video under
+a hidden partial name that takes the final one only when every frame is in (Ctrl-C or a kill
+leaves nothing under the final name), with a CSV record per frame beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tf_irgan.errors import UserError
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+# The container is the output's suffix; the codec one that OpenCV's bundled FFmpeg writes:
+# MPEG-4 Part 2 for mp4/mov, Motion JPEG for avi, lossless FFV1 for mkv.
+CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "FFV1"}
+RECHECK_EVERY = 250          # frames between registration checks (10 s at 25 frames/s)
+MOVED = 2.0                  # px: a new confident registration this far away replaces the old
+RATE_TOLERANCE = 0.001       # relative difference of two frame rates taken as the same
+QUEUE = 8                    # frames decoded ahead / waiting to be encoded
+STEADY = 0.5                 # weight of a new frame where the scene is still (`FusionStream`)
+
+
+def is_video(path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+@dataclass
+class StreamFrame:
+    image: np.ndarray                  # the fused frame, float32 [0, 1], (H, W) or (H, W, 3) RGB
+    index: int
+    ir_on_frame: np.ndarray | None = None   # the IR as fused, on the visible frame (gray)
+    notes: list = field(default_factory=list)   # what this frame changed (first time only)
+    confidence: float | None = None    # of the registration used, when registering
+
+
+class FusionStream:
+    """Fuse frame pairs as they come: `stream.fuse(vis, ir)` per pair, the model kept warm.
+
+    Frames are numpy arrays: uint8 (as cameras and `cv2.VideoCapture` give them, BGR unless
+    `rgb=True`) or float in [0, 1] RGB/gray. The IR may be smaller than the visible frame (the
+    size ratio picks the preset, as for still pairs). Returns a `StreamFrame` whose image is
+    RGB float [0, 1]; `notes` holds, with frame numbers, every setting the stream made once."""
+
+    def __init__(self, preset: str | None = None, method: str = "ddcgan", register: bool = False,
+                 recheck_every: int = RECHECK_EVERY, gray: bool = False, rgb: bool = False,
+                 precision: str = "auto", steady: bool = True):
+        if recheck_every < 1:
+            raise UserError(f"recheck_every {recheck_every}: give a number of frames, e.g. 250")
+        self.preset, self.method, self.gray, self.rgb = preset, method, gray, rgb
+        self.steady, self._previous = steady, None
+        self.register, self.recheck_every, self.precision = register, recheck_every, precision
+        self.registration = None
+        self.index = 0
+        self.notes: list[str] = []
+        self._said: set = set()
+
+    def _note(self, text: str, frame: list) -> None:
+        if text not in self._said:
+            self._said.add(text)
+            self.notes.append(f"frame {self.index}: {text}")
+            frame.append(text)
+
+    def frame_array(self, frame: np.ndarray, role: str) -> np.ndarray:
+        """A frame as the pipelines take it: float32 [0, 1], RGB or gray."""
+        frame = np.asarray(frame)
+        if frame.dtype == np.uint8:
+            image = frame.astype(np.float32) / 255.0
+        elif frame.dtype == np.uint16:
+            image = frame.astype(np.float32) / 65535.0
+        else:
+            image = frame.astype(np.float32)
+            if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+                raise UserError(f"{role} frame {self.index}: float values must be finite and "
+                                "in [0, 1]")
+        if image.ndim == 3:
+            if image.shape[2] == 4:
+                image = image[..., :3]
+            if image.shape[2] != 3:
+                raise UserError(f"{role} frame {self.index}: {image.shape[2]} channels; give "
+                                "gray or color frames")
+            if frame.dtype in (np.uint8, np.uint16) and not self.rgb:
+                image = image[..., ::-1]          # OpenCV's BGR
+            if np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1],
+                                                                               image[..., 2]):
+                image = image[..., 0]             # gray stored as color (most thermal video)
+        elif image.ndim != 2:
+            raise UserError(f"{role} frame {self.index}: shape {image.shape}; give (H, W) or "
+                            "(H, W, 3) frames")
+        return np.ascontiguousarray(image)
+
+    def fuse(self, vis: np.ndarray, ir: np.ndarray) -> StreamFrame:
+        from tf_irgan.pipelines.fusion import fuse_images
+
+        said: list = []
+        vis_image, ir_image = self.frame_array(vis, "visible"), self.frame_array(ir, "IR")
+        confidence = None
+        if self.register:
+            ir_image, confidence = self._registered(vis_image, ir_image, said)
+        result = fuse_images(vis_image, ir_image, preset=self.preset, method=self.method,
+                             gray=self.gray, precision=self.precision)
+        for note in result.notes:
+            self._note(note, said)
+        on_frame = ir_image if ir_image.ndim == 2 else ir_image.mean(axis=2)
+        if on_frame.shape != result.image.shape[:2]:
+            import cv2
+            on_frame = cv2.resize(on_frame, result.image.shape[1::-1], interpolation=cv2.INTER_CUBIC)
+        image = self._steadied(result.image, vis_image, on_frame) if self.steady else result.image
+        frame = StreamFrame(image, self.index, on_frame, said, confidence)
+        self.index += 1
+        return frame
+
+    def _steadied(self, fused, vis, ir_on_frame):
+        """Where both inputs are still (each changed by less than sensor noise since the last
+        frame), the fused frame is the mean of this frame's fusion and the last output: a fusion
+        passes on the noise of both inputs and its choices flip with it, so a still wall would
+        shimmer more than in either camera. Anything that moves in either input takes this
+        frame's fusion alone (no trail)."""
+        from tf_irgan.metrics.temporal import STILL
+
+        gray_vis = vis.mean(axis=2) if vis.ndim == 3 else vis
+        previous, self._previous = self._previous, None
+        if previous is not None and previous[0].shape == gray_vis.shape and \
+                previous[2].shape == fused.shape:
+            still = ((np.abs(gray_vis - previous[0]) < STILL)
+                     & (np.abs(ir_on_frame - previous[1]) < STILL))
+            if fused.ndim == 3:
+                still = still[..., None]
+            fused = np.where(still, STEADY * fused + (1 - STEADY) * previous[2], fused)
+            fused = fused.astype(np.float32)
+        self._previous = (gray_vis, ir_on_frame, fused)
+        return fused
+
+    def _registered(self, vis, ir, said):
+        """The IR on the visible frame by the stream's registration, estimated or checked when
+        due; (image, confidence of the registration used or None)."""
+        from tf_irgan.registration import Refused, onto_visible, register, mean_distance
+
+        due = self.registration is None or self.index % self.recheck_every == 0
+        if due:
+            try:
+                found = register(vis, ir)
+            except Refused as refusal:
+                found = None
+                if self.registration is None:
+                    self._note(f"not registered yet ({refusal.reason}); frames are fused as "
+                               "they come until a frame registers", said)
+            if found is not None:
+                if self.registration is None:
+                    self.registration = found
+                    self._note("registration estimated: " + found.describe(), said)
+                else:
+                    size = (found.vis_size[1], found.vis_size[0])
+                    moved = mean_distance(np.linalg.inv(found.homography),
+                                          np.linalg.inv(self.registration.homography), size)
+                    if moved > MOVED:
+                        self.registration = found
+                        self.notes.append(f"frame {self.index}: registration re-estimated "
+                                          f"(the cameras moved {moved:.1f} px): {found.describe()}")
+                        said.append(self.notes[-1])
+        if self.registration is None:
+            return ir, None
+        return (onto_visible(vis, ir, [], result=self.registration),
+                self.registration.confidence)
+
+
+# ---------------------------------------------------------------- video files
+
+@dataclass
+class VideoRecord:
+    frames: int
+    seconds: float
+    output: Path
+    table: Path
+    notes: list
+    flicker: dict
+
+
+def _open(path: Path, role: str):
+    import cv2
+
+    if not path.exists():
+        raise UserError(f"{path}: file not found; check the path")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise UserError(f"{path}: cannot be read as a video (corrupt or an unsupported codec); "
+                        "re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    if count <= 0:
+        capture.release()
+        raise UserError(f"{path}: holds no frames; check the {role} recording")
+    return capture, fps, count
+
+
+def _check_streams(vis_path, ir_path, vis_info, ir_info, start, frames) -> int:
+    """The number of frame pairs to fuse; refuses streams that would drift apart."""
+    (_, vis_fps, vis_count), (_, ir_fps, ir_count) = vis_info, ir_info
+    if vis_fps and ir_fps and abs(vis_fps - ir_fps) > RATE_TOLERANCE * max(vis_fps, ir_fps):
+        raise UserError(f"{vis_path} runs at {vis_fps:g} frames/s and {ir_path} at {ir_fps:g} frames/s: "
+                        f"frames paired by index would drift apart; resample one to the other's "
+                        f"rate first, e.g. ffmpeg -i {ir_path} -r {vis_fps:g} ir-{vis_fps:g}fps"
+                        f"{Path(ir_path).suffix}")
+    available = min(vis_count, ir_count) - start
+    if start < 0 or available <= 0:
+        raise UserError(f"--start {start}: the videos hold {vis_count} and {ir_count} frames; "
+                        "start within both")
+    if frames is None:
+        if vis_count != ir_count:
+            raise UserError(f"{vis_path} holds {vis_count} frames and {ir_path} {ir_count}: "
+                            f"pass --frames N (at most {available} from --start {start}) to fuse "
+                            "the part both hold, or trim them to the same length")
+        return available
+    if frames < 1 or frames > available:
+        raise UserError(f"--frames {frames}: from --start {start} both videos hold {available} "
+                        f"frames; give 1 to {available}")
+    return frames
+
+
+def fuse_videos(vis_path, ir_path, output, stream: FusionStream, start: int = 0,
+                frames: int | None = None, side_by_side: bool = False, overwrite: bool = False,
+                progress=None) -> VideoRecord:
+    """Fuse two video files frame by frame into `output` (its suffix picks the container);
+    a CSV of every frame (index, seconds, registration confidence, notes) is written beside it
+    as OUTPUT.csv. `progress(done, total, frames_per_second)` is called after every frame."""
+    import cv2
+
+    from tf_irgan.files import check_outputs
+
+    vis_path, ir_path, output = Path(vis_path), Path(ir_path), Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in CODECS:
+        raise UserError(f"{output}: a fused video is written as {', '.join(CODECS)} (the suffix "
+                        "picks the container)")
+    table = output.with_suffix(output.suffix + ".csv")
+    check_outputs([output, table], overwrite)
+    vis_info, ir_info = _open(vis_path, "visible"), _open(ir_path, "IR")
+    captures = [vis_info[0], ir_info[0]]
+    try:
+        total = _check_streams(vis_path, ir_path, vis_info, ir_info, start, frames)
+        for capture in captures:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+        fps = vis_info[1] or ir_info[1] or 25.0
+        return _run(captures, total, fps, output, table, stream, side_by_side, overwrite,
+                    progress, vis_path, ir_path, start)
+    finally:
+        for capture in captures:
+            capture.release()
+
+
+def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, progress,
+         vis_path, ir_path, start) -> VideoRecord:
+    import cv2
+
+    from tf_irgan.files import write_text
+    from tf_irgan.metrics.temporal import Flicker
+
+    flicker = Flicker()
+    pairs: queue.Queue = queue.Queue(QUEUE)
+    done_frames: queue.Queue = queue.Queue(QUEUE)
+    failure: list = []
+
+    def read():   # decodes ahead while the model runs
+        try:
+            for number in range(total):
+                grabbed = [capture.read() for capture in captures]
+                if not all(ok for ok, _ in grabbed):
+                    which = vis_path if not grabbed[0][0] else ir_path
+                    failure.append(UserError(f"{which}: frame {start + number} cannot be decoded "
+                                             f"(the file ends early or is damaged); fuse fewer "
+                                             f"frames with --frames {number}" if number else
+                                             f"{which}: no frame could be decoded"))
+                    break
+                pairs.put((grabbed[0][1], grabbed[1][1]))
+        finally:
+            pairs.put(None)
+
+    rows = ["frame,seconds,registration_confidence,notes"]
+    began = time.perf_counter()
+    writer = None
+    hidden = output.with_name(f".{output.stem}.partial{output.suffix}")
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def write_all(writer):   # encodes behind
+        while (item := done_frames.get()) is not None:
+            writer.write(item)
+
+    encoder = None
+    count = 0
+    try:
+        while (item := pairs.get()) is not None:
+            vis, ir = item
+            frame = stream.fuse(vis, ir)
+            bgr = _to_bgr(frame.image)
+            if side_by_side:
+                bgr = np.hstack([_to_bgr(stream.frame_array(vis, "visible")), _to_bgr(frame.ir_on_frame),
+                                 bgr])
+            if writer is None:
+                if hidden.exists():
+                    hidden.unlink()
+                output.parent.mkdir(parents=True, exist_ok=True)
+                writer = cv2.VideoWriter(str(hidden), cv2.VideoWriter_fourcc(*CODECS[output.suffix.lower()]),
+                                         fps, (bgr.shape[1], bgr.shape[0]))
+                if not writer.isOpened():
+                    raise UserError(f"{output}: OpenCV cannot write this container here; use "
+                                    f"{' or '.join(CODECS)}")
+                encoder = threading.Thread(target=write_all, args=(writer,), daemon=True)
+                encoder.start()
+            done_frames.put(bgr)
+            flicker.add(stream.frame_array(vis, "visible"), frame.ir_on_frame, frame.image)
+            count += 1
+            seconds = (start + frame.index) / fps
+            confidence = "" if frame.confidence is None else f"{frame.confidence:.3f}"
+            notes = "; ".join(frame.notes).replace('"', "'")
+            rows.append(f'{start + frame.index},{seconds:.3f},{confidence},"{notes}"')
+            if progress is not None:
+                progress(count, total, count / max(time.perf_counter() - began, 1e-9))
+        if failure:
+            raise failure[0]
+        done_frames.put(None)
+        if encoder is not None:
+            encoder.join()
+        if writer is not None:
+            writer.release()
+            writer = None
+        if count == 0:
+            raise UserError(f"{vis_path}: no frame could be decoded")
+        _publish(hidden, output, overwrite)
+    except BaseException:
+        done_frames.put(None)
+        if encoder is not None:
+            encoder.join(timeout=30)
+        if writer is not None:
+            writer.release()
+        if hidden.exists():
+            hidden.unlink()       # nothing under the final name, no half file kept
+        raise
+    write_text(table, "\n".join(rows) + "\n", overwrite=overwrite)
+    return VideoRecord(count, time.perf_counter() - began, output, table, stream.notes,
+                       flicker.means())
+
+
+def _publish(hidden: Path, output: Path, overwrite: bool) -> None:
+    """The finished video takes its final name (replacing an old one only with overwrite)."""
+    import os
+
+    if output.exists() and not overwrite:
+        raise UserError(f"{output}: already exists; pass --overwrite or choose another name")
+    os.replace(hidden, output)
+
+
+def _to_bgr(image: np.ndarray) -> np.ndarray:
+    image = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image[..., ::-1])
+
+
+def frames_per_second_text(done: int, total: int, rate: float) -> str:
+    left = (total - done) / rate if rate > 0 else math.inf
+    minutes, seconds = divmod(int(left), 60) if math.isfinite(left) else (0, 0)
+    return f"frame {done}/{total}, {rate:.1f} frames/s, {minutes}:{seconds:02d} left"
