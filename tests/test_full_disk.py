@@ -39,6 +39,24 @@ def test_a_full_disk_is_one_line_naming_the_target_and_leaves_no_partial(tmp_pat
     assert not target.exists() and _leftovers(tmp_path) == []
 
 
+def test_a_failure_inside_a_folder_being_written_names_the_folder(tmp_path):
+    # A preset or a SavedModel is a folder written under a partial name; a file inside it that
+    # meets the full disk must not send the user to a hidden path.
+    from tf_irgan.files import write_bytes
+
+    def fill(_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(UserError, match=r"^\S*served/1: not written: the disk is full"):
+        with atomic_path(tmp_path / "served" / "1", folder=True) as partial:
+            with atomic_path(partial / "assets.json") as inner:
+                fill(inner)
+    with pytest.raises(UserError, match=r"model: not written: the disk is full"):
+        with atomic_path(tmp_path / "model", folder=True) as partial:
+            write_bytes(partial / "config.json", b"{}")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "model").exists()
+
+
 def test_a_read_only_target_is_named_and_other_errors_pass_through(tmp_path):
     assert "cannot be written" in write_failure(OSError(errno.EROFS, "Read-only file system"))
     assert write_failure(ValueError("a bug")) is None
@@ -125,7 +143,20 @@ def test_commands_on_a_really_full_disk(small_disk, shared_data, tmp_path):
                    "fused.png: not written: the disk is full")
     one_line_error(run(["export", "ddcgan-ir-vis", "-o", small_disk / "served"]),
                    "not written: the disk is full")
+    # A video: OpenCV's writer says nothing when the disk fills; the frame count read back does.
+    import cv2
+
+    clips = []
+    for name in ("vis", "ir"):
+        clips.append(tmp_path / f"{name}.mkv")
+        writer = cv2.VideoWriter(str(clips[-1]), cv2.VideoWriter_fourcc(*"FFV1"), 25, (160, 120))
+        for t in range(10):
+            writer.write(np.random.default_rng(t).integers(0, 255, (120, 160, 3), np.uint8))
+        writer.release()
+    one_line_error(run(["fuse", *clips, "-o", small_disk / "fused.mkv", "--method", "average"]),
+                   "fused.mkv: not written")
     assert _leftovers(small_disk) == [] and not (small_disk / "fused.png").exists()
+    assert [p.name for p in small_disk.iterdir()] == ["fill"]
 
 
 @pytest.mark.slow

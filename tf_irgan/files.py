@@ -140,10 +140,18 @@ def atomic_path(path, overwrite: bool = False, folder: bool = False):
         with contextlib.suppress(OSError):
             _remove(partial)
         why = write_failure(error) if isinstance(error, Exception) else None
-        if why:
-            raise UserError(f"{path}: not written: {why}; nothing of it was left there (free "
-                            "space or choose another place, then run the command again)") from None
+        if why:   # named by the target (a write nested in this one names its partial path)
+            raise WriteFailed(path, why) from None
         raise
+
+
+class WriteFailed(UserError):
+    """A write the disk or the target's permissions stopped; nothing of it was left."""
+
+    def __init__(self, path, why: str):
+        super().__init__(f"{path}: not written: {why}; nothing of it was left there (free space "
+                         "or choose another place, then run the command again)")
+        self.why = why
 
 
 # Raised by the OS, h5py (its message carries the errno) or TensorFlow's file writers (theirs
@@ -156,6 +164,8 @@ _NO_WRITE_WORDS = ("Read-only file system", "Permission denied", "errno = 30", "
 
 def write_failure(error: BaseException) -> str | None:
     """Why a write failed, when the disk or the target's permissions are why; else None."""
+    if isinstance(error, WriteFailed):
+        return error.why
     code, text = getattr(error, "errno", None), str(error)
     if code in _FULL_DISK or any(words in text for words in _FULL_DISK_WORDS):
         return "the disk is full"

@@ -460,9 +460,10 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
     """The simplest transform kind the evidence asks for. Each kind up to `most_general` is fitted
     on the agreeing blocks of one fold of tiles and scored on the other fold's edge maps
     (held-out, both ways round); a more general kind replaces the one kept only when its
-    held-out scores beat it by SELECT_Z standard errors of the per-tile differences. So an
-    aligned pair stays at the identity unless its edges say otherwise, and perspective terms
-    are kept only where they fit pixels they were not fitted on. Returns (kind, evidence)."""
+    held-out scores beat it by a one-sided t-test on the per-tile differences (LEAVE_IDENTITY,
+    SELECT). So an aligned pair stays at the identity unless its edges say otherwise, and
+    perspective terms are kept only where they fit pixels they were not fitted on. Returns
+    (kind, evidence)."""
     tiles = _Tiles(vis_map.shape[:2], tile)
     folds = tiles.fold_of(dst)
     held = {"identity": tiles.scores(vis_map, ir_map, np.eye(3))}
@@ -491,8 +492,14 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
                        "needed": round(needed, 2), "tiles": int(len(difference))}
         if gain > needed * error:
             kept = kind
-    return kept, {"held_out": {k: float(np.nanmean(v)) for k, v in held.items()},
+    return kept, {"held_out": {k: _mean(v) for k, v in held.items()},
                   "tests": tests, "fold_fits": fold_fits}
+
+
+def _mean(scores) -> float:
+    """The mean of the usable tiles' scores; NaN (without numpy's warning) when there are none."""
+    usable = scores[np.isfinite(scores)]
+    return float(usable.mean()) if len(usable) else float("nan")
 
 
 # ---------------------------------------------------------------- dense refinement
@@ -567,9 +574,8 @@ def refine(vis_map, ir_map, warp, kind, tile: int = TILE):
     if not np.isfinite(found).all() or mean_distance(found, warp, shape) > MAX_REFINE:
         return warp, False
     tiles = _Tiles(shape, tile)
-    if np.nanmean(tiles.scores(vis_map, ir_map, found)) <= np.nanmean(
-            tiles.scores(vis_map, ir_map, warp)):
-        return warp, False
+    if not _mean(tiles.scores(vis_map, ir_map, found)) > _mean(tiles.scores(vis_map, ir_map, warp)):
+        return warp, False   # (also when no tile is usable: NaN compares false)
     return found, True
 
 

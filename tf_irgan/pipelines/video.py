@@ -275,6 +275,10 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
          vis_path, ir_path, start) -> VideoRecord:
     import cv2
 
+    # FFmpeg's per-frame warnings (a full disk repeats one per frame) would bury the one-line
+    # error this function raises instead.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
     from tf_irgan.files import write_text
     from tf_irgan.metrics.temporal import Flicker
 
@@ -349,6 +353,7 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
             writer = None
         if count == 0:
             raise UserError(f"{vis_path}: no frame could be decoded")
+        _check_written(hidden, output, count)
         _publish(hidden, output, overwrite)
     except BaseException:
         done_frames.put(None)
@@ -362,6 +367,19 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
     write_text(table, "\n".join(rows) + "\n", overwrite=overwrite)
     return VideoRecord(count, time.perf_counter() - began, output, table, stream.notes,
                        flicker.means())
+
+
+def _check_written(hidden: Path, output: Path, count: int) -> None:
+    """OpenCV's writer says nothing when the disk fills: read the frame count back."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(hidden))
+    written = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if capture.isOpened() else 0
+    capture.release()
+    written = min(max(written, 0), count)   # a damaged container reports nonsense
+    if written != count:
+        raise UserError(f"{output}: not written: {written} of {count} frames reached the file (a "
+                        "full disk or a read-only place?); nothing of it was left there")
 
 
 def _publish(hidden: Path, output: Path, overwrite: bool) -> None:
