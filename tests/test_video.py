@@ -153,6 +153,8 @@ def test_streams_that_would_drift_apart_and_bad_files_are_refused(pair, tmp_path
     one_line_error(run(["fuse", vis_path, short, "-o", tmp_path / "o.webm"]), "must be a video too")
     one_line_error(run(["fuse", vis_path, vis_path, "-o", vis_path, "--overwrite"]), "vis.mkv")
     one_line_error(run(["fuse", vis_path, short, "-o", out, "--start", "9"]), "--start 9")
+    one_line_error(run(["fuse", vis_path, short, "-o", out, "--ir-range", "full", "--stretch"]),
+                   "--stretch, --ir-range: not for videos yet")
     assert not out.exists() and not list(tmp_path.glob(".*partial*"))
 
 

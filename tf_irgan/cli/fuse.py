@@ -72,6 +72,14 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     ir_range, vis_range = parse_range(ir_range, "--ir-range"), parse_range(vis_range, "--vis-range")
     from tf_irgan.pipelines.video import is_video
     if any(path is not None and is_video(path) for path in (vis, ir, output)):
+        context = click.get_current_context()
+        still_only = [f"--{name.replace('_', '-')}" for name in
+                      ("vis_dir", "ir_dir", "out_dir", "modality", "color_space", "stretch",
+                       "ir_range", "vis_range", "bit_depth")
+                      if context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if still_only:
+            raise UserError(f"{', '.join(still_only)}: not for videos yet (8-bit frames, levels "
+                            "fixed for the stream, IR/visible); leave them out")
         return _fuse_videos(vis, ir, output, preset, method, gray, register or register_fallback,
                             precision, side_by_side, start, frames, overwrite)
     if side_by_side or start or frames:
