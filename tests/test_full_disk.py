@@ -176,3 +176,22 @@ def test_training_on_a_really_full_disk_keeps_its_checkpoint_and_resumes(small_d
     result = run(arguments + ["--resume"])
     assert result.exit_code == 0, result.output
     assert (moved / "model" / "metadata.json").exists()
+
+
+def test_a_damaged_history_is_said_and_kept_on_resume(tmp_path, copy_roadscene, capsys):
+    # The issue: an empty history.csv silently dropped batches from the record on resume.
+    from tf_irgan.training import TrainOptions, train
+
+    copy_roadscene(tmp_path / "data", 1)
+    options = dict(data=str(tmp_path / "data"), out=str(tmp_path / "run"), config="paper",
+                   batch_size=2, patch=32, stride=64, checkpoint_every=1, log_every=1)
+    train(TrainOptions(**options, steps=2, command="first"), verbose=False)
+    history = tmp_path / "run" / "history.csv"
+    history.write_text("batch,something else\n1,2\n")            # edited by hand
+    capsys.readouterr()
+    train(TrainOptions(**options, steps=3, resume=True, command="again"), verbose=False)
+    said = capsys.readouterr().err
+    assert "history.csv is missing, empty or not this run's" in said
+    assert "history.csv.unreadable-2" in said
+    assert (tmp_path / "run" / "history.csv.unreadable-2").read_text() == "batch,something else\n1,2\n"
+    assert [line.split(",")[0] for line in history.read_text().splitlines()] == ["batch", "3"]

@@ -403,11 +403,24 @@ class History:
         if not writes:
             return
         kept = []
-        if path.is_file() and start > 0:
-            with path.open(newline="") as f:
-                rows = list(csv.reader(f))
+        if start > 0:
+            rows = []
+            if path.is_file():
+                with path.open(newline="") as f:
+                    rows = list(csv.reader(f))
             if rows and rows[0] == self.columns:
                 kept = [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= start]
+            else:
+                # Emptied, cut or edited by hand: the record of batches 1..start is gone, and
+                # saying so beats a history that silently begins mid-run. Its bytes are kept.
+                where = ""
+                if rows:
+                    aside = path.with_name(f"{path.name}.unreadable-{start}")
+                    path.replace(aside)
+                    where = f" (its content is kept as {aside.name})"
+                _say(f"note: {path} is missing, empty or not this run's{where}; the record "
+                     f"continues from batch {start} (the losses before it are in logs/, "
+                     "TensorBoard's copy)")
         with path.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(self.columns)
