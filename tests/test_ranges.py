@@ -112,3 +112,18 @@ def test_read_image_drops_alpha_before_mapping(tmp_path):
     cv2.imwrite(str(tmp_path / "a.png"), rgba)
     image = read_image(tmp_path / "a.png", "auto", [], "IR")
     assert image.ndim == 2 and image.max() == pytest.approx(1.0) and image.min() == pytest.approx(0.0)
+
+
+def test_full_on_a_raw_frame_in_a_sliver_of_its_range_says_so():
+    # The issue: `--ir-range full` on raw counts that fill a sliver of 0-65535 erased the IR
+    # (one flat gray) without a word.
+    raw = (np.random.default_rng(0).integers(0, 600, (32, 40)) + 7000).astype(np.uint16)
+    notes = []
+    out = to_unit(raw, parse_range("full", "--ir-range"), "raw.png", "IR", notes)
+    assert np.allclose(out, raw / 65535.0)                      # done as asked ...
+    assert len(notes) == 1 and "fill only 0.9% of 0-65535 under --ir-range full" in notes[0]
+    assert "--ir-range auto" in notes[0]                        # ... with the way out
+    wide = np.linspace(0, 65535, 32 * 40).reshape(32, 40).astype(np.uint16)
+    quiet = []
+    to_unit(wide, parse_range("full", "--ir-range"), "wide.png", "IR", quiet)
+    assert quiet == []

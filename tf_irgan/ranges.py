@@ -94,6 +94,15 @@ def to_unit(image: np.ndarray, value_range: ValueRange, name: str, label: str = 
     full = 255.0 if image.dtype == np.uint8 else 65535.0
     mode = value_range.mode
     if mode == "full":
+        if image.dtype == np.uint16 and notes is not None:
+            low, high = np.percentile(data, AUTO_PERCENTILES)
+            if high - low < NARROW * full:
+                # A raw thermal frame in a sliver of the 16-bit scale: as asked, but the result
+                # is one flat gray and the IR's content is lost in the fusion.
+                notes.append(f"{name}: {label} values {low:.0f}-{high:.0f} fill only "
+                             f"{(high - low) / full:.1%} of 0-{int(full)} under "
+                             f"{option_for(label)} full, so the {label} comes out nearly flat; "
+                             f"{option_for(label)} auto stretches it, LOW,HIGH fixes one mapping")
         return data / full
     if mode == "fixed":
         if value_range.high > full:
