@@ -573,3 +573,41 @@ def test_a_busy_output_is_refused_by_every_writer(tmp_path, shared_data, command
         result = CliRunner().invoke(cli, [str(a) for a in args])
     one_line_error(result, "in use by another tf-irgan process", f"pid {__import__('os').getpid()}")
     assert not out.exists() or not any(out.iterdir())  # the holder's lock, gone with it
+
+
+# A training-only install (no TensorFlow, the jax extra), simulated by an import hook that
+# refuses `tensorflow` in a fresh interpreter.
+_WITHOUT_TENSORFLOW = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Refuse())
+from tf_irgan.cli.main import cli
+cli.main(sys.argv[1:], prog_name="tf-irgan")
+"""
+
+
+def _without_tensorflow(args, **environment):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"} | environment
+    return subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_help_and_messages_work_on_an_install_without_tensorflow(tmp_path):
+    # The issue: on a JAX-only install `train --help` failed unless KERAS_BACKEND was set, and
+    # `fuse` sent users in a circle (unset KERAS_BACKEND, then: TensorFlow is missing).
+    done = _without_tensorflow(["train", "--help"])
+    assert done.returncode == 0 and "--config" in done.stdout and "pyramid" in done.stdout, done.stderr
+    assert _without_tensorflow(["--help"]).returncode == 0
+    done = _without_tensorflow(["fuse", "a.png", "b.png", "-o", tmp_path / "f.png"],
+                               KERAS_BACKEND="jax")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "pip install" in lines[0] and "tensorflow-cpu" in lines[0]
+    assert "unset KERAS_BACKEND for them" not in lines[0]

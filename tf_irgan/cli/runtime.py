@@ -13,6 +13,11 @@ def import_tensorflow_quietly(inference: bool = True):
     import sys
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if inference and backend != "tensorflow":
+        if not installed("tensorflow"):   # unsetting KERAS_BACKEND alone would not help
+            raise UserError(f"KERAS_BACKEND={backend}: fuse, translate, export and report run on "
+                            "TensorFlow, which is not installed here: pip install "
+                            "\"tensorflow-cpu==2.21.*\", then run them without KERAS_BACKEND "
+                            "(only `tf-irgan train` runs on jax and torch)")
         raise UserError(f"KERAS_BACKEND={backend}: fuse, translate, export and report run on the "
                         "TensorFlow backend; unset KERAS_BACKEND for them (only `tf-irgan train` "
                         "runs on jax and torch)")
@@ -28,3 +33,25 @@ def import_tensorflow_quietly(inference: bool = True):
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def installed(package: str) -> bool:
+    """Whether `package` can be imported here, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def training_backend() -> str:
+    """The Keras backend `train` uses: KERAS_BACKEND, else TensorFlow, else (an install for
+    training only, without TensorFlow) jax or torch, whichever is installed; set in the
+    environment before Keras is imported, so `train` and its --help work there unasked."""
+    if "KERAS_BACKEND" not in os.environ and not installed("tensorflow"):
+        for candidate in ("jax", "torch"):
+            if installed(candidate):
+                os.environ["KERAS_BACKEND"] = candidate
+                break
+    return os.environ.get("KERAS_BACKEND", "tensorflow")

@@ -102,11 +102,11 @@ def model_options() -> list:
 
 @functools.lru_cache(maxsize=None)
 def _load_model_options(names: tuple) -> list:
-    from tf_irgan import models
-    from tf_irgan.cli.runtime import import_tensorflow_quietly
+    from tf_irgan.cli.runtime import import_tensorflow_quietly, training_backend
 
-    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+    if training_backend() == "tensorflow":
         import_tensorflow_quietly(inference=False)
+    from tf_irgan import models
     found, seen = [], {}
     for name in names:
         for option in models.get(name).options():
