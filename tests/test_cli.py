@@ -457,7 +457,7 @@ def test_a_nan_result_is_refused_before_it_is_written(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["bytes-start", "bytes-middle", "bytes-end", "truncated",
-                                    "task-edited", "metadata-missing"])
+                                    "task-edited", "metadata-missing", "modality-edited"])
 def test_a_damaged_shipped_preset_is_a_one_line_error(tmp_path, shared_data, damage):
     import shutil
     from cli_helpers import one_line_error
@@ -478,6 +478,11 @@ def test_a_damaged_shipped_preset_is_a_one_line_error(tmp_path, shared_data, dam
         config["task"] = "translation"
         (preset / "config.json").write_text(json.dumps(config))
         expected = "SHA-256"
+    elif damage == "modality-edited":   # would fuse MRI/PET as IR/visible: gray, no PET color
+        meta = json.loads((preset / "metadata.json").read_text())
+        meta["modality"] = "ir-vis"
+        (preset / "metadata.json").write_text(json.dumps(meta))
+        expected = "metadata.json: its modality or color_space field differs"
     else:
         (preset / "metadata.json").unlink()
         expected = "metadata.json: is missing"

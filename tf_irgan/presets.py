@@ -113,13 +113,31 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+# metadata.json's fields that decide how a preset's inputs are read and its output colored: a
+# digest of them is kept beside the files' (the rest of metadata.json is a record, free to edit).
+ROUTING_FIELDS = ("modality", "color_space")
+ROUTING = "routing"
+
+
+def routing_digest(metadata: dict) -> str:
+    import hashlib
+
+    fields = {name: metadata.get(name) for name in ROUTING_FIELDS}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def check_integrity(preset: "Preset") -> None:
     """The files must be the ones saved: metadata.json records the SHA-256 of config.json and
-    of the weights (presets saved since 0.5); any changed byte is a one-line error."""
+    of the weights (presets saved since 0.5), and of its own routing fields (`ROUTING_FIELDS`,
+    since 0.5.1); any changed byte or edited field is a one-line error."""
     digests = preset.metadata.get("sha256") or {}
     if not isinstance(digests, dict):
         raise UserError(f"{preset.path / METADATA_FILE}: its sha256 field is not a table of file "
                         "digests; re-export or re-download the preset")
+    if ROUTING in digests and digests[ROUTING] != routing_digest(preset.metadata):
+        raise UserError(f"{preset.path / METADATA_FILE}: its {' or '.join(ROUTING_FIELDS)} field "
+                        "differs from the one the preset was saved with (edited?); re-export or "
+                        "re-download the preset")
     for name, expected in digests.items():
         if name not in (CONFIG_FILE, WEIGHTS_FILE):
             continue
@@ -354,6 +372,7 @@ def save_preset(path, model, task: str, metadata: dict, overwrite: bool = False,
         if storage == "float16":
             _store_as_float16(tmp / WEIGHTS_FILE)
         metadata["sha256"] = {name: file_digest(tmp / name) for name in (CONFIG_FILE, WEIGHTS_FILE)}
+        metadata["sha256"][ROUTING] = routing_digest(metadata)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
     for precision in PRECISIONS:  # a model built from the files this replaced is stale
         _CACHE.pop((path.resolve(), precision), None)
