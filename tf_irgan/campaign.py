@@ -25,6 +25,11 @@ from pathlib import Path
 from tf_irgan.data.pairs import HOLDOUT_EVERY
 from tf_irgan.errors import UserError
 
+# A run is told to stop itself (`train --time-limit`) at this share of its time, leaving the rest
+# for start-up, compiling and writing its last checkpoint and preset; at its end it is ended.
+TIME_LIMIT_SHARE = 0.7
+MIN_STEP_SECONDS = 20   # a step that would get less is skipped, with a note
+
 
 
 @dataclass
@@ -124,18 +129,36 @@ def run_campaign(ir_vis, mri_pet, out, minutes: float = 10.0, dry_run: bool = Fa
     (out / "presets").mkdir(parents=True, exist_ok=True)
     record = {"backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "dry_run": dry_run,
               "minutes": minutes, "runs": []}
+    # --minutes is a deadline for the whole campaign, start-up, patch cutting and compiling
+    # included: each run gets its share of what is left when it starts (so one that overran
+    # takes from the later ones, not from the deadline), stops itself at a checkpoint within
+    # TIME_LIMIT_SHARE of it and is ended at its end.
+    deadline = time.time() + minutes * 60
+    weights = {step["name"]: step["minutes"] for step in steps if step["minutes"] is not None}
     for step in steps:
         began = time.time()
-        command = shlex.join(["tf-irgan", *step["args"]])
+        left = deadline - began
+        if left < MIN_STEP_SECONDS:
+            entry = {"name": step["name"], "status": "skipped", "seconds": 0.0,
+                     "output": [f"the campaign's {minutes:g} minutes were spent before it could start"]}
+            record["runs"].append(entry)
+            echo(f"[campaign] {step['name']}: skipped ({entry['output'][0]})")
+            weights.pop(step["name"], None)
+            continue
+        args, limit = list(step["args"]), left
+        if step["minutes"] is not None:
+            own = weights.pop(step["name"])
+            limit = left * own / (own + sum(weights.values()))
+            args[args.index("--time-limit") + 1] = f"{limit * TIME_LIMIT_SHARE / 60:.2f}"
+        command = shlex.join(["tf-irgan", *args])
         echo(f"[campaign] {step['name']}: {command}")
-        # The time limit stops the run at a checkpoint; the margin covers start-up and compiling.
-        limit = None if step["minutes"] is None else step["minutes"] * 60 + 600
         try:
-            proc = subprocess.run(_command(step["args"]), timeout=limit, text=True,
+            proc = subprocess.run(_command(args), timeout=limit, text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             status, output = proc.returncode, proc.stdout
         except subprocess.TimeoutExpired as err:
-            status, output = "timeout", (err.stdout or "")
+            status = "ended at its share of the minutes"
+            output = err.stdout.decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
         entry = {"name": step["name"], "command": command, "status": status,
                  "seconds": round(time.time() - began, 1), "output": output.strip().splitlines()[-3:]}
         if step["minutes"] is not None and status == 0:
@@ -146,6 +169,8 @@ def run_campaign(ir_vis, mri_pet, out, minutes: float = 10.0, dry_run: bool = Fa
         (out / "campaign.json").write_text(json.dumps(record, indent=2))
         if status != 0 and step["minutes"] is None:
             break  # no patches: the runs that need them cannot start
+    record["seconds"] = round(time.time() - deadline + minutes * 60, 1)
+    (out / "campaign.json").write_text(json.dumps(record, indent=2))
     return record
 
 
