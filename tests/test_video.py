@@ -67,7 +67,7 @@ def test_two_videos_are_fused_frame_by_frame_as_still_pairs(pair, tmp_path):
     out = tmp_path / "fused.mkv"
     result = run(["fuse", vis_path, ir_path, "-o", out])
     assert result.exit_code == 0, result.output
-    assert "6 frames" in result.output and "frame-to-frame change" in result.output
+    assert "with ddcgan-ir-vis (6 frames" in result.output and "frame-to-frame change" in result.output
     fused = _read(out)
     assert len(fused) == 6 and fused[0].shape == (SIZE[1], SIZE[0], 3)
     assert np.abs(fused[0][..., 0].astype(int) - fused[0][..., 2]).mean() > 2   # color kept

@@ -222,5 +222,5 @@ def _fuse_videos(vis, ir, output, preset, method, gray, register, precision, sid
     steadiness = ("" if flicker["fused"] != flicker["fused"] else
                   f"; frame-to-frame change over still regions: fused {flicker['fused'] * 255:.2f}, "
                   f"visible {flicker['visible'] * 255:.2f}, IR {flicker['ir'] * 255:.2f} levels")
-    click.echo(f"wrote {record.output} ({record.frames} frames, {record.frames / record.seconds:.1f} "
-               f"frames/s) and {record.table}{steadiness}")
+    click.echo(f"wrote {record.output} with {stream.used} ({record.frames} frames, "
+               f"{record.frames / record.seconds:.1f} frames/s) and {record.table}{steadiness}")

@@ -72,6 +72,7 @@ class FusionStream:
             raise UserError(f"recheck_every {recheck_every}: give a number of frames, e.g. 250")
         self.preset, self.method, self.gray, self.rgb = preset, method, gray, rgb
         self.steady, self._previous = steady, None
+        self.used: str | None = None
         self.register, self.recheck_every, self.precision = register, recheck_every, precision
         self.registration = None
         self.index = 0
@@ -122,6 +123,7 @@ class FusionStream:
             ir_image, confidence = self._registered(vis_image, ir_image, said)
         result = fuse_images(vis_image, ir_image, preset=self.preset, method=self.method,
                              gray=self.gray, precision=self.precision)
+        self.used = result.preset or result.method   # what fused the frames (the size ratio's)
         for note in result.notes:
             self._note(note, said)
         on_frame = ir_image if ir_image.ndim == 2 else ir_image.mean(axis=2)
