@@ -1,8 +1,9 @@
 """Full disks and read-only targets (issue 30): every write ends in a one-line error naming the
 target, leaves no partial file, and training stops at its last complete checkpoint and resumes.
 
-The fast tier injects the failures (the OS's ENOSPC, h5py's and TensorFlow's wordings of it);
-the slow tier fills a real 9 MB tmpfs where this machine lets a test mount one (root)."""
+The fast tier injects the failures (the OS's ENOSPC, h5py's and TensorFlow's wordings of it)
+into writes; the slow tier trains (an injected full disk at a checkpoint, a damaged history on
+resume) and fills a real 9 MB tmpfs where this machine lets a test mount one (root)."""
 
 import errno
 import shutil
@@ -77,6 +78,7 @@ def test_writing_an_image_on_a_full_disk(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_training_stops_at_its_last_complete_checkpoint_and_resumes(tmp_path, monkeypatch,
                                                                     copy_roadscene):
     # The issue: a failed checkpoint left a 1 MB `.partial` that kept the disk full, and a
@@ -178,6 +180,7 @@ def test_training_on_a_really_full_disk_keeps_its_checkpoint_and_resumes(small_d
     assert (moved / "model" / "metadata.json").exists()
 
 
+@pytest.mark.slow
 def test_a_damaged_history_is_said_and_kept_on_resume(tmp_path, copy_roadscene, capsys):
     # The issue: an empty history.csv silently dropped batches from the record on resume.
     from tf_irgan.training import TrainOptions, train
