@@ -127,8 +127,8 @@ def small_disk(tmp_path):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], capture_output=True)
+    finally:   # lazily: a file a failed command left open must not keep the mount alive
+        subprocess.run(["umount", "--lazy", str(mount)], capture_output=True)
 
 
 def _fill(disk: Path, leave_kb: int):
