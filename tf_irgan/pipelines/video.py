@@ -55,6 +55,7 @@ class StreamFrame:
     ir_on_frame: np.ndarray | None = None   # the IR as fused, on the visible frame (gray)
     notes: list = field(default_factory=list)   # what this frame changed (first time only)
     confidence: float | None = None    # of the registration used, when registering
+    visible: np.ndarray | None = None       # the visible frame as fused (float [0, 1], RGB/gray)
 
 
 class FusionStream:
@@ -131,7 +132,7 @@ class FusionStream:
             import cv2
             on_frame = cv2.resize(on_frame, result.image.shape[1::-1], interpolation=cv2.INTER_CUBIC)
         image = self._steadied(result.image, vis_image, on_frame) if self.steady else result.image
-        frame = StreamFrame(image, self.index, on_frame, said, confidence)
+        frame = StreamFrame(image, self.index, on_frame, said, confidence, vis_image)
         self.index += 1
         return frame
 
@@ -323,7 +324,7 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
             frame = stream.fuse(vis, ir)
             bgr = _to_bgr(frame.image)
             if side_by_side:
-                bgr = np.hstack([_to_bgr(stream.frame_array(vis, "visible")), _to_bgr(frame.ir_on_frame),
+                bgr = np.hstack([_to_bgr(frame.visible), _to_bgr(frame.ir_on_frame),
                                  bgr])
             if writer is None:
                 if hidden.exists():
@@ -337,7 +338,7 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
                 encoder = threading.Thread(target=write_all, args=(writer,), daemon=True)
                 encoder.start()
             done_frames.put(bgr)
-            flicker.add(stream.frame_array(vis, "visible"), frame.ir_on_frame, frame.image)
+            flicker.add(frame.visible, frame.ir_on_frame, frame.image)   # converted once, in fuse
             count += 1
             seconds = (start + frame.index) / fps
             confidence = "" if frame.confidence is None else f"{frame.confidence:.3f}"
