@@ -198,3 +198,39 @@ def test_a_damaged_history_is_said_and_kept_on_resume(tmp_path, copy_roadscene, 
     assert "history.csv.unreadable-2" in said
     assert (tmp_path / "run" / "history.csv.unreadable-2").read_text() == "batch,something else\n1,2\n"
     assert [line.split(",")[0] for line in history.read_text().splitlines()] == ["batch", "3"]
+
+
+def test_a_history_row_the_disk_stopped_is_cut_off_and_named(tmp_path, monkeypatch):
+    # history.csv grows by appends: one that fails half-way must not leave half a row behind.
+    import csv
+
+    from tf_irgan import training
+    from tf_irgan.files import WriteFailed
+
+    history = training.History(tmp_path / "history.csv", ["g_loss"], 0, True)
+    history.add(1, {"g_loss": 1.5}, 1e-4, 2.0)
+    whole = (tmp_path / "history.csv").read_text()
+
+    class HalfWriter:
+        def __init__(self, f):
+            self.f = f
+
+        def writerow(self, row):
+            self.f.write("2,0.7")
+            self.f.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(csv, "writer", HalfWriter)
+    with pytest.raises(WriteFailed, match=r"history.csv: not written: the disk is full"):
+        history.add(2, {"g_loss": 0.7}, 1e-4, 4.0)
+    assert (tmp_path / "history.csv").read_text() == whole
+
+
+def test_a_history_row_cut_short_is_dropped_on_resume(tmp_path):
+    # A machine that stopped mid-append leaves a short last row; resuming keeps whole rows only.
+    from tf_irgan import training
+
+    path = tmp_path / "history.csv"
+    path.write_text("batch,g_loss,learning_rate,seconds\n1,1.5,0.0001,2.0\n2,1.4,0.0001,4.0\n3\n")
+    training.History(path, ["g_loss"], 3, True)
+    assert [line.split(",")[0] for line in path.read_text().splitlines()] == ["batch", "1", "2"]
+    assert _leftovers(tmp_path) == []

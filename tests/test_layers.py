@@ -22,7 +22,7 @@ LAYERS = [
                           "tf_irgan.losses", "tf_irgan.filters", "tf_irgan.modalities"]),
     ("images", ["tf_irgan.images"]),
     ("small utilities", ["tf_irgan.errors", "tf_irgan.files", "tf_irgan.version", "tf_irgan.color",
-                         "tf_irgan.ranges"]),
+                         "tf_irgan.ranges", "tf_irgan.rows"]),
 ]
 
 

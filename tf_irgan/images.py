@@ -15,6 +15,7 @@ import numpy as np
 
 from tf_irgan.errors import UserError
 from tf_irgan.files import check_outputs, write_bytes
+from tf_irgan.rows import by_rows
 
 # Registered pairs from two sensors need not have the same pixel aspect: RoadScene's
 # high-resolution visible frames differ from their IR frames by up to 10 % in aspect ratio and
@@ -126,44 +127,29 @@ def read_image(path, value_range=None, notes: list | None = None, label: str = "
     # imdecode on the raw bytes: imread mis-handles some non-ASCII paths and says nothing useful.
     raw = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    del raw   # the file's bytes: not kept beside the image while it is converted
     if image is not None and size is None:
         check_pixels(path, image.shape[1], image.shape[0])
     if image is None:
         raise UserError(f"{path}: cannot be decoded as an image (corrupt or unsupported format); "
                         "re-save it as PNG or TIFF")
+    image = _channels(image, path)
     if value_range is not None and image.dtype in (np.uint8, np.uint16):
         from tf_irgan.ranges import option_for, parse_range, to_unit
-        if image.ndim == 3 and image.shape[2] in (2, 4):  # alpha is not a value to map
-            image = image[..., :image.shape[2] - 1]
         image = to_unit(image, parse_range(value_range, option_for(label)), str(path), label, notes)
     return _to_unit_float(image, path)
 
 
-def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
-    if image.dtype == np.uint8:
-        image = image.astype(np.float32) / 255.0
-    elif image.dtype == np.uint16:
-        image = image.astype(np.float32) / 65535.0
-    elif image.dtype in (np.float32, np.float64):
-        image = image.astype(np.float32)
-        top = float(np.nanmax(image)) if image.size else 0.0
-        if not np.isfinite(image).all():
-            raise UserError(f"{path}: contains NaN or infinite values; clean the image first")
-        if image.min() < 0 or top > 1.0:
-            # Float TIFFs from other tools come in arbitrary units: stretch rather than clip.
-            image = (image - image.min()) / max(top - image.min(), 1e-12)
-    else:
-        raise UserError(f"{path}: pixel type {image.dtype} is not supported; "
-                        "save it as 8- or 16-bit PNG/TIFF")
-
+def _channels(image: np.ndarray, path: Path) -> np.ndarray:
+    """Gray (H, W) or RGB (H, W, 3) in the file's own type: alpha dropped, OpenCV's BGR turned
+    round, a gray image stored as color made gray (before any conversion to float, which would
+    quadruple what each copy costs)."""
     if image.ndim == 3:
         channels = image.shape[2]
-        if channels == 1:
-            image = image[..., 0]
-        elif channels == 2:  # gray + alpha
+        if channels in (1, 2):   # gray (+ alpha)
             image = image[..., 0]
         elif channels in (3, 4):
-            image = np.ascontiguousarray(image[..., 2::-1])  # BGR(A) -> RGB, alpha dropped
+            image = image[..., 2::-1]   # BGR(A) -> RGB, alpha dropped
         else:
             raise UserError(f"{path}: has {channels} channels; expected gray, RGB or RGBA")
     if image.ndim == 3 and _channels_equal(image):
@@ -173,7 +159,33 @@ def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
     if min(image.shape[:2]) < 8:
         raise UserError(f"{path}: image is only {image.shape[1]}x{image.shape[0]} pixels; "
                         "use images at least 8 pixels on each side")
-    return np.ascontiguousarray(image, dtype=np.float32)
+    return np.ascontiguousarray(image)
+
+
+def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
+    """Gray or RGB of any supported type -> float32 in [0, 1], a band of rows at a time."""
+    if image.dtype == np.float32 and image.flags.c_contiguous and _in_unit(image, path):
+        return image          # already what the pipelines take (ranges.to_unit's output)
+    if image.dtype in (np.uint8, np.uint16):
+        top = np.float32(255.0 if image.dtype == np.uint8 else 65535.0)
+        return by_rows(lambda part: part.astype(np.float32) / top,
+                       np.empty(image.shape, np.float32), image)
+    if image.dtype not in (np.float32, np.float64):
+        raise UserError(f"{path}: pixel type {image.dtype} is not supported; "
+                        "save it as 8- or 16-bit PNG/TIFF")
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    if _in_unit(image, path):
+        return image
+    # Float TIFFs from other tools come in arbitrary units: stretch rather than clip.
+    low, top = float(image.min()), float(image.max())
+    return by_rows(lambda part: (part - low) / max(top - low, 1e-12), image, image)
+
+
+def _in_unit(image: np.ndarray, path: Path) -> bool:
+    """Whether a float image lies in [0, 1]; NaN or infinite values are refused."""
+    if not np.isfinite(image).all():
+        raise UserError(f"{path}: contains NaN or infinite values; clean the image first")
+    return not image.size or (float(image.min()) >= 0 and float(image.max()) <= 1.0)
 
 
 def _channels_equal(image: np.ndarray) -> bool:
@@ -208,14 +220,46 @@ def write_image(path, image: np.ndarray, overwrite: bool = False, bit_depth: int
     """
     path = check_image_output(path, overwrite, bit_depth)
     suffix = path.suffix.lower()
-    top = 255.0 if bit_depth == 8 else 65535.0
-    data = np.round(np.clip(image, 0.0, 1.0) * top).astype(np.uint8 if bit_depth == 8 else np.uint16)
-    if data.ndim == 3:
-        data = np.ascontiguousarray(data[..., ::-1])  # RGB -> BGR for OpenCV
+    data = quantized(image[..., ::-1] if image.ndim == 3 else image, bit_depth)  # BGR for OpenCV
     ok, encoded = cv2.imencode(suffix, data)
     if not ok:
         raise UserError(f"{path}: could not encode the image as {suffix}")
     return write_bytes(path, encoded.tobytes(), overwrite)
+
+
+def data_mask(gray: np.ndarray) -> np.ndarray:
+    """False on the rows and columns at the image's edges that hold one value only: the black
+    frame around a thermal core's picture, which carries no data (registration ignores its edge;
+    fusion fills it from the other image). A dark background inside the picture, as around a
+    brain slice, is scene and stays."""
+    mask = np.ones(gray.shape, bool)
+    flat_rows = gray.max(axis=1) == gray.min(axis=1)
+    flat_columns = gray.max(axis=0) == gray.min(axis=0)
+    for flat, along in ((flat_rows, 0), (flat_columns, 1)):
+        first = int(np.argmin(flat)) if not flat.all() else len(flat)
+        last = int(np.argmin(flat[::-1])) if not flat.all() else len(flat)
+        index = [slice(None)] * 2
+        index[along] = slice(0, first)
+        mask[tuple(index)] = False
+        index[along] = slice(len(flat) - last, None)
+        mask[tuple(index)] = False
+    return mask
+
+
+def level_statistics(image: np.ndarray) -> tuple[float, float]:
+    """(mean, standard deviation) of an image's luminance in [0, 1]: how bright and how
+    contrasted it is, what a model's training inputs are summarised by (`input_levels`)."""
+    gray = to_gray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+    return float(gray.mean()), float(gray.std())
+
+
+def quantized(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """A [0, 1] float image as 8- or 16-bit integers (rounded, clipped), a band of rows at a
+    time."""
+    top = 255.0 if bit_depth == 8 else 65535.0
+    kind = np.uint8 if bit_depth == 8 else np.uint16
+    return by_rows(lambda part: np.round(np.clip(part, 0.0, 1.0) * top).astype(kind),
+                   np.empty(image.shape, kind), image)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

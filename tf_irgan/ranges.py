@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tf_irgan.errors import UserError
+from tf_irgan.rows import band_rows, by_rows
 
 AUTO_PERCENTILES = (0.5, 99.5)
 NARROW = 0.25  # a 16-bit frame whose percentile band spans less than this share is stretched
@@ -89,13 +90,14 @@ def container_of(image: np.ndarray) -> float:
 
 def to_unit(image: np.ndarray, value_range: ValueRange, name: str, label: str = "IR",
             notes: list | None = None) -> np.ndarray:
-    """An integer frame (any number of channels) as float32 in [0, 1] under `value_range`."""
-    data = image.astype(np.float32)
+    """An integer frame (any number of channels) as float32 in [0, 1] under `value_range`.
+    Computed a band of rows at a time, its percentiles from a histogram: no full-size float
+    temporaries (`tf_irgan.rows`)."""
     full = 255.0 if image.dtype == np.uint8 else 65535.0
     mode = value_range.mode
     if mode == "full":
         if image.dtype == np.uint16 and notes is not None:
-            low, high = np.percentile(data, AUTO_PERCENTILES)
+            low, high = percentiles(image, AUTO_PERCENTILES)
             if high - low < NARROW * full:
                 # A raw thermal frame in a sliver of the 16-bit scale: as asked, but the result
                 # is one flat gray and the IR's content is lost in the fusion.
@@ -103,34 +105,64 @@ def to_unit(image: np.ndarray, value_range: ValueRange, name: str, label: str = 
                              f"{(high - low) / full:.1%} of 0-{int(full)} under "
                              f"{option_for(label)} full, so the {label} comes out nearly flat; "
                              f"{option_for(label)} auto stretches it, LOW,HIGH fixes one mapping")
-        return data / full
+        return _mapped(image, 0.0, full)
     if mode == "fixed":
         if value_range.high > full:
             raise UserError(f"{name}: range {value_range} is beyond this {int(full).bit_length()}-bit "
                             f"image's values (0-{int(full)}); give bounds in its own units")
-        return np.clip((data - value_range.low) / (value_range.high - value_range.low), 0, 1)
+        return _mapped(image, value_range.low, value_range.high)
     if mode == "percentile":
-        return _stretch(data, value_range.low, value_range.high)
+        return _stretch(image, value_range.low, value_range.high)
     # auto
     if image.dtype == np.uint8:
-        return data / 255.0
+        return _mapped(image, 0.0, 255.0)
     container = container_of(image)
-    low, high = np.percentile(data, AUTO_PERCENTILES)
+    low, high = percentiles(image, AUTO_PERCENTILES)
     if high - low < NARROW * container:
         if notes is not None:
             notes.append(f"{name}: {label} frame with values {low:.0f}-{high:.0f} only, of "
                          f"0-{container:.0f} ({int(container).bit_length()}-bit); stretched from its {AUTO_PERCENTILES[0]:g}th to its "
                          f"{AUTO_PERCENTILES[1]:g}th percentile ({option_for(label)} full keeps the "
                          "file's scale, LOW,HIGH fixes one mapping for a sequence)")
-        return _stretch(data, *AUTO_PERCENTILES)
+        return _stretch(image, *AUTO_PERCENTILES)
     if container != 65535 and notes is not None:
         notes.append(f"{name}: {int(container).bit_length()}-bit values in a 16-bit file; "
                      f"scaled by {container:.0f}")
-    return np.clip(data / container, 0, 1)
+    return _mapped(image, 0.0, container)
 
 
-def _stretch(data: np.ndarray, low_pct: float, high_pct: float) -> np.ndarray:
-    low, high = np.percentile(data, (low_pct, high_pct))
+def _mapped(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    """(image - low) / (high - low) clipped to [0, 1], as float32, a band of rows at a time."""
+    def band(part):
+        out = part.astype(np.float32)
+        out -= np.float32(low)
+        out /= np.float32(high - low)
+        return np.clip(out, 0.0, 1.0, out=out)
+    return by_rows(band, np.empty(image.shape, np.float32), image)
+
+
+def _stretch(image: np.ndarray, low_pct: float, high_pct: float) -> np.ndarray:
+    low, high = percentiles(image, (low_pct, high_pct))
     if high <= low:  # a flat frame: nothing to stretch
-        return np.clip(data / max(high, 1.0), 0, 1)
-    return np.clip((data - low) / (high - low), 0, 1)
+        return _mapped(image, 0.0, max(high, 1.0))
+    return _mapped(image, low, high)
+
+
+def percentiles(image: np.ndarray, qs) -> tuple:
+    """np.percentile(image, qs) (linear interpolation) of an 8/16-bit image, from its histogram,
+    counted a band of rows at a time: no sorted float copy of the whole image."""
+    counts = np.zeros(65536 if image.dtype == np.uint16 else 256, np.int64)
+    flat = image.reshape(image.shape[0], -1)
+    for top in range(0, flat.shape[0], band_rows(flat.shape[1])):
+        part = flat[top:top + band_rows(flat.shape[1])]
+        counts += np.bincount(part.ravel(), minlength=len(counts))
+    order = np.cumsum(counts)
+    total = int(order[-1])
+    values = []
+    for q in qs:
+        index = q / 100 * (total - 1)
+        lower = int(np.floor(index))
+        below = float(np.searchsorted(order, lower, side="right"))
+        above = float(np.searchsorted(order, min(lower + 1, total - 1), side="right"))
+        values.append(below + (index - lower) * (above - below))
+    return tuple(values)

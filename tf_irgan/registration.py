@@ -37,7 +37,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from tf_irgan.errors import UserError
-from tf_irgan.images import to_gray
+from tf_irgan.images import data_mask, to_gray
 
 MODELS = ("homography", "affine", "similarity", "shift")   # `--model`: the most general kind
 # Work on the visible frame reduced to at most this many pixels on its long side (the result is
@@ -182,25 +182,6 @@ def edge_share(gray: np.ndarray) -> float:
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
     return float((np.hypot(gx, gy) > 0.1).mean())   # 0.1 ~ a step of 2.5 % of the range
-
-
-def with_data(gray: np.ndarray) -> np.ndarray:
-    """False on the rows and columns at the image's edges that hold one value only: the black
-    frame around a thermal core's picture. Their edge is the frame's, not the scene's, and
-    would pull a registration toward the frame. (A dark background inside the picture, as
-    around a brain slice, is scene and stays.)"""
-    mask = np.ones(gray.shape, bool)
-    flat_rows = gray.max(axis=1) == gray.min(axis=1)
-    flat_columns = gray.max(axis=0) == gray.min(axis=0)
-    for flat, along in ((flat_rows, 0), (flat_columns, 1)):
-        first = int(np.argmin(flat)) if not flat.all() else len(flat)
-        last = int(np.argmin(flat[::-1])) if not flat.all() else len(flat)
-        index = [slice(None)] * 2
-        index[along] = slice(0, first)
-        mask[tuple(index)] = False
-        index[along] = slice(len(flat) - last, None)
-        mask[tuple(index)] = False
-    return mask
 
 
 def _data_levels(mask, size, levels) -> list:
@@ -635,8 +616,8 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
     levels = max(1, int(math.log2(max(ww, wh) / 120)) + 1)
     vis_levels, ir_levels = _pyramid(vis_work, levels), _pyramid(ir_work, levels)
     # Where each image has data (not a black frame or an empty corner), per level.
-    vis_data = _data_levels(with_data(vis_gray), (ww, wh), levels)
-    ir_data = _data_levels(with_data(ir_gray), (ww, wh), levels)
+    vis_data = _data_levels(data_mask(vis_gray), (ww, wh), levels)
+    ir_data = _data_levels(data_mask(ir_gray), (ww, wh), levels)
     warp = np.eye(3)   # work-frame vis -> work-frame IR, on the current level
     tried, inliers, matches, residual, spread = [], 0, 0, float("nan"), 0.0
     carried = 0.0      # the reach of a level that found too few matches, passed to the next

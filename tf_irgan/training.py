@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -32,7 +33,7 @@ from pathlib import Path
 from tf_irgan import checkpoints
 from tf_irgan.distribute import DEFAULT_CLUSTER_TIMEOUT
 from tf_irgan.errors import UserError
-from tf_irgan.files import write_text
+from tf_irgan.files import WriteFailed, write_failure, write_text
 from tf_irgan.models.base import precision  # noqa: F401  (also imported from here)
 
 RUN_FILE = "run.json"
@@ -409,7 +410,9 @@ class History:
                 with path.open(newline="") as f:
                     rows = list(csv.reader(f))
             if rows and rows[0] == self.columns:
-                kept = [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= start]
+                # A row cut short (the machine stopped mid-append) has fewer fields: dropped.
+                kept = [row for row in rows[1:] if len(row) == len(self.columns)
+                        and row[0].isdigit() and int(row[0]) <= start]
             else:
                 # Emptied, cut or edited by hand: the record of batches 1..start is gone, and
                 # saying so beats a history that silently begins mid-run. Its bytes are kept.
@@ -421,18 +424,30 @@ class History:
                 _say(f"note: {path} is missing, empty or not this run's{where}; the record "
                      f"continues from batch {start} (the losses before it are in logs/, "
                      "TensorBoard's copy)")
-        with path.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(self.columns)
-            writer.writerows(kept)
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(self.columns)
+        writer.writerows(kept)
+        write_text(path, text.getvalue(), overwrite=True)   # the old record stays whole until then
 
     def add(self, batch: int, means: dict, learning_rate: float, seconds: float) -> None:
         if not self.writes:
             return
         row = [batch] + [f"{means[c]:.6g}" if c in means else "" for c in self.columns[1:-2]] \
             + [f"{learning_rate:.6g}", f"{seconds:.1f}"]
-        with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow(row)
+        # Appended in place (a rewrite per row would cost O(rows)); a row the disk stopped
+        # half-way is cut off again, so the file always ends on a whole row.
+        size = self.path.stat().st_size
+        try:
+            with self.path.open("a", newline="") as f:
+                csv.writer(f).writerow(row)
+        except OSError as error:
+            with contextlib.suppress(OSError), self.path.open("r+b") as f:
+                f.truncate(size)
+            why = write_failure(error)
+            if why:
+                raise WriteFailed(self.path, why) from None
+            raise
 
 
 def _summary_writer(out: Path, writes: bool):
@@ -565,6 +580,7 @@ def export_preset(model, options, batches, run, path, overwrite) -> Path:
                         "ir_dir": portable_path(attrs.get("ir_dir")),
                         "patch": _number(attrs.get("patch")), "stride": _number(attrs.get("stride"))},
         "data_pairs": name_list(attrs.get("pairs")), "held_out": name_list(attrs.get("held_out")),
+        **({"input_levels": json.loads(attrs["input_levels"])} if attrs.get("input_levels") else {}),
         "patches": run.get("patches"), "batches": batches, "batch_size": config.batch_size,
         "mixed_precision": options.mixed_precision, "model_config": config.to_dict(),
         **({"init": {**run["init"], "preset": portable_path(run["init"].get("preset"))}}

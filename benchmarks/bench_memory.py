@@ -1,0 +1,86 @@
+"""Peak memory of `tf-irgan fuse` on large images (issue 30: memory bounded by the work, not by
+copies of the image).
+
+    python benchmarks/bench_memory.py [--sizes 6000 12000] [--write]
+
+For each size N, a synthetic N x N pair (an 8-bit color visible image, an 8-bit gray IR of the
+same size; smooth patterns, so the PNGs stay small) is written to a temporary folder and fused
+by the CLI in a fresh process, once with the default preset and once with `--method average`
+(no model: what reading, color and writing cost alone). The peak resident memory of each
+child process comes from `os.wait4`, TensorFlow included. Measured in one run, so the ratio to
+the image's own size (N^2 x 4 bytes: the color visible image and the gray IR in 8 bits)
+carries to another machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "benchmarks.md"
+
+
+def make_pair(folder: Path, size: int) -> tuple[Path, Path]:
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    level = (127 + 60 * np.sin(x / 150) + 40 * np.cos(y / 90)).astype(np.uint8)
+    visible = np.dstack([level, np.roll(level, 7, 1), np.roll(level, 13, 0)])
+    infrared = (127 + 80 * np.sin((x + y) / 200)).astype(np.uint8)
+    paths = folder / f"vis{size}.png", folder / f"ir{size}.png"
+    cv2.imwrite(str(paths[0]), visible, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    cv2.imwrite(str(paths[1]), infrared, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return paths
+
+
+def peak_of(command: list) -> tuple[float, float, int]:
+    """(peak RSS MiB, seconds, exit code) of one child process."""
+    began = time.time()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss / 1024, time.time() - began, child.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[6000, 12000])
+    parser.add_argument("--write", action="store_true", help=f"Append the table to {DOC}.")
+    args = parser.parse_args()
+    cli = [sys.executable, "-c", "from tf_irgan.cli.main import cli; cli()", "fuse"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for size in args.sizes:
+            vis, ir = make_pair(folder, size)
+            for label, extra in (("ddcgan-ir-vis", []), ("--method average", ["--method", "average"])):
+                out = folder / f"fused{size}.png"
+                rss, seconds, code = peak_of(cli + [str(vis), str(ir), "-o", str(out), "--overwrite", *extra])
+                image_mib = size * size * 4 / 2 ** 20
+                rows.append(f"| {size}x{size} | {label} | {code} | {seconds:.0f} | {rss:.0f} | "
+                            f"{image_mib:.0f} | {rss / image_mib:.1f} |")
+                print(rows[-1], flush=True)
+    text = (f"\n## Peak memory of `fuse` on large images ({time.strftime('%Y-%m-%d')}, "
+            f"{platform.machine()}, {os.cpu_count()} cores)\n\n"
+            "Command: `python benchmarks/bench_memory.py --sizes "
+            f"{' '.join(map(str, args.sizes))}`. A color visible PNG and a gray IR PNG of the same "
+            "size, fused by the CLI in a fresh process; peak RSS from `os.wait4`, TensorFlow "
+            "included. 'image MiB' is both inputs in 8 bits (N^2 x 4 bytes).\n\n"
+            "| size | method | exit | s | peak RSS MiB | image MiB | ratio |\n"
+            "|---|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
+    print(text)
+    if args.write:
+        with DOC.open("a") as doc:
+            doc.write(text)
+
+
+if __name__ == "__main__":
+    main()
