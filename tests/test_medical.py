@@ -128,18 +128,22 @@ def test_color_mri_is_reduced_with_a_note(tiny_medical_preset, shared_data):
     assert result.image.shape == mri.shape + (3,)
 
 
-def test_mri_pet_without_a_preset_uses_the_shipped_medical_model(shared_data):
+def test_mri_pet_without_a_preset_uses_the_shipped_model_of_its_size_ratio(shared_data):
     mri, pet = _pair(shared_data)
     result = fuse_images(mri, pet, modality="mri-pet")
-    assert result.checkpoint == SHIPPED and result.image.shape == (256, 256, 3)
+    assert result.preset == "ddcgan-mri-pet" and result.image.shape == (256, 256, 3)
+    small = cv2.resize(pet, (64, 64), interpolation=cv2.INTER_AREA)
+    result = fuse_images(mri, small, modality="mri-pet")
+    assert result.preset == SHIPPED and result.image.shape == (256, 256, 3)
 
 
-def test_hue_of_the_pet_is_kept_on_saturated_pixels(shared_data):
+@pytest.mark.parametrize("preset", [SHIPPED, "ddcgan-mri-pet"])
+def test_hue_of_the_pet_is_kept_on_saturated_pixels(shared_data, preset):
     """Mean hue difference between PET and result on the PET's saturated pixels, below 5 degrees,
-    on real pairs through the shipped model."""
+    on real pairs through each shipped PET model."""
     for name in ("11.png", "30.png", "45.png"):
         mri, pet = _pair(shared_data, name)
-        fused = fuse_images(mri, pet, preset=SHIPPED).image
+        fused = fuse_images(mri, pet, preset=preset).image
         hue_pet, saturation, value = _hue_degrees(pet)
         hue_fused, _, _ = _hue_degrees(fused)
         saturated = (saturation > 0.5) & (value > 0.2)

@@ -25,7 +25,8 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
 @click.option("--modality", type=click.Choice(["ir-vis", "mri-pet", "mri-ct", "mri-spect"]),
               help="What the two images are (a preset knows what it was trained on): mri-pet "
                    "and mri-spect fuse the MRI with the PET's or SPECT's intensity and keep its "
-                   "color (ddcgan-mri-pet-x4, ddcgan-mri-spect); mri-ct is fused as MRI/PET, with "
+                   "color (ddcgan-mri-pet for a PET at the MRI's size, ddcgan-mri-pet-x4 at 1/4, "
+                   "ddcgan-mri-spect); mri-ct is fused as MRI/PET, with "
                    "a note that no preset learned it. Default: read from the second image's "
                    "folder name (PET/, SPECT/, CT/), else ir-vis.")
 @click.option("--color-space", type=click.Choice(["ycbcr", "ihs"]),

@@ -53,6 +53,8 @@ class DDcGANConfig(Config):
     sharpness: float = 4.0     # pyramid: how hard the starting rule picks the stronger detail
     ir_upsample: str = "bilinear"  # pyramid, scale > 1: how the IR is enlarged ("bicubic" keeps
                                    # more of its edges in the bands; docs/ddcgan.md)
+    brightness: float = 0.0    # pyramid: how hard the starting rule also picks the brighter
+                               # source (0: not at all; for CT bone and tracers, docs/ddcgan.md)
     disc_filters: tuple = (16, 32, 64)
     weight_clip: float = 8.0
     sync_batch_norm: bool = False  # batch statistics over all replicas (multi-GPU/worker runs)
@@ -102,6 +104,9 @@ class DDcGANConfig(Config):
             raise UserError(f"dense_order={self.dense_order}: use {' or '.join(DENSE_ORDERS)}")
         if self.initializer not in INITIALIZERS:
             raise UserError(f"initializer={self.initializer}: use {' or '.join(INITIALIZERS)}")
+        if self.brightness < 0:
+            raise UserError(f"brightness={self.brightness}: use 0 (no brighter-source rule) or "
+                            "more (how hard the starting rule picks the brighter source)")
         check_scale(self.scale)
         if self.patch % self.scale:
             raise UserError(f"patch size {self.patch} is not a multiple of --scale {self.scale}")
@@ -311,7 +316,8 @@ def make_generator(config: DDcGANConfig, name="generator"):
     if config.generator == "pyramid":
         return PyramidGenerator(scale=config.scale, levels=config.levels,
                                 filters=config.selector_filters, sharpness=config.sharpness,
-                                ir_upsample=config.ir_upsample, name=name)
+                                ir_upsample=config.ir_upsample, brightness=config.brightness,
+                                name=name)
     return Generator.from_ddcgan_config(config, name=name)
 
 

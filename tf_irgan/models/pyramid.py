@@ -104,18 +104,30 @@ class PyramidGenerator(keras.Model):
     sigmoid(net_base), which starts at the average. For scale > 1 the IR is first enlarged
     (bilinear, or bicubic: `ir_upsample`); its missing fine bands are near zero and the rule
     gives them to the visible.
+
+    `brightness` > 0 adds "the brighter source wins" to every level's starting rule: the logit
+    gains brightness * (G_v - G_i), G each source's Gaussian level there (its base at the base).
+    A large brightness makes the collapse a pyramid blend of the two sources under the mask
+    "visible brighter": the pixelwise maximum without its seams. Where one source's signal is
+    brightness itself (a CT's bone, a tracer's uptake), the stronger-detail rule alone blends
+    it toward the other's dark background. At 0 (the default) there is no such weight, so
+    presets trained before the option load unchanged.
     """
 
     def __init__(self, scale=1, levels=4, filters=16, sharpness=4.0, ir_upsample="bilinear",
-                 **kwargs):
+                 brightness=0.0, **kwargs):
         super().__init__(**kwargs)
         self.scale, self.levels, self.filters = scale, levels, filters
         self.ir_upsample = ir_upsample
         self.sharpness = float(sharpness)
+        self.brightness = float(brightness)
         self.detail = [Selector(filters, name=f"detail{k}") for k in range(levels)]
         self.base = Selector(filters, name="base")
         self.gain = self.add_weight(shape=(), initializer=keras.initializers.Constant(sharpness),
                                     name="sharpness")
+        self.brightness_gain = (self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(brightness), name="brightness")
+            if brightness else None)
 
     @property
     def grid(self) -> int:
@@ -140,8 +152,11 @@ class PyramidGenerator(keras.Model):
         # The pyramid stays float32 under mixed precision; only the selectors' convolutions may
         # compute in bfloat16, and their logits come back to float32.
         gain = ops.cast(self.gain, "float32")
-        logit = self.base(ops.concatenate([vis_base, ir_base], axis=-1))
-        weight = ops.sigmoid(ops.cast(logit, "float32"))
+        logit = ops.cast(self.base(ops.concatenate([vis_base, ir_base], axis=-1)), "float32")
+        brighter = ops.cast(self.brightness_gain, "float32") if self.brightness else None
+        if brighter is not None:
+            logit = logit + brighter * (vis_base - ir_base)
+        weight = ops.sigmoid(logit)
         fused = weight * vis_base + (1 - weight) * ir_base
         for k in reversed(range(self.levels)):
             v, i = vis_bands[k], ir_bands[k]
@@ -149,6 +164,8 @@ class PyramidGenerator(keras.Model):
             features = ops.concatenate([v, i, energy_v / 8, energy_i / 8,
                                         vis_levels[k], ir_levels[k]], axis=-1)
             logit = gain * (energy_v - energy_i) + ops.cast(self.detail[k](features), "float32")
+            if brighter is not None:
+                logit = logit + brighter * (vis_levels[k] - ir_levels[k])
             weight = ops.sigmoid(logit)
             fused = pyramid_up(fused, v) + weight * v + (1 - weight) * i
         return ops.clip(fused, 0.0, 1.0)
@@ -156,7 +173,7 @@ class PyramidGenerator(keras.Model):
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "levels": self.levels,
                 "filters": self.filters, "sharpness": self.sharpness,
-                "ir_upsample": self.ir_upsample}
+                "ir_upsample": self.ir_upsample, "brightness": self.brightness}
 
     def build_for_inference(self):
         """Create the weights (the network is fully convolutional: any size builds it)."""

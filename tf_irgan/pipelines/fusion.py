@@ -30,9 +30,12 @@ from tf_irgan.modalities import RELATED, get_modality
 from tf_irgan.presets import check_finite
 
 SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
-# The default preset of each medical modality (a PET at 1x or 1/4; a SPECT at 1x).
-MEDICAL_MODELS = {"mri-pet": "ddcgan-mri-pet-x4", "mri-spect": "ddcgan-mri-spect"}
-MEDICAL_MODEL = MEDICAL_MODELS["mri-pet"]
+# The default presets of each medical modality, by the scale they were trained at: a PET at
+# the MRI's size or at 1/4, a SPECT at the MRI's size. The size ratio picks among them as it
+# does between the IR/visible defaults.
+MEDICAL_MODELS = {"mri-pet": {1: "ddcgan-mri-pet", 4: "ddcgan-mri-pet-x4"},
+                  "mri-spect": {1: "ddcgan-mri-spect"}}
+MEDICAL_MODEL = MEDICAL_MODELS["mri-pet"][4]   # the paper's setting
 # A model trained at scale s > 1 serves size ratios in [s / 2, 1.5 s]; a same-size model serves
 # [1 / 1.5, 2]. Ratios between two models go to the nearer one (in octaves), whose IR input is
 # then resampled to its scale.
@@ -41,6 +44,8 @@ SLACK = 1.5
 # one tile and 1280x1024 two), each with MARGIN pixels of context, or the generator's own
 # `context` where it is larger, so tiled and whole-image results agree.
 TILE, MARGIN = 1024, 32
+# A border row or column of one value at most this bright carries no data (`fill_borders`).
+BLACK = 1.5 / 255
 
 
 @dataclass
@@ -79,6 +84,15 @@ def default_preset(ratio: float, ir_name="IR", vis_name="visible") -> str:
 
 
 default_checkpoint = default_preset  # the old name
+
+
+def medical_preset(modality: str, vis_shape, ir_shape) -> str:
+    """The modality's default preset for these sizes: the one trained at the scale nearest
+    (in octaves) to the size ratio; `check_serves` then refuses a ratio it cannot serve."""
+    ratio = (vis_shape[0] / ir_shape[0] + vis_shape[1] / ir_shape[1]) / 2
+    presets = MEDICAL_MODELS[modality]
+    scale = min(presets, key=lambda s: abs(math.log2(max(ratio, 1e-6) / s)))
+    return presets[scale]
 
 
 def check_serves(scale: int, ratio: float, checkpoint: str, ir_name="IR", labels=("visible", "IR"),
@@ -240,9 +254,13 @@ def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
     import tensorflow as tf
 
     height, width = vis.shape
-    padded = pad_to_multiple(tf.constant(vis[None, :, :, None], tf.float32), scale)
-    ir_t = tf.constant(ir[None, :, :, None], tf.float32)
-    full_h, full_w = int(padded.shape[1]), int(padded.shape[2])
+    # `pad_to_multiple` in numpy (numpy's "reflect" is TF's REFLECT), and each tile becomes a
+    # tensor on its own: whole-image tensors would be two more copies of a large image.
+    padded = np.asarray(vis, np.float32)
+    if (-height) % scale or (-width) % scale:
+        padded = np.pad(padded, ((0, (-height) % scale), (0, (-width) % scale)), mode="reflect")
+    ir = np.asarray(ir, np.float32)
+    full_h, full_w = padded.shape
     # Tiles start on the generator's own grid (a pyramid's coarsest level) as well as the IR's,
     # so a tile decimates where the whole image would; a farther-seeing one gets more context.
     # Both optional for a fusion generator (a registered model's may not declare them): `grid`
@@ -257,8 +275,8 @@ def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
         for x in starts_x:
             y0, x0 = max(0, y - margin), max(0, x - margin)
             y1, x1 = min(full_h, y + tile_h + margin), min(full_w, x + tile_w + margin)
-            batch = {"vis": padded[:, y0:y1, x0:x1, :],
-                     "ir": ir_t[:, y0 // scale:y1 // scale, x0 // scale:x1 // scale, :]}
+            batch = {"vis": tf.constant(padded[None, y0:y1, x0:x1, None]),
+                     "ir": tf.constant(ir[None, y0 // scale:y1 // scale, x0 // scale:x1 // scale, None])}
             fused = _compiled(model)(batch).numpy()[0, :, :, 0]
             out[y:y + tile_h, x:x + tile_w] = fused[y - y0:y - y0 + tile_h, x - x0:x - x0 + tile_w]
     return out[:height, :width]
@@ -324,7 +342,8 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     if modality in RELATED and not (method == "ddcgan" and preset_name):
         modality, named_second = RELATED[modality]
     if method == "ddcgan" and (preset_name or modality in MEDICAL_MODELS):
-        loaded = _load_fusion_preset(preset_name or MEDICAL_MODELS[modality], precision)
+        loaded = _load_fusion_preset(preset_name or medical_preset(modality, vis.shape, ir.shape),
+                                     precision)
         own = loaded.metadata.get("modality", "ir-vis")
         if modality not in (None, own):
             raise UserError(f"--modality {modality}: {loaded.name} fuses {own}; pass a preset "
@@ -363,6 +382,8 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
                      "the visible: the arguments look swapped (visible first, then IR)")
     vis_y, ir_g = gray_of[detail_role], gray_of[intensity_role]
     ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name, notes)
+    if kind.name == "ir-vis":
+        vis_y, ir_g = fill_borders(vis_y, ir_g, notes, vis_name, ir_name)
     if method == "ddcgan":
         if loaded is None:
             loaded = _load_fusion_preset(default_preset(ratio, ir_name, vis_name), precision)
@@ -383,7 +404,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
             ir_g = np.clip(cv2.resize(ir_g, vis_y.shape[::-1], interpolation=cv2.INTER_CUBIC), 0, 1)
             notes.append(f"{ir_name}: resized to the {kind.labels[0]} size for the {method} baseline")
         fused, used = METHODS[method](vis_y, ir_g), None
-    fused = np.clip(fused, 0.0, 1.0).astype(np.float32)
+    fused = np.clip(np.asarray(fused, np.float32), 0.0, 1.0)
     if stretch:
         low, high = float(fused.min()), float(fused.max())
         fused = (fused - low) / (high - low) if high > low else fused
@@ -396,6 +417,35 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
             notes.append(f"{names[kind.color_role]}: gray {kind.labels[1]} image, so the result "
                          "is gray")
     return FuseResult(fused, method, used, notes, ratio)
+
+
+def fill_borders(vis: np.ndarray, ir: np.ndarray, notes: list, vis_name="visible",
+                 ir_name="IR") -> tuple:
+    """An image's border rows and columns without data (one black value only: a thermal core's
+    frame, `images.data_mask`) repeat its nearest rows and columns with data. The frame's edge
+    would otherwise be the strongest detail there and print a dark band into the result; a
+    repeated edge has no detail, so the other image's details fill in over a smooth base."""
+    import cv2
+
+    from tf_irgan.images import data_mask
+
+    filled = []
+    for name, image in ((vis_name, vis), (ir_name, ir)):
+        mask = data_mask(image)
+        # Nothing missing, nothing there at all, or a flat border that is not black: an
+        # overexposed sky's white rows are scene.
+        if mask.all() or not mask.any() or float(image[~mask].max()) > BLACK:
+            filled.append(image)
+            continue
+        rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        top, bottom = int(rows[0]), image.shape[0] - 1 - int(rows[-1])
+        left, right = int(columns[0]), image.shape[1] - 1 - int(columns[-1])
+        inside = np.ascontiguousarray(image[top:image.shape[0] - bottom, left:image.shape[1] - right])
+        filled.append(cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_REPLICATE))
+        notes.append(f"{name}: {top + bottom} border row(s) and {left + right} column(s) hold one "
+                     "black value only (no data); their nearest data is repeated there, and the "
+                     "other image's details fill in")
+    return filled[0], filled[1]
 
 
 def _load_fusion_preset(name, precision="fp32"):
