@@ -8,7 +8,9 @@ does; the reference is the Laplacian pyramid (`laplacian`) for s = 1 and the pyr
 reduced IR brought back bicubically (`laplacian-ir4`) for s = 4. Eligible: SSIM >= 0.98 x the
 reference's, clipped share <= the reference's + 0.25 percentage point, and VIF(IR, F) at least
 the reference's (added after the first x4 selection: VIF alone rewards a result that drifts
-toward the visible image, docs/training.md); chosen: the highest VIF/VIF_ref + Qabf/Qabf_ref,
+toward the visible image, docs/training.md); with `--noise-rule` (selections written since
+2026-12-02) also a flat-region noise (`Noise`, docs/metrics.md) of at most 1: no noisier where
+there is no scene than the noisier source; chosen: the highest VIF/VIF_ref + Qabf/Qabf_ref,
 the earlier on a tie (candidates in the order given).
 """
 
@@ -26,7 +28,7 @@ from tf_irgan import baselines
 from tf_irgan.data.patches import downsample_area
 from tf_irgan.data.warps import night
 from tf_irgan.images import read_image, to_gray
-from tf_irgan.metrics.fusion import clipped_share, fusion_ssim, fusion_vif, qabf, vif
+from tf_irgan.metrics.fusion import clipped_share, flat_noise, fusion_ssim, fusion_vif, qabf, vif
 from tf_irgan.pipelines.fusion import fuse_images
 from tf_irgan.presets import read_preset
 
@@ -40,10 +42,10 @@ def reduce(ir: np.ndarray, scale: int) -> np.ndarray:
 
 
 def scores(ir, vis, fused) -> np.ndarray:
-    """VIF, Qabf, SSIM, clipped share, and VIF(IR, F): the IR's part of VIF alone."""
+    """VIF, Qabf, SSIM, clipped share, VIF(IR, F) (the IR's part of VIF alone), flat-region noise."""
     a, b, f = ir * 255, vis * 255, np.floor(np.clip(fused, 0, 1) * 255 + 0.5)
     return np.array([fusion_vif(a, b, f), qabf(a, b, f), fusion_ssim(a, b, f), clipped_share(f),
-                     vif(a, f)])
+                     vif(a, f), flat_noise(a, b, f)])
 
 
 @click.command()
@@ -52,7 +54,9 @@ def scores(ir, vis, fused) -> np.ndarray:
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the table here.")
 @click.option("--night", "night_check", is_flag=True, help="Darken and add noise to every visible image first "
               "(`night`), and add the visible image alone as a row: a check, not a selection.")
-def main(pairs, candidates, json_path, night_check):
+@click.option("--noise-rule", is_flag=True, help="Eligible only with a flat-region noise of at "
+              "most 1 (the rule for selections written since 2026-12-02).")
+def main(pairs, candidates, json_path, night_check, noise_rule):
     presets = [read_preset(c) for c in candidates]
     scale = int(presets[0].metadata.get("scale", 1))
     if any(int(p.metadata.get("scale", 1)) != scale for p in presets):
@@ -80,21 +84,22 @@ def main(pairs, candidates, json_path, night_check):
         for candidate in candidates:
             fused = fuse_images(vis, small, preset=str(candidate), gray=True, precision="fp32").image
             rows[str(candidate)].append(scores(ir, vis, fused))
-    means = {k: np.mean(v, axis=0) for k, v in rows.items()}
+    means = {k: np.nanmean(v, axis=0) for k, v in rows.items()}   # Noise: NaN without flat blocks
     ref = means[reference]
     print(f"{len(names)} held-out pairs; reference {reference}")
-    print(f"{'':>8} {'VIF':>7} {'Qabf':>7} {'SSIM':>7} {'Clip%':>7} {'VIF_IR':>7} {'gain':>7}  candidate")
+    print(f"{'':>8} {'VIF':>7} {'Qabf':>7} {'SSIM':>7} {'Clip%':>7} {'VIF_IR':>7} {'Noise':>6} {'gain':>7}  candidate")
     best, table = None, {}
-    for key, (v, q, s, c, v_ir) in means.items():
+    for key, (v, q, s, c, v_ir, noise) in means.items():
         gain = v / ref[0] + q / ref[1]
         eligible = (key not in (reference, "visible alone") and s >= SSIM_SHARE * ref[2]
-                    and c <= ref[3] + CLIP_MARGIN and v_ir >= ref[4])
+                    and c <= ref[3] + CLIP_MARGIN and v_ir >= ref[4]
+                    and not (noise_rule and noise > 1))
         if eligible and (best is None or gain > table[best]["gain"]):
             best = key
-        table[key] = {"VIF": v, "Qabf": q, "SSIM": s, "Clip": c, "VIF_IR": v_ir, "gain": gain,
+        table[key] = {"VIF": v, "Qabf": q, "SSIM": s, "Clip": c, "VIF_IR": v_ir, "Noise": noise, "gain": gain,
                       "eligible": eligible}
         print(f"{'yes' if eligible else '-':>8} {v:7.4f} {q:7.4f} {s:7.4f} {c:7.3f} {v_ir:7.4f} "
-              f"{gain:7.4f}  {key}")
+              f"{noise:6.3f} {gain:7.4f}  {key}")
     print(f"chosen: {best}" if best else "chosen: none (no candidate is eligible)")
     if json_path:
         json_path.write_text(json.dumps({"pairs": names, "reference": reference, "chosen": best,

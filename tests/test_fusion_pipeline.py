@@ -1,5 +1,6 @@
 """Whole-image fusion (tf_irgan.pipelines.fusion) with tiny trained presets and the baselines."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from tf_irgan.presets import load_preset
 from tf_irgan.color import replace_luma, rgb_to_ycbcr
 from tf_irgan.data.patches import downsample_area
 from tf_irgan.errors import UserError
-from tf_irgan.images import to_gray
+from tf_irgan.images import read_image, to_gray
 from tf_irgan.pipelines.fusion import align_ir, fuse_images, run_generator, size_ratio
 
 RNG = np.random.default_rng(5)
@@ -212,7 +213,7 @@ def test_stretch_maps_the_fused_range_to_full_scale(tiny_presets):
     assert any("--stretch" in note for note in stretched.notes)
 
 
-@pytest.mark.parametrize("preset", ["ddcgan-ir-vis-x4-salient", "ddcgan-mri-pet-x4"])
+@pytest.mark.parametrize("preset", ["ddcgan-ir-vis-x4-salient", "ddcgan-mri-pet-x4-fast"])
 def test_bf16_inference_stays_within_a_level_of_float32(preset, shared_data):
     """Issue 12: the bf16 path really computes in bfloat16, and a shipped model's output moves
     by well under one 8-bit level on average on a real pair."""
@@ -245,3 +246,25 @@ def test_auto_precision_is_float32_without_native_bf16(monkeypatch):
     assert load_preset("ddcgan-ir-vis-x4", "auto") is load_preset("ddcgan-ir-vis-x4", "bf16")
     with pytest.raises(UserError, match="--precision fp64"):
         load_preset("ddcgan-ir-vis-x4", "fp64")
+
+
+def test_an_ir_black_frame_is_filled_from_the_visible_image_not_printed(shared_data):
+    """An IR whose edge rows and columns hold no data (a thermal core's black frame): the fused
+    image there follows the visible image, and the first rows with data show no dark line."""
+    vis = read_image(shared_data / "roadscene" / "vi" / "FLIR_00060.jpg")
+    ir = read_image(shared_data / "roadscene" / "ir" / "FLIR_00060.jpg")
+    framed = ir.copy()
+    framed[:12], framed[:, -8:] = 0.0, 0.0
+    plain = fuse_images(vis, ir, gray=True, precision="fp32")
+    result = fuse_images(vis, framed, gray=True, precision="fp32")
+    assert any("12 border row(s) and 8 column(s)" in note and "fill in" in note for note in result.notes)
+    for rows in (slice(0, 12), slice(12, 16), slice(16, 24)):   # the frame and just inside it
+        band = (rows, slice(0, -8))
+        assert abs(result.image[band].mean() - plain.image[band].mean()) < 0.03, rows
+    # the visible image's details are there in the frame
+    detail = lambda image: image[2:10, 10:-18] - cv2.GaussianBlur(image, (0, 0), 2)[2:10, 10:-18]
+    assert np.corrcoef(detail(result.image).ravel(), detail(to_gray(vis)).ravel())[0, 1] > 0.7
+    # A white (overexposed) flat row is scene: kept as it is.
+    white = ir.copy()
+    white[:5] = 1.0
+    assert not any("border row" in note for note in fuse_images(vis, white, gray=True).notes)

@@ -182,11 +182,11 @@ def test_fusion_metrics_keys_and_scale():
     f = (a + b) / 2
     scores = fusion_metrics(a, b, f)
     assert tuple(scores) == METRIC_NAMES == ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf",
-                                              "SSIM", "CC", "PSNR", "MSE", "Clip")
+                                              "SSIM", "CC", "PSNR", "MSE", "Clip", "Noise")
     assert all(isinstance(value, float) for value in scores.values())
     same = fusion_metrics(a * 255, b * 255, f * 255, data_range=255)
     for name in METRIC_NAMES:
-        assert scores[name] == pytest.approx(same[name], rel=1e-9, abs=1e-12)
+        assert scores[name] == pytest.approx(same[name], rel=1e-9, abs=1e-12, nan_ok=True)
 
 
 def test_identical_inputs_and_output():
@@ -293,3 +293,21 @@ def test_clip_counts_the_share_of_saturated_pixels():
     fused = np.full((16, 16), 0.5)
     fused[:4] = 1.0
     assert fusion_metrics(a, b, fused)["Clip"] == pytest.approx(25.0)
+
+
+def test_flat_region_noise_tells_a_noisier_fusion_from_a_quieter_one():
+    """Noise: F's flat-region noise over the noisier source's. A fusion that adds noise scores
+    above 1, averaging two independently noisy images below 1, and a scene without flat blocks
+    has no value."""
+    from tf_irgan.metrics.fusion import flat_noise
+
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[0:128, 0:160]
+    scene = 120.0 + 0.05 * x                       # a sky: flat up to a gentle gradient
+    a = scene + rng.normal(0, 3.0, scene.shape)    # IR, the noisier source
+    b = scene + rng.normal(0, 1.5, scene.shape)
+    assert flat_noise(a, b, a) == pytest.approx(1.0)
+    assert flat_noise(a, b, (a + b) / 2) < 0.8
+    assert flat_noise(a, b, a + rng.normal(0, 4.0, scene.shape)) > 1.5
+    busy = 128 + 100 * np.sin(x / 3.0) * np.cos(y / 4.0)
+    assert math.isnan(flat_noise(busy, busy, busy))

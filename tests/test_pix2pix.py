@@ -138,6 +138,9 @@ def test_load_pairs_channels_and_holdout(tmp_path, copy_roadscene):
     pairs = load_pairs(tmp_path / "data", "ir", "vis", 1, 3, holdout_every=2)
     assert len(pairs) == 2 and json.loads(pairs.attrs["held_out"]) == pairs_held(tmp_path)
     assert pairs.sources[0].shape[-1] == 1 and pairs.targets[0].shape[-1] == 3
+    levels = json.loads(pairs.attrs["input_levels"])      # what translate compares inputs with
+    means = [float(source.mean()) for source in pairs.sources]
+    assert levels["images"] == 2 and levels["mean"] == pytest.approx([min(means), max(means)], abs=1e-4)
 
 
 def pairs_held(tmp_path):
@@ -428,3 +431,20 @@ def test_linear_map_baseline_recovers_a_linear_relation():
     assert linear(sources[0]).shape == (20, 30)
     back = LinearMap.fit([t for t in targets], [np.repeat(t, 3, axis=-1) for t in targets])
     assert back(targets[0]).shape == (20, 30, 3)
+
+
+def test_translate_says_when_an_input_is_unlike_the_training_data(shared_data):
+    """The shipped vis2ir model learned daytime streets: a night image (darkened, noisy, as
+    `select_fusion --night` makes one) gets a note naming how it differs; a RoadScene image does
+    not. The training inputs' levels are in the preset's metadata (`input_levels`)."""
+    from tf_irgan.data.warps import night
+    from tf_irgan.images import read_image, to_gray
+
+    day = read_image(shared_data / "roadscene" / "vi" / "FLIR_00060.jpg")
+    assert not any("unlike" in note for note in translate_image(day).notes)
+    dark = night(to_gray(day), 0)
+    notes = translate_image(dark).notes
+    assert any("unlike what pix2pix-vis2ir was trained on" in note and "mean level 0.1" in note
+               for note in notes), notes
+    levels = load_preset("pix2pix-vis2ir").metadata["input_levels"]
+    assert levels["images"] == 162 and levels["mean"][0] < levels["mean"][1]

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from tf_irgan.errors import UserError
-from tf_irgan.images import check_aspect, pair_folders, read_image, to_gray
+from tf_irgan.images import check_aspect, level_statistics, pair_folders, read_image, to_gray
 
 SOURCE_NAMES = {"vis": ("vi", "vis", "visible", "VI", "VIS", "Visible"),
                 "ir": ("ir", "infrared", "IR", "Infrared", "lwir")}
@@ -103,8 +103,18 @@ def load_pairs(data, source_role: str, target_role: str, source_channels: int,
         targets.append(with_channels(target, target_channels))
     attrs = {"layout": "tf-irgan-pairs-v1", "data": str(root), "source": source_role,
              "target": target_role, "pairs": json.dumps(train_names), "held_out": json.dumps(held),
-             "vis_dir": str(folders["vis"]), "ir_dir": str(folders["ir"])}
+             "vis_dir": str(folders["vis"]), "ir_dir": str(folders["ir"]),
+             "input_levels": json.dumps(input_levels(sources))}
     return PairSet(sources, targets, train_names, attrs, notes)
+
+
+def input_levels(images) -> dict:
+    """The range of the training inputs' mean level and contrast (`images.level_statistics`),
+    kept in the preset's metadata so that `translate` can say when an input is unlike them."""
+    stats = np.array([level_statistics(image) for image in images])
+    return {"mean": [round(float(stats[:, 0].min()), 4), round(float(stats[:, 0].max()), 4)],
+            "std": [round(float(stats[:, 1].min()), 4), round(float(stats[:, 1].max()), 4)],
+            "images": len(stats)}
 
 
 def _jitter_colors(image, factors):

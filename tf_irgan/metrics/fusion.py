@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 METRIC_NAMES = ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "SSIM", "CC", "PSNR", "MSE",
-                "Clip")
+                "Clip", "Noise")
 
 PEAK = 255.0
 # Reported PSNR is capped so that identical images give a finite, JSON-safe number.
@@ -58,6 +58,10 @@ CONVENTIONS = {
     "PSNR": "10 log10(255^2 / MSE) with the averaged MSE above, in dB, capped at 100 dB",
     "Clip": "percentage of F's pixels at 255 after round-half-up: highlights a method saturates "
             "(not a quality score; lower is better only beside the sources' own share)",
+    "Noise": "flat-region noise of F over the noisier source's: the mean |X - 3x3 median(X)| "
+             "over the 16x16 blocks flat in both sources (a Gaussian-blurred, sigma 2, copy of "
+             "each varies by under 2 levels, std), F's divided by the larger of A's and B's; "
+             "above 1, F is noisier there than either input; NaN without flat blocks or noise",
     "flat_images": "correlations with a flat image count as 0; VIF with a flat reference and "
                    "Qabf with two flat sources are undefined (NaN, written as null in JSON)",
 }
@@ -309,6 +313,41 @@ def clipped_share(f) -> float:
     return float(100.0 * np.mean(_gray_levels(f) >= 255))
 
 
+_FLAT_BLOCK = 16
+_FLAT_STRUCTURE = 2.0   # levels (std of the blurred block): less is a flat region
+_FLAT_BLUR = 2.0
+
+
+def flat_blocks(*images: np.ndarray) -> np.ndarray:
+    """(rows, columns) boolean map of the 16x16 blocks flat in every image: their content,
+    blurred (sigma 2) to leave the noise out, varies by under 2 levels (std)."""
+    rows, columns = images[0].shape[0] // _FLAT_BLOCK, images[0].shape[1] // _FLAT_BLOCK
+    flat = np.ones((rows, columns), bool)
+    for image in images:
+        smooth = ndimage.gaussian_filter(image, _FLAT_BLUR)[:rows * _FLAT_BLOCK, :columns * _FLAT_BLOCK]
+        blocks = smooth.reshape(rows, _FLAT_BLOCK, columns, _FLAT_BLOCK)
+        flat &= blocks.std(axis=(1, 3)) < _FLAT_STRUCTURE
+    return flat
+
+
+def flat_noise_level(image: np.ndarray, flat: np.ndarray) -> float:
+    """Mean |X - 3x3 median(X)| over the flat blocks: the noise left where there is no scene."""
+    residual = np.abs(image - ndimage.median_filter(image, 3))
+    rows, columns = flat.shape
+    blocks = residual[:rows * _FLAT_BLOCK, :columns * _FLAT_BLOCK].reshape(
+        rows, _FLAT_BLOCK, columns, _FLAT_BLOCK)
+    return float(blocks.mean(axis=(1, 3))[flat].mean()) if flat.any() else float("nan")
+
+
+def flat_noise(a, b, f) -> float:
+    """Noise: F's flat-region noise over the noisier source's (1 = as noisy as the noisier)."""
+    flat = flat_blocks(a, b)
+    if not flat.any():
+        return float("nan")
+    sources = max(flat_noise_level(a, flat), flat_noise_level(b, flat))
+    return flat_noise_level(f, flat) / sources if sources > 0 else float("nan")
+
+
 def fusion_mse(a, b, f) -> float:
     """MSE: (MSE(F, A) + MSE(F, B)) / 2."""
     return (mse(f, a) + mse(f, b)) / 2.0
@@ -345,5 +384,6 @@ def fusion_metrics(ir, vis, fused, data_range: float = 1.0) -> dict[str, float]:
         "PSNR": psnr_from_mse(error),
         "MSE": error,
         "Clip": clipped_share(f),
+        "Noise": flat_noise(a, b, f),
     }
     return {name: values[name] for name in METRIC_NAMES}

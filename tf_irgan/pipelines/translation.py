@@ -16,10 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tf_irgan.errors import UserError
-from tf_irgan.images import to_gray
+from tf_irgan.images import level_statistics, to_gray
 from tf_irgan.presets import check_finite
 
 DEFAULT_PRESET = "pix2pix-vis2ir"
+# An input is unlike a preset's training inputs (`input_levels` in its metadata) when its mean
+# level lies this far outside theirs, or its contrast (std) below half their lowest or above
+# twice their highest: a night street given to a daytime model comes out a confident grey.
+LEVEL_MARGIN, CONTRAST_FACTOR = 0.1, 2.0
 
 
 @dataclass
@@ -70,6 +74,21 @@ def serving_graph(preset):
     return {preset.input_roles[0]: model.in_channels}, lambda image: translate_tensor(model, image)
 
 
+def unlike_training(image: np.ndarray, levels: dict | None) -> str | None:
+    """How an input differs from a preset's training inputs (`input_levels`: the range of their
+    mean level and contrast), or None when it lies within them (or nothing is recorded)."""
+    if not levels:
+        return None
+    mean, std = level_statistics(image)
+    (low, high), (flat, busy) = levels["mean"], levels["std"]
+    said = []
+    if not low - LEVEL_MARGIN <= mean <= high + LEVEL_MARGIN:
+        said.append(f"mean level {mean:.2f}, its training inputs {low:.2f}-{high:.2f}")
+    if not flat / CONTRAST_FACTOR <= std <= busy * CONTRAST_FACTOR:
+        said.append(f"contrast (std) {std:.2f}, its training inputs {flat:.2f}-{busy:.2f}")
+    return "; ".join(said) or None
+
+
 def translate_image(image: np.ndarray, preset=None, name: str = "input",
                     precision: str = "auto") -> TranslateResult:
     """Translate one image (float [0, 1], gray (H, W) or RGB (H, W, 3)) with a translation
@@ -89,6 +108,10 @@ def translate_image(image: np.ndarray, preset=None, name: str = "input",
     if model.in_channels == 3 and image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
         notes.append(f"{name}: gray input repeated over three channels for the color {loaded.name}")
+    unlike = unlike_training(image, loaded.metadata.get("input_levels"))
+    if unlike:
+        notes.append(f"{name}: unlike what {loaded.name} was trained on ({unlike}); expect a "
+                     "less faithful result, or train on images like it (`tf-irgan train`)")
     if image.ndim == 2:
         image = image[..., None]
     out = translate_tensor(model, tf.constant(image[None], tf.float32)).numpy()[0]
