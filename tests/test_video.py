@@ -187,3 +187,51 @@ def test_evaluate_video_measures_flicker_against_the_inputs(pair, tmp_path):
     assert rows["steady"] <= 1.0 < 2.0 < rows["bad"], rows
     one_line_error(run(["evaluate", "video", "--vis", vis_path, "--ir", ir_path, "--fused",
                         tmp_path / "none.mkv"]), "none.mkv", "cannot be read")
+
+
+def _write_frames(folder, frames, name="frame{}.png"):
+    folder.mkdir(parents=True)
+    for t, frame in enumerate(frames):
+        cv2.imwrite(str(folder / name.format(t + 1)), frame)   # frame1 ... frame12: name order
+    return folder
+
+
+def test_frame_folders_are_fused_as_a_stream_into_a_video_or_frames(pair, tmp_path):
+    """`--sequence`: numbered frames of two streams (natural name order: frame2 before
+    frame10), the same stream settings as videos, written as a video or as frames named as the
+    visible ones, with the per-frame CSV."""
+    vis, ir = _frames(pair, 12)
+    vis_dir = _write_frames(tmp_path / "vis", vis)
+    ir_dir = _write_frames(tmp_path / "ir", ir)
+    out = tmp_path / "fused.mkv"
+    result = run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence", "-o", out,
+                  "--fps", "30"])
+    assert result.exit_code == 0, result.output
+    as_video = _read(out)
+    assert len(as_video) == 12
+    rows = list(csv.DictReader((tmp_path / "fused.mkv.csv").open()))
+    assert float(rows[3]["seconds"]) == pytest.approx(3 / 30, abs=1e-3)
+    frames = tmp_path / "fused"
+    result = run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence", "--out-dir", frames])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in frames.iterdir())
+    assert names == sorted([f"frame{t}.png" for t in range(1, 13)] + ["frames.csv"])
+    for number in (1, 10):   # name order, not text order: frame10 is the tenth frame
+        written = cv2.imread(str(frames / f"frame{number}.png"))
+        assert np.abs(written.astype(int) - as_video[number - 1]).mean() < 0.5
+        still = fuse_images(vis[number - 1][..., ::-1] / 255.0, ir[number - 1] / 255.0).image
+        expected = np.round(np.clip(still, 0, 1) * 255)[..., ::-1]
+        assert np.abs(written.astype(np.float32) - expected).mean() < 0.6
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+    # refusals: unequal lengths, a corrupt frame, an output inside an input, a still-only option
+    (ir_dir / "frame12.png").unlink()
+    one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
+                        "-o", tmp_path / "x.mkv"]), "--frames N")
+    (ir_dir / "frame12.png").write_bytes(b"not a png")
+    one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
+                        "-o", tmp_path / "y.mkv"]), "frame12.png: cannot be decoded")
+    assert not (tmp_path / "y.mkv").exists() and not (tmp_path / "y.mkv.csv").exists()
+    one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
+                        "--out-dir", vis_dir / "out"]), "input folder")
+    one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
+                        "-o", tmp_path / "z.mkv", "--ir-range", "full"]), "not for videos yet")

@@ -52,10 +52,17 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
               help="Videos: the first frame pair to fuse.")
 @click.option("--frames", type=click.IntRange(min=1),
               help="Videos: how many frame pairs to fuse (default: to the end).")
+@click.option("--sequence", is_flag=True,
+              help="--vis-dir and --ir-dir hold numbered frames of two streams (paired in name "
+                   "order, fused as a video is: one intensity mapping, registration once, still "
+                   "regions steadied); write a video (-o OUT.mp4) or frames (--out-dir D).")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True),
+              help="--sequence: the frames' rate, for the output video and the CSV's seconds "
+                   "(default 25).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modality, color_space,
          stretch, ir_range, vis_range, register, register_fallback, precision, bit_depth,
-         side_by_side, start, frames, overwrite):
+         side_by_side, start, frames, sequence, fps, overwrite):
     """Fuse a visible image VIS with an infrared image IR (or two folders of pairs).
 
     MRI/PET: pass the MRI as VIS and the color PET as IR with an MRI/PET preset, e.g.
@@ -72,20 +79,30 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
 
     ir_range, vis_range = parse_range(ir_range, "--ir-range"), parse_range(vis_range, "--vis-range")
     from tf_irgan.pipelines.video import is_video
-    if any(path is not None and is_video(path) for path in (vis, ir, output)):
+    if sequence or any(path is not None and is_video(path) for path in (vis, ir, output)):
         context = click.get_current_context()
         still_only = [f"--{name.replace('_', '-')}" for name in
-                      ("vis_dir", "ir_dir", "out_dir", "modality", "color_space", "stretch",
-                       "ir_range", "vis_range", "bit_depth")
+                      (() if sequence else ("vis_dir", "ir_dir", "out_dir")) +
+                      ("modality", "color_space", "stretch", "ir_range", "vis_range", "bit_depth")
                       if context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if still_only:
             raise UserError(f"{', '.join(still_only)}: not for videos yet (8-bit frames, levels "
                             "fixed for the stream, IR/visible); leave them out")
+        if sequence:
+            if vis is not None or ir is not None or None in (vis_dir, ir_dir) or \
+                    (output is None) == (out_dir is None):
+                raise UserError("--sequence: give --vis-dir D --ir-dir D of numbered frames and "
+                                "either -o OUT.mp4 (a video) or --out-dir D (fused frames)")
+            return _fuse_videos(vis_dir, ir_dir, output or out_dir, preset, method, gray,
+                                register or register_fallback, precision, side_by_side, start,
+                                frames, overwrite, fps=fps, sequence=True)
+        if fps is not None:
+            raise UserError("--fps applies to --sequence (a video carries its own rate)")
         return _fuse_videos(vis, ir, output, preset, method, gray, register or register_fallback,
                             precision, side_by_side, start, frames, overwrite)
-    if side_by_side or start or frames:
-        raise UserError("--side-by-side, --start and --frames apply to videos (VIS and IR "
-                        "given as .mp4, .avi, .mkv or .mov)")
+    if side_by_side or start or frames or fps is not None:
+        raise UserError("--side-by-side, --start, --frames and --fps apply to videos (VIS and IR "
+                        "given as .mp4, .avi, .mkv or .mov) and --sequence")
     single = vis is not None or ir is not None
     batch = any(x is not None for x in (vis_dir, ir_dir, out_dir))
     if single == batch:
@@ -188,8 +205,9 @@ def presets():
 
 
 def _fuse_videos(vis, ir, output, preset, method, gray, register, precision, side_by_side, start,
-                 frames, overwrite):
-    """`fuse VIS_VIDEO IR_VIDEO -o OUT_VIDEO`: the two streams fused frame by frame."""
+                 frames, overwrite, fps=None, sequence=False):
+    """`fuse VIS_VIDEO IR_VIDEO -o OUT_VIDEO` (or `--sequence` frame folders): the two streams
+    fused frame by frame."""
     import sys
 
     from tf_irgan.errors import UserError
@@ -200,9 +218,17 @@ def _fuse_videos(vis, ir, output, preset, method, gray, register, precision, sid
     if vis is None or ir is None or output is None:
         raise UserError("videos: give VIS_VIDEO IR_VIDEO -o OUT_VIDEO (e.g. -o fused.mp4)")
     for path, role in ((vis, "VIS"), (ir, "IR"), (output, "-o")):
-        if not is_video(path):
+        if not sequence and not is_video(path):
             raise UserError(f"{path}: {role} must be a video too (.mp4, .avi, .mkv or .mov) when "
-                            "one of VIS, IR and -o is; fuse frame folders as image pairs")
+                            "one of VIS, IR and -o is; fuse frame folders with --sequence")
+    if sequence:
+        from tf_irgan.images import check_out_dir
+        for folder in (vis, ir):
+            if not Path(folder).is_dir():
+                raise UserError(f"{folder}: not a folder; --sequence reads numbered frames from "
+                                "--vis-dir and --ir-dir")
+        if not is_video(output):
+            check_out_dir(output, vis, ir)
     check_not_inputs([Path(output)], [Path(vis), Path(ir)])
     if method == "ddcgan":
         from tf_irgan.cli.runtime import import_tensorflow_quietly
@@ -216,7 +242,7 @@ def _fuse_videos(vis, ir, output, preset, method, gray, register, precision, sid
 
     stream = FusionStream(preset, method, register=register, gray=gray, precision=precision)
     record = fuse_videos(vis, ir, output, stream, start=start, frames=frames,
-                         side_by_side=side_by_side, overwrite=overwrite, progress=progress)
+                         side_by_side=side_by_side, overwrite=overwrite, progress=progress, fps=fps)
     for note in record.notes:
         click.echo(f"note: {note}", err=True)
     flicker = record.flicker

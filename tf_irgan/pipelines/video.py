@@ -34,6 +34,7 @@ import numpy as np
 from tf_irgan.errors import UserError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+DEFAULT_FPS = 25.0           # frame folders carry no rate: the output video's and the CSV's
 # The container is the output's suffix; the codec one that OpenCV's bundled FFmpeg writes:
 # MPEG-4 Part 2 for mp4/mov, Motion JPEG for avi, lossless FFV1 for mkv.
 CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "FFV1"}
@@ -207,11 +208,57 @@ class VideoRecord:
     flicker: dict
 
 
+class FrameFolder:
+    """A folder of numbered frames read as a video: the images in natural name order
+    (frame2 before frame10), with what `_run` asks of a `cv2.VideoCapture` (read, set the
+    position, release). Frames come as their files hold them (8/16-bit, gray or BGR), which
+    `FusionStream.frame_array` takes as a camera's frames."""
+
+    def __init__(self, folder: Path, role: str):
+        from tf_irgan.images import list_images
+
+        self.folder, self.role = folder, role
+        self.paths = sorted(list_images(folder), key=lambda p: _natural(p.stem))
+        self.position = 0
+
+    def read(self):
+        import cv2
+
+        if self.position >= len(self.paths):
+            return False, None
+        path = self.paths[self.position]
+        self.position += 1
+        frame = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
+        if frame is None:
+            raise UserError(f"{path}: cannot be decoded as an image (corrupt or unsupported "
+                            "format); re-save it, or move it out of the sequence")
+        return True, frame
+
+    def set(self, _property, position):
+        self.position = int(position)
+
+    def release(self):
+        pass
+
+
+def _natural(name: str) -> list:
+    """A sort key that orders the numbers inside names by value: frame2 < frame10."""
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def _open(path: Path, role: str):
     import cv2
 
     if not path.exists():
-        raise UserError(f"{path}: file not found; check the path")
+        raise UserError(f"{path}: not found; check the path")
+    if path.is_dir():
+        frames = FrameFolder(path, role)
+        if not frames.paths:
+            raise UserError(f"{path}: holds no images; a sequence is a folder of numbered "
+                            "frames (PNG, TIFF, JPEG, BMP)")
+        return frames, 0.0, len(frames.paths)
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise UserError(f"{path}: cannot be read as a video (corrupt or an unsupported codec); "
@@ -250,37 +297,69 @@ def _check_streams(vis_path, ir_path, vis_info, ir_info, start, frames) -> int:
 
 def fuse_videos(vis_path, ir_path, output, stream: FusionStream, start: int = 0,
                 frames: int | None = None, side_by_side: bool = False, overwrite: bool = False,
-                progress=None) -> VideoRecord:
-    """Fuse two video files frame by frame into `output` (its suffix picks the container);
-    a CSV of every frame (index, seconds, registration confidence, notes) is written beside it
-    as OUTPUT.csv. `progress(done, total, frames_per_second)` is called after every frame."""
+                progress=None, fps: float | None = None) -> VideoRecord:
+    """Fuse two streams frame by frame into `output`. A stream is a video file or a folder of
+    numbered frames (`FrameFolder`); the output is a video (its suffix picks the container) or,
+    for a path without a video suffix, a folder of PNG frames named as the visible frames (or
+    numbered, from videos). A CSV of every frame (index, seconds, registration confidence,
+    notes) is written beside a video as OUTPUT.csv, inside a frame folder as frames.csv.
+    `fps`: the rate of frame folders, which carry none (default 25); the rate of videos is
+    their own. `progress(done, total, frames_per_second)` is called after every frame."""
     import cv2
 
     from tf_irgan.files import check_outputs
 
     vis_path, ir_path, output = Path(vis_path), Path(ir_path), Path(output)
     suffix = output.suffix.lower()
-    if suffix not in CODECS:
+    to_folder = not suffix
+    if not to_folder and suffix not in CODECS:
         raise UserError(f"{output}: a fused video is written as {', '.join(CODECS)} (the suffix "
-                        "picks the container)")
-    table = output.with_suffix(output.suffix + ".csv")
-    check_outputs([output, table], overwrite)
+                        "picks the container), fused frames into a folder (a name without a "
+                        "suffix)")
+    table = output / "frames.csv" if to_folder else output.with_suffix(output.suffix + ".csv")
+    check_outputs([output] if to_folder else [output, table], overwrite, folders=to_folder)
     vis_info, ir_info = _open(vis_path, "visible"), _open(ir_path, "IR")
     captures = [vis_info[0], ir_info[0]]
     try:
         total = _check_streams(vis_path, ir_path, vis_info, ir_info, start, frames)
         for capture in captures:
             capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-        fps = vis_info[1] or ir_info[1] or 25.0
-        return _run(captures, total, fps, output, table, stream, side_by_side, overwrite,
-                    progress, vis_path, ir_path, start)
+        rate = vis_info[1] or ir_info[1] or fps or DEFAULT_FPS
+        names = ([p.stem for p in captures[0].paths[start:start + total]]
+                 if isinstance(captures[0], FrameFolder) else None)
+        return _run(captures, total, rate, output, table, stream, side_by_side, overwrite,
+                    progress, vis_path, ir_path, start, names)
     finally:
         for capture in captures:
             capture.release()
 
 
+class _FrameWriter:
+    """Writes fused frames as PNG files into a folder, as `cv2.VideoWriter` writes a video."""
+
+    def __init__(self, folder: Path, names: list):
+        self.folder, self.names, self.count = folder, names, 0
+        folder.mkdir(parents=True)
+
+    def write(self, bgr):
+        import cv2
+
+        name = self.names[self.count] if self.names else f"{self.count:06d}"
+        ok, encoded = cv2.imencode(".png", bgr)
+        if not ok:
+            raise UserError(f"{self.folder}: frame {self.count} could not be encoded as PNG")
+        encoded.tofile(str(self.folder / f"{name}.png"))
+        self.count += 1
+
+    def isOpened(self):   # noqa: N802 (cv2.VideoWriter's name)
+        return True
+
+    def release(self):
+        pass
+
+
 def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, progress,
-         vis_path, ir_path, start) -> VideoRecord:
+         vis_path, ir_path, start, names=None) -> VideoRecord:
     import cv2
 
     # FFmpeg's per-frame warnings (a full disk repeats one per frame) would bury the one-line
@@ -307,19 +386,27 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
                                              f"{which}: no frame could be decoded"))
                     break
                 pairs.put((grabbed[0][1], grabbed[1][1]))
+        except Exception as error:   # a frame file that cannot be read: said by the main loop
+            failure.append(error)
         finally:
             pairs.put(None)
 
     rows = ["frame,seconds,registration_confidence,notes"]
     began = time.perf_counter()
     writer = None
+    to_folder = not output.suffix
     hidden = output.with_name(f".{output.stem}.partial{output.suffix}")
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
 
     def write_all(writer):   # encodes behind
-        while (item := done_frames.get()) is not None:
-            writer.write(item)
+        try:
+            while (item := done_frames.get()) is not None:
+                writer.write(item)
+        except Exception as error:   # a full disk while writing frames: said by the main loop
+            failure.append(error)
+            while done_frames.get() is not None:   # let the main loop finish its puts
+                pass
 
     encoder = None
     count = 0
@@ -332,10 +419,9 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
                 bgr = np.hstack([_to_bgr(frame.visible), _to_bgr(frame.ir_on_frame),
                                  bgr])
             if writer is None:
-                if hidden.exists():
-                    hidden.unlink()
+                _remove(hidden)
                 output.parent.mkdir(parents=True, exist_ok=True)
-                writer = cv2.VideoWriter(str(hidden), cv2.VideoWriter_fourcc(*CODECS[output.suffix.lower()]),
+                writer = _FrameWriter(hidden, names) if to_folder else cv2.VideoWriter(str(hidden), cv2.VideoWriter_fourcc(*CODECS[output.suffix.lower()]),
                                          fps, (bgr.shape[1], bgr.shape[0]))
                 if not writer.isOpened():
                     raise UserError(f"{output}: OpenCV cannot write this container here; use "
@@ -359,28 +445,51 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
         if writer is not None:
             writer.release()
             writer = None
+        if failure:
+            raise failure[0]
         if count == 0:
             raise UserError(f"{vis_path}: no frame could be decoded")
         _check_written(hidden, output, count)
+        if to_folder:   # the record goes inside, so the folder arrives whole
+            write_text(hidden / table.name, "\n".join(rows) + "\n")
         _publish(hidden, output, overwrite)
-    except BaseException:
+    except BaseException as error:
         done_frames.put(None)
         if encoder is not None:
             encoder.join(timeout=30)
         if writer is not None:
             writer.release()
-        if hidden.exists():
-            hidden.unlink()       # nothing under the final name, no half file kept
+        _remove(hidden)           # nothing under the final name, no half file kept
+        from tf_irgan.files import write_failure
+        why = write_failure(error) if isinstance(error, Exception) else None
+        if why and not isinstance(error, UserError):
+            raise UserError(f"{output}: not written: {why}; nothing of it was left there") from None
         raise
-    write_text(table, "\n".join(rows) + "\n", overwrite=overwrite)
+    if not to_folder:
+        write_text(table, "\n".join(rows) + "\n", overwrite=overwrite)
     return VideoRecord(count, time.perf_counter() - began, output, table, stream.notes,
                        flicker.means())
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def _check_written(hidden: Path, output: Path, count: int) -> None:
     """OpenCV's writer says nothing when the disk fills: read the frame count back."""
     import cv2
 
+    if hidden.is_dir():
+        written = sum(1 for p in hidden.iterdir() if p.suffix == ".png")
+        if written != count:
+            raise UserError(f"{output}: not written: {written} of {count} frames reached the "
+                            "folder; nothing of it was left there")
+        return
     capture = cv2.VideoCapture(str(hidden))
     written = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if capture.isOpened() else 0
     capture.release()
@@ -396,6 +505,8 @@ def _publish(hidden: Path, output: Path, overwrite: bool) -> None:
 
     if output.exists() and not overwrite:
         raise UserError(f"{output}: already exists; pass --overwrite or choose another name")
+    if hidden.is_dir() and output.exists():
+        _remove(output)   # a folder cannot replace another in one step
     os.replace(hidden, output)
 
 
