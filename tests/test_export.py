@@ -183,3 +183,46 @@ def test_int8_of_a_shipped_default_is_refused_with_the_reason(name, calibration,
     assert result.exit_code == 2, result.output
     assert f"{name} does not run in int8" in result.output and "--quantize float16" in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+@pytest.mark.slow
+def test_onnx_export_of_the_default_fuses_any_size_as_fuse_does(tmp_path, shared_data):
+    """`export --format onnx`: the shipped default at any size (here TNO 10 cropped to an odd
+    size, the IR at the visible size), run by ONNX Runtime, gives `fuse`'s gray result."""
+    import onnxruntime
+
+    from tf_irgan.images import read_image
+    from tf_irgan.pipelines.fusion import fuse_images
+
+    out = tmp_path / "default.onnx"
+    result = CliRunner().invoke(cli, ["export", "ddcgan-ir-vis", "--format", "onnx", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "any input size" in result.output
+    vis = read_image(shared_data / "tno" / "vi" / "10.png")[:203, :301]
+    ir = read_image(shared_data / "tno" / "ir" / "10.png")[:203, :301]
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["vis", "ir"]
+    fused = session.run(None, {"vis": vis[None, ..., None], "ir": ir[None, ..., None]})[0][0, ..., 0]
+    expected = fuse_images(vis, ir, gray=True, precision="fp32").image
+    assert np.abs(fused - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["ddcgan-ir-vis", "--format", "onnx", "-o", "model.pb"], "name it *.onnx"),
+    (["pix2pix-vis2ir", "--format", "onnx", "-o", "t.onnx"], "pass --size WIDTHxHEIGHT"),
+])
+def test_onnx_bad_options_are_one_line_errors(args, fragment, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["export", *args])
+    assert result.exit_code != 0 and fragment in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob("*.partial"))
+
+
+def test_onnx_without_its_extra_names_the_extra(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)      # as on an install without the extra
+    result = CliRunner().invoke(cli, ["export", "ddcgan-ir-vis", "--format", "onnx", "-o",
+                                      str(tmp_path / "m.onnx")])
+    assert result.exit_code != 0 and "pip install 'tf-irgan[onnx]'" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "m.onnx").exists()

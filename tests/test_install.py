@@ -68,15 +68,22 @@ def _extra_requirements(extra: str) -> set[str]:
             if re.search(r"extra\s*==\s*['\"]" + re.escape(extra) + r"['\"]", r)}
 
 
+# Modules that offer an extra's feature, and may import its requirements (inside the function
+# that needs them, with a one-line error naming the extra when it is missing).
+EXTRA_USERS = {"export.py": "onnx"}
+
+
 def test_imports_are_declared_requirements():
     """Everything a module imports is a plain requirement, except that a backend module
-    (tf_irgan/backends/NAME.py) may import the requirements of the extra of its name."""
+    (tf_irgan/backends/NAME.py) may import the requirements of the extra of its name, and a
+    module of EXTRA_USERS those of its extra."""
     declared = _installed_requirements()
     providers = metadata.packages_distributions()
     undeclared = []
     for module, where in sorted(_third_party_imports().items()):
         dists = {d.lower().replace("_", "-") for d in providers.get(module, [])}
-        extra = where.stem if where.parent.name == "backends" else None
+        extra = (where.stem if where.parent.name == "backends" else
+                 EXTRA_USERS.get(where.relative_to(REPO / "tf_irgan").as_posix()))
         if extra and not dists:  # a backend whose extra is not installed here
             assert _requirement_name(module) in _extra_requirements(extra), (module, where)
             continue

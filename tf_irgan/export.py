@@ -1,4 +1,4 @@
-"""SavedModel export for TF Serving, for every task.
+"""SavedModel export for TF Serving, for every task (and TFLite and ONNX files, below).
 
 Layout: `OUT/<version>/` (saved_model.pb, variables/, assets/tf_irgan_preset.json), which
 `tensorflow/serving` loads as is with OUT as the model base path (docs/serving.md).
@@ -198,6 +198,61 @@ def export_tflite(name_or_dir, out, size: str, quantize: str = "float16", calibr
     return write_bytes(out, model, overwrite=overwrite)
 
 
+def export_onnx(name_or_dir, out, size: str | None = None, overwrite: bool = False) -> Path:
+    """An ONNX model of the preset's pipeline graph (what `serving_default` computes: float32
+    images in [0, 1] named by the input roles, the output role out), for ONNX Runtime and the
+    engines that read ONNX. Fusion presets take any size (the IR at the model's ratio or at the
+    visible size); translation presets one size (`size`, WIDTHxHEIGHT), since their
+    any-amount mirror padding does not convert for unknown sizes. The file is checked before it
+    is written: ONNX Runtime runs it on a sample and must give the TensorFlow graph's result."""
+    try:
+        import onnxruntime
+        import tf2onnx
+    except ImportError:
+        raise UserError("--format onnx needs the onnx extra: pip install 'tf-irgan[onnx]' (or "
+                        "tf2onnx, onnx and onnxruntime)") from None
+    import tensorflow as tf
+
+    from tf_irgan.files import check_outputs, write_bytes
+    from tf_irgan.pipelines import serving_graph
+    from tf_irgan.presets import load_preset
+
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise UserError(f"{out}: an ONNX model is one file; name it *.onnx")
+    check_outputs([out], overwrite)
+    preset = load_preset(name_or_dir)
+    if preset.task != "fusion" and not size:
+        raise UserError(f"{preset.name}: a translation model converts to ONNX for one input size; "
+                        "pass --size WIDTHxHEIGHT (e.g. 640x480)")
+    height, width = parse_size(size) if size else (None, None)
+    inputs, graph = serving_graph(preset)
+    specs = [tf.TensorSpec(_input_shape(preset, role, height, width, channels) if size else
+                           [None, None, None, channels], tf.float32, name=role)
+             for role, channels in inputs.items()]
+    try:
+        model, _ = tf2onnx.convert.from_function(tf.function(graph), input_signature=specs,
+                                                 opset=ONNX_OPSET)
+    except Exception as err:  # converter errors come with long logs
+        raise UserError(f"{preset.path}: ONNX conversion failed "
+                        f"({str(err).splitlines()[0][:200]})") from None
+    data = model.SerializeToString()
+    # The same sample through both: a converter that drops or reorders an op fails here.
+    sample_h, sample_w = (height, width) if size else (96, 128)
+    rng = np.random.default_rng(0)
+    feeds = {role: rng.random(_input_shape(preset, role, sample_h, sample_w, channels)).astype(np.float32)
+             for role, channels in inputs.items()}
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
+    expected = graph(*[tf.constant(v) for v in feeds.values()]).numpy()
+    if got.shape != expected.shape or float(np.abs(got - expected).max()) > ONNX_TOLERANCE:
+        raise UserError(f"{preset.name}: the ONNX model does not compute what the preset does "
+                        "(checked on a sample); export --format saved-model or tflite instead")
+    return write_bytes(out, data, overwrite=overwrite)
+
+
+ONNX_OPSET = 17          # ONNX Runtime 1.14 and later run it
+ONNX_TOLERANCE = 1e-4    # largest difference from the TensorFlow graph, in [0, 1] units
 INT8_TOLERANCE = 0.02  # mean absolute difference in [0, 1] from the float model
 
 
