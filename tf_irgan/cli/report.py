@@ -41,7 +41,7 @@ def _csv(text):
                                 "(default: every preset and baseline).")
 @click.option("--no-presets", is_flag=True, help="Baselines only (no TensorFlow needed).")
 @click.option("--no-checkpoints", is_flag=True, hidden=True)  # the old name of --no-presets
-@click.option("--sets", default="tno,roadscene,medical,spect,ct,translation", show_default=True,
+@click.option("--sets", default="tno,roadscene,medical,pet,spect,ct,translation", show_default=True,
               help="Comma-separated subset of the test sets.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report and its figures.")
 def report(data_root, output, work_dir, limit, methods, no_presets, no_checkpoints, sets, overwrite):

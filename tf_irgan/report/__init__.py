@@ -74,8 +74,8 @@ def output_paths(files: OutputFiles, sets: list) -> list[Path]:
     paths = [files.markdown, files.json]
     for eval_set in sets:
         if not eval_set.skipped:
-            paths += [files.examples(eval_set.key)] + ([files.bars(eval_set.key)]
-                                                       if eval_set.bars else [])
+            paths += (([files.examples(eval_set.key)] if eval_set.examples else [])
+                      + ([files.bars(eval_set.key)] if eval_set.bars else []))
     return paths
 
 
@@ -123,7 +123,8 @@ def generate_report(options: ReportOptions, log: Callable[[str], None] | None = 
                                        for name, paths in result["files"].items()}
             entry = {"title": eval_set.title, "description": eval_set.description,
                      "pairs": [p.name for p in eval_set.pairs], "methods": methods,
-                     "figures": {"examples": relative(files.examples(eval_set.key), files),
+                     "figures": {**({"examples": relative(files.examples(eval_set.key), files)}
+                                    if eval_set.examples else {}),
                                  **({"metrics": relative(files.bars(eval_set.key), files)}
                                     if eval_set.bars else {})}}
             if eval_set.key == "tno":
@@ -132,7 +133,9 @@ def generate_report(options: ReportOptions, log: Callable[[str], None] | None = 
                                               "mean": REFERENCE_AVERAGE_TNO}
             report["sets"][eval_set.key] = entry
             log(f"{eval_set.key}: figures")
-            write_examples_figure(files.examples(eval_set.key), eval_set, folders, options.overwrite)
+            if eval_set.examples:
+                write_examples_figure(files.examples(eval_set.key), eval_set, folders,
+                                      options.overwrite)
             if eval_set.bars:
                 reporting.write_metric_bars(
                     files.bars(eval_set.key), {name: m["mean"] for name, m in methods.items()},

@@ -14,9 +14,10 @@ from tf_irgan.presets import name_list
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINES = ("average", "max", "laplacian")
-SET_KEYS = ("tno", "roadscene", "medical", "spect", "ct", "translation")
+SET_KEYS = ("tno", "roadscene", "medical", "pet", "spect", "ct", "translation")
 # The other medical pairs: (set key, modality, folder under the data root, functional subfolder)
-MEDICAL_TEST_SETS = (("spect", "mri-spect", "spect_mri_harvard/test", "SPECT"),
+MEDICAL_TEST_SETS = (("pet", "mri-pet", "pet_mri_harvard/test", "PET"),
+                     ("spect", "mri-spect", "spect_mri_harvard/test", "SPECT"),
                      ("ct", "mri-ct", "ct_mri_harvard/test", "CT"))
 FIGURE_MAX_BYTES = 290_000  # each example grid stays under ~300 KB
 
@@ -77,9 +78,12 @@ class EvalSet:
     description: str = ""
     skipped: str | None = None
     modality: str = "ir-vis"    # tf_irgan.modalities: how pairs are fused, scored and shown
-    # A bar chart of the mean metrics beside the table. The repository keeps at most 16 images,
-    # so the sets added last (MRI-SPECT, MRI-CT) have their tables only.
+    # A bar chart of the mean metrics beside the table, and a figure of example pairs. The
+    # repository keeps at most 16 images, so the sets added last have fewer: MRI-SPECT and
+    # MRI-CT their examples only, MRI-PET's own test split (the PET presets' training set's) its
+    # table only (MRI-PET-42 shows the same kind of images).
     bars: bool = True
+    examples: bool = True
 
     @property
     def color_space(self) -> str:
@@ -213,15 +217,18 @@ def plan(options) -> tuple[list[EvalSet], list]:
         pairs = pair_folders(_check_folder(base / "MRI", root),
                              _check_folder(base / functional, root), "MRI", functional)
         title = f"MRI-{functional}-{len(pairs)}"
-        what = ("the MRI is fused with the SPECT's IHS intensity and the SPECT's color is put "
-                "back, as for PET" if functional == "SPECT" else "both images are gray")
+        what = ("both images are gray" if functional == "CT" else
+                f"the MRI is fused with the {functional}'s IHS intensity and its color is put "
+                "back" + (", as for PET" if functional == "SPECT" else
+                          " (the test split of the set the PET presets were trained on; "
+                          "MRI-PET-42 comes from another release of the atlas)"))
         none = ("" if chosen else f"; no preset fuses MRI with {functional} yet (none passed its "
                 "selection, docs/training.md), so only the classical rules are scored")
         sets.append(EvalSet(key, title, "MRI", functional, pairs, methods(chosen),
                             f"`{folder}/{{MRI,{functional}}}`, the set's own test split, 256x256: "
                             f"{what}; every method is scored on the IHS intensity of its result "
                             f"against the MRI (B) and the {functional} intensity (A){none}",
-                            modality=modality, bars=False))
+                            modality=modality, bars=False, examples=key != "pet"))
     for eval_set in sets:
         if options.limit:
             eval_set.pairs = eval_set.pairs[:options.limit]

@@ -123,13 +123,14 @@ def render_markdown(report: dict, sets: list, presets: list, files) -> str:
             out += [f"Notes: resizing or color reduction happened for {', '.join(noted)} "
                     f"(details in `{files.json.name}`).", ""]
         what = "in the PET's color" if eval_set.in_color else "gray"
-        out += [f"![{eval_set.title}: inputs and fused results]({rel(files.examples(eval_set.key))})", "",
-                f"*Inputs and outputs for {len(example_pairs(eval_set.pairs))} pairs "
-                f"({', '.join(p.name for p in example_pairs(eval_set.pairs))}), {what}: each "
-                "whole image, then (row \"zoom\") the same window of every panel, a quarter of "
-                "the shorter side where the first input has the most edges, pixels shown as blocks"
-                + (f"; checkpoints trained at scale s > 1 saw the {eval_set.ir_label} at 1/s per side"
-                   if any(m.scale > 1 for m in eval_set.methods) else "") + ".*", ""]
+        if eval_set.examples:
+            out += [f"![{eval_set.title}: inputs and fused results]({rel(files.examples(eval_set.key))})", "",
+                    f"*Inputs and outputs for {len(example_pairs(eval_set.pairs))} pairs "
+                    f"({', '.join(p.name for p in example_pairs(eval_set.pairs))}), {what}: each "
+                    "whole image, then (row \"zoom\") the same window of every panel, a quarter of "
+                    "the shorter side where the first input has the most edges, pixels shown as blocks"
+                    + (f"; checkpoints trained at scale s > 1 saw the {eval_set.ir_label} at 1/s per side"
+                       if any(m.scale > 1 for m in eval_set.methods) else "") + ".*", ""]
         if eval_set.bars:
             out += [f"![{eval_set.title}: mean metrics per method]({rel(files.bars(eval_set.key))})",
                     ""]
