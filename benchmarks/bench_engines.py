@@ -19,8 +19,6 @@ machines better than the times.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -28,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from records import DOC, publish
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DOC = REPO / "docs" / "benchmarks.md"
 
 
 def engines(preset_name: str, height: int, width: int, folder: Path) -> dict:
@@ -102,18 +101,11 @@ def main() -> None:
             median = float(np.median(values))
             rows.append(f"| {size} | {name} | {median * 1000:.1f} | {median / base:.2f} |")
             print(rows[-1], flush=True)
-    text = (f"\n## Engines for the fusion generator ({time.strftime('%Y-%m-%d')}, "
-            f"{platform.machine()}, {os.cpu_count()} cores)\n\n"
+    publish("Engines for the fusion generator",
             f"Command: `python benchmarks/bench_engines.py --sizes {' '.join(args.sizes)}`; "
             f"`{args.preset}`'s network on random images, median of {args.runs} calls, the "
-            "engines taking turns in one process.\n\n"
-            "| size | engine | ms | vs TensorFlow fp32 |\n|---|---|---:|---:|\n"
-            + "\n".join(rows) + "\n")
-    print(text)
-    if args.write:
-        with DOC.open("a") as doc:
-            doc.write(text)
-
+            "engines taking turns in one process.",
+            ["| size | engine | ms | vs TensorFlow fp32 |", "|---|---|---:|---:|", *rows], args.write)
 
 if __name__ == "__main__":
     main()

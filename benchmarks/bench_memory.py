@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -26,8 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from records import DOC, publish
+
 REPO = Path(__file__).resolve().parents[1]
-DOC = REPO / "docs" / "benchmarks.md"
 
 
 def make_pair(folder: Path, size: int) -> tuple[Path, Path]:
@@ -68,19 +68,13 @@ def main() -> None:
                 rows.append(f"| {size}x{size} | {label} | {code} | {seconds:.0f} | {rss:.0f} | "
                             f"{image_mib:.0f} | {rss / image_mib:.1f} |")
                 print(rows[-1], flush=True)
-    text = (f"\n## Peak memory of `fuse` on large images ({time.strftime('%Y-%m-%d')}, "
-            f"{platform.machine()}, {os.cpu_count()} cores)\n\n"
+    publish("Peak memory of `fuse` on large images",
             "Command: `python benchmarks/bench_memory.py --sizes "
             f"{' '.join(map(str, args.sizes))}`. A color visible PNG and a gray IR PNG of the same "
             "size, fused by the CLI in a fresh process; peak RSS from `os.wait4`, TensorFlow "
-            "included. 'image MiB' is both inputs in 8 bits (N^2 x 4 bytes).\n\n"
-            "| size | method | exit | s | peak RSS MiB | image MiB | ratio |\n"
-            "|---|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
-    print(text)
-    if args.write:
-        with DOC.open("a") as doc:
-            doc.write(text)
-
+            "included. 'image MiB' is both inputs in 8 bits (N^2 x 4 bytes).",
+            ["| size | method | exit | s | peak RSS MiB | image MiB | ratio |",
+             "|---|---|---:|---:|---:|---:|---:|", *rows], args.write)
 
 if __name__ == "__main__":
     main()

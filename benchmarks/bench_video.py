@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,9 +26,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from records import DOC, publish
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DOC = REPO / "docs" / "benchmarks.md"
 
 
 def make_clip(folder: Path, vis: np.ndarray, ir: np.ndarray, size, frames: int, seed: int = 0):
@@ -97,17 +97,11 @@ def main() -> None:
                        f"{model / pyramid:.2f} | {change} |")
                 print(row, flush=True)
                 rows.append(row)
-    text = (f"\n## Video fusion, {time.strftime('%Y-%m-%d')}\n\n"
-            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
+    publish("Video fusion",
             f"Command: `python benchmarks/bench_video.py --frames {args.frames} --sizes "
             f"{' '.join(args.sizes)}`; {args.frames} frames per clip, end to end (decode, fuse, "
-            "color, encode to MPEG-4), the model loaded and traced before the clock starts.\n\n"
-            + "\n".join(rows) + "\n")
-    print(text)
-    if args.write:
-        with DOC.open("a") as doc:
-            doc.write(text)
-
+            "color, encode to MPEG-4), the model loaded and traced before the clock starts.",
+            rows, args.write)
 
 if __name__ == "__main__":
     main()
