@@ -67,6 +67,10 @@ class DDcGANConfig(Config):
     # "salient": DDcGAN's own pull of psi(G) toward the IR, added to L_ir with this weight, so
     # that where the visible image is brighter the IR is not simply replaced by it.
     ir_fidelity_weight: float = 0.0
+    # "salient": the grid (in visible pixels) on which the brighter source is chosen: coarse,
+    # so no seams are asked for where it changes (fringes on edges, docs/ddcgan.md); finer where
+    # one source's signal is thin bright structure (a CT's skull).
+    salient_grid: int = 4
     ir_weight: float = 1.0
     vis_weight: float = 1.2
     # Optimisation: the learning rate decays by lr_decay once per epoch, continuously.
@@ -104,6 +108,9 @@ class DDcGANConfig(Config):
             raise UserError(f"dense_order={self.dense_order}: use {' or '.join(DENSE_ORDERS)}")
         if self.initializer not in INITIALIZERS:
             raise UserError(f"initializer={self.initializer}: use {' or '.join(INITIALIZERS)}")
+        if self.salient_grid < 1 or max(self.salient_grid, self.scale) % self.scale:
+            raise UserError(f"salient_grid={self.salient_grid}: use 1 or more, a multiple of "
+                            f"--scale {self.scale} where it is larger")
         if self.brightness < 0:
             raise UserError(f"brightness={self.brightness}: use 0 (no brighter-source rule) or "
                             "more (how hard the starting rule picks the brighter source)")
@@ -129,7 +136,6 @@ DENSE_ORDERS = ("input_first", "new_first")
 INITIALIZERS = ("keras", "released")
 GENERATORS = ("dense", "pyramid")
 IR_UPSAMPLINGS = ("bilinear", "bicubic")
-SALIENT_GRID = 4
 
 
 def _ir_weight(scale):
@@ -549,7 +555,7 @@ def content_losses(config, batch, fused, fused_small):
         # The brighter source is chosen on a grid at least 4x coarser than the visible one, at
         # every scale: a per-pixel max at full resolution asks for sharp seams where the
         # brighter source changes, which print as fringes on edges.
-        grid = max(SALIENT_GRID, config.scale)
+        grid = max(config.salient_grid, config.scale)
         fused_coarse = fused_small if grid == config.scale else losses.downsample(fused, grid)
         intensity = losses.salient_intensity(fused_coarse, losses.downsample(vis, grid),
                                              losses.downsample(ir, grid // config.scale))
