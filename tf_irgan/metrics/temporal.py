@@ -10,6 +10,7 @@ against that of each input: a fusion that adds no flicker stays within the input
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 STILL = 4 / 255   # an input pixel changing less than this between frames is still (sensor noise)
@@ -27,12 +28,14 @@ class Flicker:
     def add(self, vis: np.ndarray, ir: np.ndarray, fused: np.ndarray) -> None:
         current = tuple(_gray(a) for a in (vis, ir, fused))
         if self.previous is not None and self.previous[0].shape == current[0].shape:
-            changes = [np.abs(now - before) for now, before in zip(current, self.previous)]
-            still = (changes[0] < STILL) & (changes[1] < STILL)
-            count = int(still.sum())
+            # OpenCV's per-pixel ops and masked sums: no boolean-indexed copies (this runs for
+            # every frame of a video, beside the model).
+            changes = [cv2.absdiff(now, before) for now, before in zip(current, self.previous)]
+            still = ((changes[0] < STILL) & (changes[1] < STILL)).astype(np.uint8)
+            count = cv2.countNonZero(still)
             if count:
                 for key, change in zip(("visible", "ir", "fused"), changes):
-                    self.sums[key] += float(change[still].sum())
+                    self.sums[key] += float(cv2.sumElems(cv2.multiply(change, still, dtype=cv2.CV_32F))[0])
                 self.pixels += count
         self.previous = current
 
@@ -44,8 +47,9 @@ class Flicker:
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float32)
-    return image.mean(axis=2) if image.ndim == 3 else image
+    """The channel mean (what the still test and the change compare), float32."""
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    return cv2.transform(image, np.full((1, 3), 1 / 3, np.float32)) if image.ndim == 3 else image
 
 
 def stream_change(vis_video, ir_video, fused_video) -> tuple[int, dict]:

@@ -91,6 +91,8 @@ class FusionStream:
     def frame_array(self, frame: np.ndarray, role: str) -> np.ndarray:
         """A frame as the pipelines take it: float32 [0, 1], RGB or gray."""
         frame = np.asarray(frame)
+        if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] in (3, 4):
+            return self._color_frame(frame)
         if frame.dtype == np.uint8:
             image = frame.astype(np.float32) / 255.0
         elif frame.dtype == np.uint16:
@@ -115,6 +117,19 @@ class FusionStream:
             raise UserError(f"{role} frame {self.index}: shape {image.shape}; give (H, W) or "
                             "(H, W, 3) frames")
         return np.ascontiguousarray(image)
+
+    def _color_frame(self, frame: np.ndarray) -> np.ndarray:
+        """An 8-bit color frame, the common case, turned round (BGR) and checked for gray while
+        it is still 8-bit: a quarter of the bytes of the float frame. The same numbers as the
+        general path."""
+        import cv2
+
+        frame = frame[..., :3]
+        if np.array_equal(frame[..., 0], frame[..., 1]) and np.array_equal(frame[..., 1], frame[..., 2]):
+            return np.divide(frame[..., 0], np.float32(255.0), dtype=np.float32)
+        if not self.rgb:
+            frame = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2RGB)
+        return np.divide(frame, np.float32(255.0), dtype=np.float32)
 
     def fuse(self, vis: np.ndarray, ir: np.ndarray) -> StreamFrame:
         from tf_irgan.pipelines.fusion import fuse_images
