@@ -126,7 +126,7 @@ def test_ct_goes_to_the_pet_preset_with_a_note(shared_data, tmp_path):
     mri, _, gray = _medical_pair(shared_data, tmp_path)
     result = run(["fuse", mri, gray, "-o", tmp_path / "f.png", "--modality", "mri-ct"])
     assert result.exit_code == 0, result.output
-    assert "ddcgan-mri-pet-x4" in result.stdout
+    assert "with ddcgan-mri-pet\n" in result.stdout     # the same-size PET model: a same-size CT
     assert "not with CT" in result.stderr
 
 

@@ -306,7 +306,8 @@ def test_translate_returns_the_input_size_and_adapts_channels(runs):
     preset = str(runs["full"].preset_dir)   # vis2ir: 3 channels in, 1 out
     for shape in ((45, 61), (100, 33), (8, 8)):
         result = translate_image(RNG.random((*shape, 3), dtype=np.float32), preset=preset)
-        assert result.image.shape == shape and result.notes == []
+        # random images are unlike the run's few training pairs: that note only
+        assert result.image.shape == shape and all("unlike what" in n for n in result.notes)
     gray = translate_image(RNG.random((30, 50), dtype=np.float32), preset=preset, name="g.png")
     assert gray.image.shape == (30, 50) and "g.png" in gray.notes[0] and "repeated" in gray.notes[0]
 
