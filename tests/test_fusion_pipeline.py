@@ -264,7 +264,11 @@ def test_an_ir_black_frame_is_filled_from_the_visible_image_not_printed(shared_d
     # the visible image's details are there in the frame
     detail = lambda image: image[2:10, 10:-18] - cv2.GaussianBlur(image, (0, 0), 2)[2:10, 10:-18]
     assert np.corrcoef(detail(result.image).ravel(), detail(to_gray(vis)).ravel())[0, 1] > 0.7
-    # A white (overexposed) flat row is scene: kept as it is.
+    # A white (overexposed) flat row is scene: kept as it is; so is a wide black band (a sky
+    # clipped to black by a range), which a frame is not.
     white = ir.copy()
     white[:5] = 1.0
     assert not any("border row" in note for note in fuse_images(vis, white, gray=True).notes)
+    clipped = ir.copy()
+    clipped[:60] = 0.0
+    assert not any("border row" in note for note in fuse_images(vis, clipped, gray=True).notes)

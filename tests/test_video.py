@@ -153,8 +153,10 @@ def test_streams_that_would_drift_apart_and_bad_files_are_refused(pair, tmp_path
     one_line_error(run(["fuse", vis_path, short, "-o", tmp_path / "o.webm"]), "must be a video too")
     one_line_error(run(["fuse", vis_path, vis_path, "-o", vis_path, "--overwrite"]), "vis.mkv")
     one_line_error(run(["fuse", vis_path, short, "-o", out, "--start", "9"]), "--start 9")
-    one_line_error(run(["fuse", vis_path, short, "-o", out, "--ir-range", "full", "--stretch"]),
-                   "--stretch, --ir-range: not for videos yet")
+    one_line_error(run(["fuse", vis_path, short, "-o", out, "--bit-depth", "16", "--stretch"]),
+                   "--stretch, --bit-depth: not for videos yet")
+    one_line_error(run(["fuse", vis_path, short, "-o", out, "--ir-range", "p1,p99"]),
+                   "one mapping for all its frames")
     assert not out.exists() and not list(tmp_path.glob(".*partial*"))
 
 
@@ -234,4 +236,40 @@ def test_frame_folders_are_fused_as_a_stream_into_a_video_or_frames(pair, tmp_pa
     one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
                         "--out-dir", vis_dir / "out"]), "input folder")
     one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
-                        "-o", tmp_path / "z.mkv", "--ir-range", "full"]), "not for videos yet")
+                        "-o", tmp_path / "z.mkv", "--stretch"]), "not for videos yet")
+
+
+def test_raw_16_bit_streams_get_one_mapping_and_a_note_without_it(pair):
+    """A thermal core's raw counts (7000-8530 of 0-65535): divided by 65535 they are nearly flat,
+    which the stream says once, naming the --ir-range that maps them; given fixed bounds, every
+    frame maps the same way."""
+    vis, ir = _frames(pair, 2)
+    raw = [(7000 + frame.astype(np.uint16) * 6).astype(np.uint16) for frame in ir]
+    plain = FusionStream(method="average")
+    plain.fuse(vis[0], raw[0])
+    assert any("--ir-range 7" in note and "nearly flat" in note for note in plain.notes)
+    mapped = FusionStream(method="average", ranges={"ir": "7000,8530"})
+    image = mapped.frame_array(raw[1], "IR")
+    assert np.allclose(image, (raw[1].astype(np.float32) - 7000) / 1530, atol=1e-6)
+    assert not mapped.notes
+    with pytest.raises(UserError, match="one mapping for all its frames"):
+        FusionStream(ranges={"ir": "p1,p99"})
+
+
+def test_sequences_that_cannot_be_one_stream_are_refused_before_harm(pair, tmp_path):
+    vis, ir = _frames(pair, 3)
+    vis_dir = _write_frames(tmp_path / "data" / "vis", vis)
+    ir_dir = _write_frames(tmp_path / "data" / "ir", ir)
+    # an output folder holding the inputs would be replaced whole: refused, inputs kept
+    for out in (tmp_path / "data", tmp_path):
+        one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
+                            "--out-dir", out, "--overwrite"]), "holds the input frames")
+        assert len(list(vis_dir.iterdir())) == 3
+    # a frame of another size, two files for one frame
+    cv2.imwrite(str(ir_dir / "frame2.png"), ir[1][:100])
+    one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
+                        "-o", tmp_path / "a.mkv"]), "frame2.png: 256x100")
+    cv2.imwrite(str(vis_dir / "frame1.jpg"), vis[0])
+    one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
+                        "-o", tmp_path / "b.mkv"]), "frame1 under two extensions")
+    assert not list(tmp_path.glob("*.mkv*"))

@@ -234,21 +234,37 @@ def export_onnx(name_or_dir, out, size: str | None = None, overwrite: bool = Fal
         model, _ = tf2onnx.convert.from_function(tf.function(graph), input_signature=specs,
                                                  opset=ONNX_OPSET)
     except Exception as err:  # converter errors come with long logs
-        raise UserError(f"{preset.path}: ONNX conversion failed "
-                        f"({str(err).splitlines()[0][:200]})") from None
+        raise UserError(f"{preset.path}: ONNX conversion failed ({_first_line(err)})") from None
     data = model.SerializeToString()
-    # The same sample through both: a converter that drops or reorders an op fails here.
-    sample_h, sample_w = (height, width) if size else (96, 128)
+    # The same samples through both: a converter that drops or reorders an op fails here. Odd
+    # sizes (the padding paths) and, for fusion, the second image at the first one's size too.
+    samples = [(height, width, False)] if size else [(97, 131, False), (97, 131, True)]
     rng = np.random.default_rng(0)
-    feeds = {role: rng.random(_input_shape(preset, role, sample_h, sample_w, channels)).astype(np.float32)
-             for role, channels in inputs.items()}
-    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
-    got = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
-    expected = graph(*[tf.constant(v) for v in feeds.values()]).numpy()
-    if got.shape != expected.shape or float(np.abs(got - expected).max()) > ONNX_TOLERANCE:
-        raise UserError(f"{preset.name}: the ONNX model does not compute what the preset does "
-                        "(checked on a sample); export --format saved-model or tflite instead")
+    try:
+        session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        for sample_h, sample_w, same_size in samples:
+            feeds = {role: rng.random(_input_shape(preset, role, sample_h, sample_w, channels)
+                                      if not same_size else [1, sample_h, sample_w, channels]
+                                      ).astype(np.float32)
+                     for role, channels in inputs.items()}
+            got = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
+            expected = graph(*[tf.constant(v) for v in feeds.values()]).numpy()
+            if got.shape != expected.shape or float(np.abs(got - expected).max()) > ONNX_TOLERANCE:
+                raise UserError(f"{preset.name}: the ONNX model does not compute what the preset "
+                                "does (checked on a sample); export --format saved-model or "
+                                "tflite instead")
+    except UserError:
+        raise
+    except Exception as err:  # ONNX Runtime refusing the file
+        raise UserError(f"{preset.name}: ONNX Runtime cannot run the converted model "
+                        f"({_first_line(err)}); export --format saved-model or tflite "
+                        "instead") from None
     return write_bytes(out, data, overwrite=overwrite)
+
+
+def _first_line(error: BaseException) -> str:
+    """An exception's first line, for a one-line message (some carry no text at all)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 ONNX_OPSET = 17          # ONNX Runtime 1.14 and later run it

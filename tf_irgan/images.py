@@ -91,7 +91,7 @@ def check_pixels(path: Path, width: int, height: int) -> None:
         raise UserError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} million pixels, "
                         f"over the limit of {limit / 1e6:.0f} million; crop or reduce it, or set "
                         f"{MAX_PIXELS_VARIABLE} higher if this machine has the memory (about "
-                        f"100 bytes per pixel to fuse)")
+                        f"45 bytes per pixel to fuse a color pair)")
 
 
 def check_headers(paths) -> None:

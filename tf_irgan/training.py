@@ -437,7 +437,7 @@ class History:
             + [f"{learning_rate:.6g}", f"{seconds:.1f}"]
         # Appended in place (a rewrite per row would cost O(rows)); a row the disk stopped
         # half-way is cut off again, so the file always ends on a whole row.
-        size = self.path.stat().st_size
+        size = self.path.stat().st_size if self.path.exists() else 0   # removed by hand: begun again
         try:
             with self.path.open("a", newline="") as f:
                 csv.writer(f).writerow(row)

@@ -83,11 +83,12 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
         context = click.get_current_context()
         still_only = [f"--{name.replace('_', '-')}" for name in
                       (() if sequence else ("vis_dir", "ir_dir", "out_dir")) +
-                      ("modality", "color_space", "stretch", "ir_range", "vis_range", "bit_depth")
+                      ("modality", "color_space", "stretch", "bit_depth")
                       if context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if still_only:
-            raise UserError(f"{', '.join(still_only)}: not for videos yet (8-bit frames, levels "
+            raise UserError(f"{', '.join(still_only)}: not for videos yet (8-bit output, levels "
                             "fixed for the stream, IR/visible); leave them out")
+        ranges = {"ir": ir_range, "vis": vis_range}
         if sequence:
             if vis is not None or ir is not None or None in (vis_dir, ir_dir) or \
                     (output is None) == (out_dir is None):
@@ -95,11 +96,11 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
                                 "either -o OUT.mp4 (a video) or --out-dir D (fused frames)")
             return _fuse_videos(vis_dir, ir_dir, output or out_dir, preset, method, gray,
                                 register or register_fallback, precision, side_by_side, start,
-                                frames, overwrite, fps=fps, sequence=True)
+                                frames, overwrite, fps=fps, sequence=True, ranges=ranges)
         if fps is not None:
             raise UserError("--fps applies to --sequence (a video carries its own rate)")
         return _fuse_videos(vis, ir, output, preset, method, gray, register or register_fallback,
-                            precision, side_by_side, start, frames, overwrite)
+                            precision, side_by_side, start, frames, overwrite, ranges=ranges)
     if side_by_side or start or frames or fps is not None:
         raise UserError("--side-by-side, --start, --frames and --fps apply to videos (VIS and IR "
                         "given as .mp4, .avi, .mkv or .mov) and --sequence")
@@ -205,7 +206,7 @@ def presets():
 
 
 def _fuse_videos(vis, ir, output, preset, method, gray, register, precision, side_by_side, start,
-                 frames, overwrite, fps=None, sequence=False):
+                 frames, overwrite, fps=None, sequence=False, ranges=None):
     """`fuse VIS_VIDEO IR_VIDEO -o OUT_VIDEO` (or `--sequence` frame folders): the two streams
     fused frame by frame."""
     import sys
@@ -240,7 +241,8 @@ def _fuse_videos(vis, ir, output, preset, method, gray, register, precision, sid
             click.echo("\r" + frames_per_second_text(done, total, rate) + " " * 4, err=True,
                        nl=done == total)
 
-    stream = FusionStream(preset, method, register=register, gray=gray, precision=precision)
+    stream = FusionStream(preset, method, register=register, gray=gray, precision=precision,
+                          ranges=ranges)
     record = fuse_videos(vis, ir, output, stream, start=start, frames=frames,
                          side_by_side=side_by_side, overwrite=overwrite, progress=progress, fps=fps)
     for note in record.notes:

@@ -111,6 +111,9 @@ class DDcGANConfig(Config):
         if self.salient_grid < 1 or max(self.salient_grid, self.scale) % self.scale:
             raise UserError(f"salient_grid={self.salient_grid}: use 1 or more, a multiple of "
                             f"--scale {self.scale} where it is larger")
+        if self.brightness and self.generator != "pyramid":
+            raise UserError(f"brightness={self.brightness}: a setting of the pyramid generator "
+                            f"(generator={self.generator} has no such rule); leave it at 0")
         if self.brightness < 0:
             raise UserError(f"brightness={self.brightness}: use 0 (no brighter-source rule) or "
                             "more (how hard the starting rule picks the brighter source)")

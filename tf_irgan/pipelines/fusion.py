@@ -44,8 +44,11 @@ SLACK = 1.5
 # one tile and 1280x1024 two), each with MARGIN pixels of context, or the generator's own
 # `context` where it is larger, so tiled and whole-image results agree.
 TILE, MARGIN = 1024, 32
-# A border row or column of one value at most this bright carries no data (`fill_borders`).
+# A border row or column of one value at most this bright carries no data (`fill_borders`),
+# when such rows or columns take at most FRAME_SHARE of the image on each side: a thin frame.
+# Wider black bands are more likely scene clipped to black (a sky colder than --ir-range).
 BLACK = 1.5 / 255
+FRAME_SHARE = 0.05
 
 
 @dataclass
@@ -440,6 +443,10 @@ def fill_borders(vis: np.ndarray, ir: np.ndarray, notes: list, vis_name="visible
         rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         top, bottom = int(rows[0]), image.shape[0] - 1 - int(rows[-1])
         left, right = int(columns[0]), image.shape[1] - 1 - int(columns[-1])
+        if max(top, bottom) > FRAME_SHARE * image.shape[0] or \
+                max(left, right) > FRAME_SHARE * image.shape[1]:
+            filled.append(image)
+            continue
         inside = np.ascontiguousarray(image[top:image.shape[0] - bottom, left:image.shape[1] - right])
         filled.append(cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_REPLICATE))
         notes.append(f"{name}: {top + bottom} border row(s) and {left + right} column(s) hold one "

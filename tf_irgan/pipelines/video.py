@@ -70,9 +70,22 @@ class FusionStream:
 
     def __init__(self, preset: str | None = None, method: str = "ddcgan", register: bool = False,
                  recheck_every: int = RECHECK_EVERY, gray: bool = False, rgb: bool = False,
-                 precision: str = "auto", steady: bool = True):
+                 precision: str = "auto", steady: bool = True, ranges: dict | None = None):
+        from tf_irgan.ranges import parse_range
+
         if recheck_every < 1:
             raise UserError(f"recheck_every {recheck_every}: give a number of frames, e.g. 250")
+        # One mapping of integer values for the whole stream: the type's full scale ("auto",
+        # "full") or fixed raw bounds; per-frame percentiles would make the stream pulse.
+        self.ranges = {}
+        for key, text in (ranges or {}).items():
+            option = f"--{key}-range"
+            value = parse_range(text, option)
+            if value.mode == "percentile":
+                raise UserError(f"{option} {text}: a stream takes one mapping for all its frames; "
+                                "give fixed bounds LOW,HIGH (e.g. 7000,8600) or full")
+            if value.mode == "fixed":
+                self.ranges[key] = value
         self.preset, self.method, self.gray, self.rgb = preset, method, gray, rgb
         self.steady, self._previous = steady, None
         self.used: str | None = None
@@ -81,6 +94,7 @@ class FusionStream:
         self.index = 0
         self.notes: list[str] = []
         self._said: set = set()
+        self._sliver_checked: set = set()
 
     def _note(self, text: str, frame: list) -> None:
         if text not in self._said:
@@ -91,12 +105,26 @@ class FusionStream:
     def frame_array(self, frame: np.ndarray, role: str) -> np.ndarray:
         """A frame as the pipelines take it: float32 [0, 1], RGB or gray."""
         frame = np.asarray(frame)
-        if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] in (3, 4):
+        key = "ir" if role == "IR" else "vis"
+        fixed = self.ranges.get(key)
+        if fixed is None and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] in (3, 4):
             return self._color_frame(frame)
-        if frame.dtype == np.uint8:
+        if fixed is not None and frame.dtype in (np.uint8, np.uint16):
+            from tf_irgan.ranges import to_unit
+            image = to_unit(frame, fixed, f"{role} frame {self.index}", role)
+        elif frame.dtype == np.uint8:
             image = frame.astype(np.float32) / 255.0
         elif frame.dtype == np.uint16:
             image = frame.astype(np.float32) / 65535.0
+            if key not in self._sliver_checked:
+                self._sliver_checked.add(key)
+                from tf_irgan.ranges import AUTO_PERCENTILES, NARROW, percentiles
+                low, high = percentiles(frame, AUTO_PERCENTILES)
+                if high - low < NARROW * 65535:
+                    self.notes.append(
+                        f"frame {self.index}: {role} frames with values {low:.0f}-{high:.0f} fill "
+                        f"only {(high - low) / 65535:.1%} of 0-65535, so they come out nearly "
+                        f"flat; pass --{key}-range {low:.0f},{high:.0f} (one mapping for the stream)")
         else:
             image = frame.astype(np.float32)
             if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
@@ -234,7 +262,12 @@ class FrameFolder:
 
         self.folder, self.role = folder, role
         self.paths = sorted(list_images(folder), key=lambda p: _natural(p.stem))
-        self.position = 0
+        stems = [p.stem for p in self.paths]
+        twice = sorted({stem for stem in stems if stems.count(stem) > 1})
+        if twice:   # fused frames are named by the visible frames' names
+            raise UserError(f"{folder}: holds {twice[0]} under two extensions; a sequence has one "
+                            "file per frame")
+        self.position, self.size = 0, None
 
     def read(self):
         import cv2
@@ -243,10 +276,20 @@ class FrameFolder:
             return False, None
         path = self.paths[self.position]
         self.position += 1
+        from tf_irgan.images import check_pixels, header_size
+
+        size = header_size(path)
+        if size is not None:
+            check_pixels(path, *size)
         frame = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
         if frame is None:
             raise UserError(f"{path}: cannot be decoded as an image (corrupt or unsupported "
                             "format); re-save it, or move it out of the sequence")
+        if self.size is None:
+            self.size = frame.shape[:2]
+        elif frame.shape[:2] != self.size:   # a video has one frame size
+            raise UserError(f"{path}: {frame.shape[1]}x{frame.shape[0]}, where the sequence's "
+                            f"frames are {self.size[1]}x{self.size[0]}; resize it or move it out")
         return True, frame
 
     def set(self, _property, position):
@@ -260,7 +303,7 @@ def _natural(name: str) -> list:
     """A sort key that orders the numbers inside names by value: frame2 < frame10."""
     import re
 
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+    return [int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", name)]
 
 
 def _open(path: Path, role: str):
@@ -327,6 +370,13 @@ def fuse_videos(vis_path, ir_path, output, stream: FusionStream, start: int = 0,
     vis_path, ir_path, output = Path(vis_path), Path(ir_path), Path(output)
     suffix = output.suffix.lower()
     to_folder = not suffix
+    if to_folder:
+        import os
+        output = Path(os.path.abspath(output))   # "." and ".." have no name to hide a partial under
+        for source in (vis_path, ir_path):
+            if output == Path(os.path.abspath(source)) or output in Path(os.path.abspath(source)).parents:
+                raise UserError(f"{output}: holds the input frames ({source}); the fused frames "
+                                "replace the whole folder, so write them to a folder of their own")
     if not to_folder and suffix not in CODECS:
         raise UserError(f"{output}: a fused video is written as {', '.join(CODECS)} (the suffix "
                         "picks the container), fused frames into a folder (a name without a "
@@ -389,9 +439,13 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
     done_frames: queue.Queue = queue.Queue(QUEUE)
     failure: list = []
 
+    stopping = threading.Event()
+
     def read():   # decodes ahead while the model runs
         try:
             for number in range(total):
+                if stopping.is_set():
+                    break
                 grabbed = [capture.read() for capture in captures]
                 if not all(ok for ok, _ in grabbed):
                     which = vis_path if not grabbed[0][0] else ir_path
@@ -427,6 +481,8 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
     count = 0
     try:
         while (item := pairs.get()) is not None:
+            if failure:   # the encoder met a full disk: stop now, not after every frame
+                raise failure[0]
             vis, ir = item
             frame = stream.fuse(vis, ir)
             bgr = _to_bgr(frame.image)
@@ -475,6 +531,7 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
         if writer is not None:
             writer.release()
         _remove(hidden)           # nothing under the final name, no half file kept
+        _stop(reader, stopping, pairs)
         from tf_irgan.files import write_failure
         why = write_failure(error) if isinstance(error, Exception) else None
         if why and not isinstance(error, UserError):
@@ -484,6 +541,19 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
         write_text(table, "\n".join(rows) + "\n", overwrite=overwrite)
     return VideoRecord(count, time.perf_counter() - began, output, table, stream.notes,
                        flicker.means())
+
+
+def _stop(reader: threading.Thread, stopping: threading.Event, pairs: queue.Queue) -> None:
+    """Stop the decoding thread and wait for it: the captures it reads are released next, and
+    releasing one in the middle of a read aborts the process. Its queue is emptied so that a
+    `put` it waits in returns."""
+    stopping.set()
+    while reader.is_alive():
+        try:
+            pairs.get(timeout=0.05)
+        except queue.Empty:
+            pass
+    reader.join()
 
 
 def _remove(path: Path) -> None:
@@ -521,7 +591,14 @@ def _publish(hidden: Path, output: Path, overwrite: bool) -> None:
     if output.exists() and not overwrite:
         raise UserError(f"{output}: already exists; pass --overwrite or choose another name")
     if hidden.is_dir() and output.exists():
-        _remove(output)   # a folder cannot replace another in one step
+        # A folder cannot replace another in one step: the old one steps aside first, and goes
+        # only once the new one has its name.
+        aside = output.with_name(f".{output.name}.replaced")
+        _remove(aside)
+        os.replace(output, aside)
+        os.replace(hidden, output)
+        _remove(aside)
+        return
     os.replace(hidden, output)
 
 
