@@ -271,5 +271,5 @@ def test_sequences_that_cannot_be_one_stream_are_refused_before_harm(pair, tmp_p
                         "-o", tmp_path / "a.mkv"]), "frame2.png: 256x100")
     cv2.imwrite(str(vis_dir / "frame1.jpg"), vis[0])
     one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
-                        "-o", tmp_path / "b.mkv"]), "frame1 under two extensions")
+                        "-o", tmp_path / "b.mkv"]), "two images named frame1")
     assert not list(tmp_path.glob("*.mkv*"))

@@ -129,16 +129,16 @@ def atomic_path(path, overwrite: bool = False, folder: bool = False):
     partial = path.with_name(f".{path.name}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _remove(partial)
+        remove(partial)
         if folder:
             partial.mkdir()
         yield partial
         if folder:
-            _remove(path)
+            remove(path)
         os.replace(partial, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
-            _remove(partial)
+            remove(partial)
         why = write_failure(error) if isinstance(error, Exception) else None
         if why:   # named by the target (a write nested in this one names its partial path)
             raise WriteFailed(path, why) from None
@@ -184,7 +184,8 @@ def write_text(path, text: str, overwrite: bool = False) -> Path:
     return write_bytes(path, text.encode("utf-8"), overwrite)
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
+    """A file, link or folder gone (nothing if it is not there)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():

@@ -22,6 +22,7 @@ leaves nothing under the final name), with a CSV record per frame beside it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from tf_irgan.errors import UserError
+from tf_irgan.files import remove
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 DEFAULT_FPS = 25.0           # frame folders carry no rate: the output video's and the CSV's
@@ -258,15 +260,11 @@ class FrameFolder:
     `FusionStream.frame_array` takes as a camera's frames."""
 
     def __init__(self, folder: Path, role: str):
-        from tf_irgan.images import list_images
+        from tf_irgan.images import images_by_stem
 
         self.folder, self.role = folder, role
-        self.paths = sorted(list_images(folder), key=lambda p: _natural(p.stem))
-        stems = [p.stem for p in self.paths]
-        twice = sorted({stem for stem in stems if stems.count(stem) > 1})
-        if twice:   # fused frames are named by the visible frames' names
-            raise UserError(f"{folder}: holds {twice[0]} under two extensions; a sequence has one "
-                            "file per frame")
+        # One file per name (fused frames are named by the visible ones), in natural order.
+        self.paths = sorted(images_by_stem(folder).values(), key=lambda p: _natural(p.stem))
         self.position, self.size = 0, None
 
     def read(self):
@@ -490,7 +488,7 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
                 bgr = np.hstack([_to_bgr(frame.visible), _to_bgr(frame.ir_on_frame),
                                  bgr])
             if writer is None:
-                _remove(hidden)
+                remove(hidden)
                 output.parent.mkdir(parents=True, exist_ok=True)
                 writer = _FrameWriter(hidden, names) if to_folder else cv2.VideoWriter(str(hidden), cv2.VideoWriter_fourcc(*CODECS[output.suffix.lower()]),
                                          fps, (bgr.shape[1], bgr.shape[0]))
@@ -530,7 +528,8 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
             encoder.join(timeout=30)
         if writer is not None:
             writer.release()
-        _remove(hidden)           # nothing under the final name, no half file kept
+        with contextlib.suppress(OSError):   # the first error is the one to say
+            remove(hidden)       # nothing under the final name, no half file kept
         _stop(reader, stopping, pairs)
         from tf_irgan.files import write_failure
         why = write_failure(error) if isinstance(error, Exception) else None
@@ -554,15 +553,6 @@ def _stop(reader: threading.Thread, stopping: threading.Event, pairs: queue.Queu
         except queue.Empty:
             pass
     reader.join()
-
-
-def _remove(path: Path) -> None:
-    import shutil
-
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def _check_written(hidden: Path, output: Path, count: int) -> None:
@@ -594,19 +584,20 @@ def _publish(hidden: Path, output: Path, overwrite: bool) -> None:
         # A folder cannot replace another in one step: the old one steps aside first, and goes
         # only once the new one has its name.
         aside = output.with_name(f".{output.name}.replaced")
-        _remove(aside)
+        remove(aside)
         os.replace(output, aside)
         os.replace(hidden, output)
-        _remove(aside)
+        remove(aside)
         return
     os.replace(hidden, output)
 
 
 def _to_bgr(image: np.ndarray) -> np.ndarray:
-    image = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    from tf_irgan.images import quantized
+
     if image.ndim == 2:
-        return np.repeat(image[..., None], 3, axis=2)
-    return np.ascontiguousarray(image[..., ::-1])
+        return np.repeat(quantized(image)[..., None], 3, axis=2)
+    return quantized(image[..., ::-1])
 
 
 def frames_per_second_text(done: int, total: int, rate: float) -> str:
