@@ -54,13 +54,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[6000, 12000])
     parser.add_argument("--write", action="store_true", help=f"Append the table to {DOC}.")
+    parser.add_argument("--make", nargs=2, metavar=("FOLDER", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make:
+        make_pair(Path(args.make[0]), int(args.make[1]))
+        return
     cli = [sys.executable, "-c", "from tf_irgan.cli.main import cli; cli()", "fuse"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for size in args.sizes:
-            vis, ir = make_pair(folder, size)
+            # Made in a process of its own: a child forked from this one would start with this
+            # one's resident memory (the pattern's float arrays), and wait4 would count it.
+            subprocess.run([sys.executable, __file__, "--make", str(folder), str(size)], check=True)
+            vis, ir = folder / f"vis{size}.png", folder / f"ir{size}.png"
             for label, extra in (("ddcgan-ir-vis", []), ("--method average", ["--method", "average"])):
                 out = folder / f"fused{size}.png"
                 rss, seconds, code = peak_of(cli + [str(vis), str(ir), "-o", str(out), "--overwrite", *extra])

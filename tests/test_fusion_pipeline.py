@@ -272,3 +272,49 @@ def test_an_ir_black_frame_is_filled_from_the_visible_image_not_printed(shared_d
     clipped = ir.copy()
     clipped[:60] = 0.0
     assert not any("border row" in note for note in fuse_images(vis, clipped, gray=True).notes)
+
+
+def test_a_file_fuses_a_band_at_a_time_to_the_same_integers(tiny_presets, tmp_path, monkeypatch):
+    """`tf-irgan fuse` hands the files' integers over (`ImageRows`) and gets integers back,
+    made a band of rows at a time (bounded memory, issue 30): the same pixels as the float path,
+    over several tiles and with a black frame filled."""
+    import cv2
+
+    from tf_irgan.images import decode_image, quantized
+    from tf_irgan.pipelines import fusion
+
+    monkeypatch.setattr(fusion, "TILE", 48)
+    rng = np.random.default_rng(3)
+    vis = (rng.random((150, 130, 3)) * 255).astype(np.uint8)
+    ir = cv2.GaussianBlur((rng.random((150, 130)) * 255).astype(np.uint8), (5, 5), 0)
+    ir[:4] = 0
+    cv2.imwrite(str(tmp_path / "v.png"), vis[..., ::-1])
+    cv2.imwrite(str(tmp_path / "i.png"), ir)
+    bands = []
+    original = fusion.run_generator
+
+    def counted(*args, sink=None, **kwargs):
+        def each(top, rows):
+            bands.append(top)
+            sink(top, rows)
+        return original(*args, sink=each if sink else None, tile=48, **kwargs)
+    monkeypatch.setattr(fusion, "run_generator", counted)
+    rows = fuse_images(decode_image(tmp_path / "v.png"), decode_image(tmp_path / "i.png"),
+                       checkpoint=str(tiny_presets["x1"]), bit_depth=8)
+    whole = fuse_images(vis / np.float32(255), ir / np.float32(255),
+                        checkpoint=str(tiny_presets["x1"]))
+    assert len(bands) >= 3 and rows.image.dtype == np.uint8
+    assert any("border row" in note for note in rows.notes)
+    np.testing.assert_array_equal(rows.image, quantized(whole.image))
+
+
+def test_writing_integers_leaves_them_as_they_were(tmp_path):
+    import cv2
+
+    from tf_irgan.images import write_image
+
+    image = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    kept = image.copy()
+    write_image(tmp_path / "a.png", image)
+    np.testing.assert_array_equal(image, kept)
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "a.png"))[..., ::-1], kept)

@@ -116,6 +116,54 @@ def read_image(path, value_range=None, notes: list | None = None, label: str = "
     `value_range` (`tf_irgan.ranges`: "auto", "full", "LOW,HIGH", "pLOW,pHIGH") says how an
     integer image's values map to [0, 1]; None scales by the file's type (255 or 65535). What
     `auto` did goes into `notes`, naming the file as a `label` image."""
+    return decode_image(path, value_range, notes, label).whole()
+
+
+@dataclass
+class ImageRows:
+    """An image as its file holds it (8/16-bit or float; gray or RGB, channels already fixed)
+    and the values that map to 0 and 1: float32 rows in [0, 1] made on demand. A large image
+    is fused a band of rows at a time from its integers, never held whole as float (4x the
+    bytes of 8 bits). An array already in [0, 1] is its own rows (`of`)."""
+    pixels: np.ndarray
+    low: float = 0.0
+    high: float = 1.0
+
+    @classmethod
+    def of(cls, image) -> "ImageRows":
+        """Float arrays in [0, 1], as `tf_irgan.pipelines` take them, or ImageRows as they are."""
+        return image if isinstance(image, ImageRows) else cls(np.asarray(image, np.float32))
+
+    @property
+    def shape(self) -> tuple:
+        return self.pixels.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.pixels.ndim
+
+    @property
+    def _as_is(self) -> bool:
+        return self.pixels.dtype == np.float32 and (self.low, self.high) == (0.0, 1.0)
+
+    def rows(self, top: int, bottom: int) -> np.ndarray:
+        """Rows top..bottom-1 as float32 in [0, 1] (a view when the pixels already are)."""
+        from tf_irgan.ranges import mapped_rows
+
+        part = self.pixels[top:bottom]
+        return part if self._as_is else mapped_rows(part, self.low, self.high)
+
+    def whole(self) -> np.ndarray:
+        """The whole image as float32 in [0, 1], converted a band of rows at a time."""
+        from tf_irgan.ranges import mapped
+
+        return self.pixels if self._as_is else mapped(self.pixels, self.low, self.high)
+
+
+def decode_image(path, value_range=None, notes: list | None = None,
+                 label: str = "IR") -> ImageRows:
+    """`read_image` without the float conversion: the file's pixels and their mapping to
+    [0, 1] (`ImageRows`), for work done a band of rows at a time."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found; check the path")
@@ -134,10 +182,21 @@ def read_image(path, value_range=None, notes: list | None = None, label: str = "
         raise UserError(f"{path}: cannot be decoded as an image (corrupt or unsupported format); "
                         "re-save it as PNG or TIFF")
     image = _channels(image, path)
-    if value_range is not None and image.dtype in (np.uint8, np.uint16):
-        from tf_irgan.ranges import option_for, parse_range, to_unit
-        image = to_unit(image, parse_range(value_range, option_for(label)), str(path), label, notes)
-    return _to_unit_float(image, path)
+    if image.dtype in (np.uint8, np.uint16):
+        if value_range is None:
+            return ImageRows(image, 0.0, 255.0 if image.dtype == np.uint8 else 65535.0)
+        from tf_irgan.ranges import option_for, parse_range, unit_bounds
+        return ImageRows(image, *unit_bounds(image, parse_range(value_range, option_for(label)),
+                                             str(path), label, notes))
+    if image.dtype not in (np.float32, np.float64):
+        raise UserError(f"{path}: pixel type {image.dtype} is not supported; "
+                        "save it as 8- or 16-bit PNG/TIFF")
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    if _in_unit(image, path):
+        return ImageRows(image)
+    # Float TIFFs from other tools come in arbitrary units: stretch rather than clip.
+    low, top = float(image.min()), float(image.max())
+    return ImageRows(image, low, low + max(top - low, 1e-12))
 
 
 def _channels(image: np.ndarray, path: Path) -> np.ndarray:
@@ -160,25 +219,6 @@ def _channels(image: np.ndarray, path: Path) -> np.ndarray:
         raise UserError(f"{path}: image is only {image.shape[1]}x{image.shape[0]} pixels; "
                         "use images at least 8 pixels on each side")
     return np.ascontiguousarray(image)
-
-
-def _to_unit_float(image: np.ndarray, path: Path) -> np.ndarray:
-    """Gray or RGB of any supported type -> float32 in [0, 1], a band of rows at a time."""
-    if image.dtype == np.float32 and image.flags.c_contiguous and _in_unit(image, path):
-        return image          # already what the pipelines take (ranges.to_unit's output)
-    if image.dtype in (np.uint8, np.uint16):
-        top = np.float32(255.0 if image.dtype == np.uint8 else 65535.0)
-        return by_rows(lambda part: part.astype(np.float32) / top,
-                       np.empty(image.shape, np.float32), image)
-    if image.dtype not in (np.float32, np.float64):
-        raise UserError(f"{path}: pixel type {image.dtype} is not supported; "
-                        "save it as 8- or 16-bit PNG/TIFF")
-    image = np.ascontiguousarray(image, dtype=np.float32)
-    if _in_unit(image, path):
-        return image
-    # Float TIFFs from other tools come in arbitrary units: stretch rather than clip.
-    low, top = float(image.min()), float(image.max())
-    return by_rows(lambda part: (part - low) / max(top - low, 1e-12), image, image)
 
 
 def _in_unit(image: np.ndarray, path: Path) -> bool:
@@ -213,18 +253,34 @@ def check_image_output(path, overwrite: bool = False, bit_depth: int = 8) -> Pat
 
 
 def write_image(path, image: np.ndarray, overwrite: bool = False, bit_depth: int = 8) -> Path:
-    """Write a [0, 1] float image (gray or RGB) as 8- or 16-bit; refuses to overwrite by default.
+    """Write a [0, 1] float image (gray or RGB) as 8- or 16-bit, or integers of that depth as
+    they are; refuses to overwrite by default.
 
     The file is written beside its target and renamed into place, so an interrupted write never
     leaves a truncated image under the final name.
     """
     path = check_image_output(path, overwrite, bit_depth)
     suffix = path.suffix.lower()
-    data = quantized(image[..., ::-1] if image.ndim == 3 else image, bit_depth)  # BGR for OpenCV
-    ok, encoded = cv2.imencode(suffix, data)
+    if image.dtype == (np.uint8 if bit_depth == 8 else np.uint16):   # quantized already
+        ok, encoded = _encoded_as_is(suffix, image)
+    else:
+        ok, encoded = cv2.imencode(suffix, quantized(image[..., ::-1] if image.ndim == 3 else image,
+                                                     bit_depth))   # BGR for OpenCV
     if not ok:
         raise UserError(f"{path}: could not encode the image as {suffix}")
     return write_bytes(path, encoded.tobytes(), overwrite)
+
+
+def _encoded_as_is(suffix: str, image: np.ndarray):
+    """cv2.imencode of RGB integers without a BGR copy (a large image's copy would cost as much
+    as the image): the channels are swapped in place for the encoder and swapped back."""
+    if image.ndim != 3 or not image.flags.c_contiguous or not image.flags.writeable:
+        return cv2.imencode(suffix, np.ascontiguousarray(image[..., ::-1] if image.ndim == 3 else image))
+    cv2.cvtColor(image, cv2.COLOR_RGB2BGR, dst=image)
+    try:
+        return cv2.imencode(suffix, image)
+    finally:
+        cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)
 
 
 def data_mask(gray: np.ndarray) -> np.ndarray:

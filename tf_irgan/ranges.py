@@ -93,6 +93,14 @@ def to_unit(image: np.ndarray, value_range: ValueRange, name: str, label: str = 
     """An integer frame (any number of channels) as float32 in [0, 1] under `value_range`.
     Computed a band of rows at a time, its percentiles from a histogram: no full-size float
     temporaries (`tf_irgan.rows`)."""
+    return mapped(image, *unit_bounds(image, value_range, name, label, notes))
+
+
+def unit_bounds(image: np.ndarray, value_range: ValueRange, name: str, label: str = "IR",
+                notes: list | None = None) -> tuple[float, float]:
+    """(low, high): the raw values `value_range` maps to 0 and 1 for this integer frame; what
+    `auto` did goes into `notes`. A large image keeps its integers and maps a band of rows at a
+    time (`images.ImageRows`)."""
     full = 255.0 if image.dtype == np.uint8 else 65535.0
     mode = value_range.mode
     if mode == "full":
@@ -105,17 +113,17 @@ def to_unit(image: np.ndarray, value_range: ValueRange, name: str, label: str = 
                              f"{(high - low) / full:.1%} of 0-{int(full)} under "
                              f"{option_for(label)} full, so the {label} comes out nearly flat; "
                              f"{option_for(label)} auto stretches it, LOW,HIGH fixes one mapping")
-        return _mapped(image, 0.0, full)
+        return 0.0, full
     if mode == "fixed":
         if value_range.high > full:
             raise UserError(f"{name}: range {value_range} is beyond this {int(full).bit_length()}-bit "
                             f"image's values (0-{int(full)}); give bounds in its own units")
-        return _mapped(image, value_range.low, value_range.high)
+        return value_range.low, value_range.high
     if mode == "percentile":
         return _stretch(image, value_range.low, value_range.high)
     # auto
     if image.dtype == np.uint8:
-        return _mapped(image, 0.0, 255.0)
+        return 0.0, 255.0
     container = container_of(image)
     low, high = percentiles(image, AUTO_PERCENTILES)
     if high - low < NARROW * container:
@@ -128,24 +136,28 @@ def to_unit(image: np.ndarray, value_range: ValueRange, name: str, label: str = 
     if container != 65535 and notes is not None:
         notes.append(f"{name}: {int(container).bit_length()}-bit values in a 16-bit file; "
                      f"scaled by {container:.0f}")
-    return _mapped(image, 0.0, container)
+    return 0.0, container
 
 
-def _mapped(image: np.ndarray, low: float, high: float) -> np.ndarray:
+def mapped(image: np.ndarray, low: float, high: float) -> np.ndarray:
     """(image - low) / (high - low) clipped to [0, 1], as float32, a band of rows at a time."""
-    def band(part):
-        out = part.astype(np.float32)
-        out -= np.float32(low)
-        out /= np.float32(high - low)
-        return np.clip(out, 0.0, 1.0, out=out)
-    return by_rows(band, np.empty(image.shape, np.float32), image)
+    return by_rows(lambda part: mapped_rows(part, low, high), np.empty(image.shape, np.float32),
+                   image)
 
 
-def _stretch(image: np.ndarray, low_pct: float, high_pct: float) -> np.ndarray:
+def mapped_rows(part: np.ndarray, low: float, high: float) -> np.ndarray:
+    """`mapped` for one band, which it may hold whole."""
+    out = part.astype(np.float32)
+    out -= np.float32(low)
+    out /= np.float32(high - low)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _stretch(image: np.ndarray, low_pct: float, high_pct: float) -> tuple[float, float]:
     low, high = percentiles(image, (low_pct, high_pct))
     if high <= low:  # a flat frame: nothing to stretch
-        return _mapped(image, 0.0, max(high, 1.0))
-    return _mapped(image, low, high)
+        return 0.0, max(high, 1.0)
+    return low, high
 
 
 def percentiles(image: np.ndarray, qs) -> tuple:

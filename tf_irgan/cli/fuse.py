@@ -73,7 +73,8 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     from tf_irgan.files import check_not_inputs
     from tf_irgan.cli.jobs import (check_manifest, check_outputs, run_jobs, summary_of,
                                    write_manifest)
-    from tf_irgan.images import check_headers, check_out_dir, pair_folders, read_image, write_image
+    from tf_irgan.images import (check_headers, check_out_dir, decode_image, pair_folders,
+                                 read_image, write_image)
 
     from tf_irgan.ranges import parse_range
 
@@ -151,17 +152,19 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
 
     def run(vis_path, ir_path, out_path):
         read_notes = []
-        vis_image = read_image(vis_path, vis_range, read_notes, "visible")
-        ir_image = read_image(ir_path, ir_range, read_notes, "IR")
+        # As the files hold them: the fusion turns them into float a band of rows at a time.
+        vis_image = decode_image(vis_path, vis_range, read_notes, "visible")
+        ir_image = decode_image(ir_path, ir_range, read_notes, "IR")
         if register or register_fallback:
             from tf_irgan.registration import onto_visible
-            ir_image = onto_visible(vis_image, ir_image, read_notes, str(vis_path), str(ir_path),
-                                    fallback=register_fallback,
+            ir_image = onto_visible(vis_image.whole(), ir_image.whole(), read_notes, str(vis_path),
+                                    str(ir_path), fallback=register_fallback,
                                     result=registrations.get(vis_path))
         result = fuse_images(vis_image, ir_image, preset=preset,
                              method=method, gray=gray, vis_name=str(vis_path), ir_name=str(ir_path),
                              color_space=color_space, modality=modality, stretch=stretch,
-                             precision=precision)
+                             precision=precision, bit_depth=int(bit_depth))
+        del vis_image, ir_image   # not held beside the result while it is encoded
         write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
         result.notes[:0] = read_notes
         return result

@@ -25,7 +25,7 @@ import numpy as np
 
 from tf_irgan.color import COLOR_SPACES
 from tf_irgan.errors import UserError
-from tf_irgan.images import check_aspect
+from tf_irgan.images import ImageRows, check_aspect, quantized
 from tf_irgan.modalities import RELATED, get_modality
 from tf_irgan.presets import check_finite
 
@@ -53,7 +53,7 @@ FRAME_SHARE = 0.05
 
 @dataclass
 class FuseResult:
-    image: np.ndarray          # float32 [0, 1], (H, W) or (H, W, 3)
+    image: np.ndarray          # float32 [0, 1] (or the integers of `bit_depth`), (H, W) or (H, W, 3)
     method: str
     preset: str | None = None       # the name of the preset used (None for a baseline)
     notes: list = field(default_factory=list)
@@ -249,21 +249,23 @@ def _tiles(length: int, tile: int, scale: int) -> list[int]:
     return list(range(0, length, size)), size
 
 
-def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
-                  tile: int = TILE, margin: int | None = None) -> np.ndarray:
+def run_generator(model, vis, ir, scale: int, tile: int = TILE, margin: int | None = None,
+                  sink=None) -> np.ndarray | None:
     """Generator output for a visible luminance (H, W) and an IR image already on the padded grid
     (ceil(H/s), ceil(W/s)), in overlapping tiles; equals `fuse_tensor` on the whole image.
-    `margin` (default: MARGIN or the generator's `context`, the larger) is each tile's context."""
+    `margin` (default: MARGIN or the generator's `context`, the larger) is each tile's context.
+
+    Either image may be an array or anything with `shape` and `rows(top, bottom)` (float32 rows,
+    `GrayRows`): the tiles are taken a band of rows at a time, and only that band is held as
+    float. Each band's result goes to `sink(top, rows)` when given (None is returned), else
+    into the returned array."""
     import tensorflow as tf
 
+    vis, ir = _rows_of(vis), _rows_of(ir)
     height, width = vis.shape
     # `pad_to_multiple` in numpy (numpy's "reflect" is TF's REFLECT), and each tile becomes a
     # tensor on its own: whole-image tensors would be two more copies of a large image.
-    padded = np.asarray(vis, np.float32)
-    if (-height) % scale or (-width) % scale:
-        padded = np.pad(padded, ((0, (-height) % scale), (0, (-width) % scale)), mode="reflect")
-    ir = np.asarray(ir, np.float32)
-    full_h, full_w = padded.shape
+    full_h, full_w = height + (-height) % scale, width + (-width) % scale
     # Tiles start on the generator's own grid (a pyramid's coarsest level) as well as the IR's,
     # so a tile decimates where the whole image would; a farther-seeing one gets more context.
     # Both optional for a fusion generator (a registered model's may not declare them): `grid`
@@ -273,16 +275,74 @@ def run_generator(model, vis: np.ndarray, ir: np.ndarray, scale: int,
     margin = margin + (-margin % unit)
     starts_y, tile_h = _tiles(full_h, max(unit, tile), unit)
     starts_x, tile_w = _tiles(full_w, max(unit, tile), unit)
-    out = np.empty((full_h, full_w), np.float32)
+    out = None
+    if sink is None:
+        out = np.empty((height, width), np.float32)
+
+        def sink(top, rows):
+            out[top:top + len(rows)] = rows
     for y in starts_y:
+        y0, y1 = max(0, y - margin), min(full_h, y + tile_h + margin)
+        band = np.asarray(vis.rows(y0, min(y1, height)), np.float32)
+        # The padding rows and columns reflect the image's last ones, as on the whole image: the
+        # band reaches them with its margin.
+        band = np.pad(band, ((0, y1 - min(y1, height)), (0, full_w - width)), mode="reflect")
+        ir_band = np.asarray(ir.rows(y0 // scale, y1 // scale), np.float32)
+        fused_band = np.empty((min(tile_h, full_h - y), full_w), np.float32)
         for x in starts_x:
-            y0, x0 = max(0, y - margin), max(0, x - margin)
-            y1, x1 = min(full_h, y + tile_h + margin), min(full_w, x + tile_w + margin)
-            batch = {"vis": tf.constant(padded[None, y0:y1, x0:x1, None]),
-                     "ir": tf.constant(ir[None, y0 // scale:y1 // scale, x0 // scale:x1 // scale, None])}
+            x0, x1 = max(0, x - margin), min(full_w, x + tile_w + margin)
+            batch = {"vis": tf.constant(band[None, :, x0:x1, None]),
+                     "ir": tf.constant(ir_band[None, :, x0 // scale:x1 // scale, None])}
             fused = _compiled(model)(batch).numpy()[0, :, :, 0]
-            out[y:y + tile_h, x:x + tile_w] = fused[y - y0:y - y0 + tile_h, x - x0:x - x0 + tile_w]
-    return out[:height, :width]
+            fused_band[:, x:x + tile_w] = fused[y - y0:y - y0 + tile_h, x - x0:x - x0 + tile_w]
+        if y < height:
+            sink(y, fused_band[:height - y, :width])
+    return out
+
+
+class _ArrayRows:
+    def __init__(self, array):
+        self.array, self.shape = array, array.shape
+
+    def rows(self, top, bottom):
+        return self.array[top:bottom]
+
+
+def _rows_of(image):
+    return image if hasattr(image, "rows") else _ArrayRows(np.asarray(image, np.float32))
+
+
+def _sub_bands(top, bottom, width):
+    """(start, end) row ranges of `rows.band_rows` rows covering top..bottom-1."""
+    from tf_irgan.rows import band_rows
+
+    step = band_rows(width)
+    return [(start, min(bottom, start + step)) for start in range(top, bottom, step)]
+
+
+class GrayRows:
+    """The single channel a model fuses, of an image given as `images.ImageRows`: its rows
+    (float32) on demand, the color space's intensity of a color image. The last band asked for
+    is kept: the frame search and the generator ask for the same one on images of one band."""
+
+    def __init__(self, image, space):
+        self.image, self.space = image, space
+        self.shape = image.shape[:2]
+        self._last = (None, None)
+
+    def rows(self, top, bottom):
+        if self._last[0] != (top, bottom):
+            if self.image.ndim == 2:
+                gray = self.image.rows(top, bottom)
+            else:   # float RGB a few rows at a time: a band of it would cost 3x the gray band
+                gray = np.empty((bottom - top, self.shape[1]), np.float32)
+                for start, end in _sub_bands(top, bottom, self.shape[1]):
+                    gray[start - top:end - top] = self.space.luminance(self.image.rows(start, end))
+            self._last = ((top, bottom), gray)
+        return self._last[1]
+
+    def whole(self) -> np.ndarray:
+        return self.rows(0, self.shape[0])
 
 
 def _compiled(model):
@@ -325,7 +385,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
                 gray: bool = False, vis_name: str = "visible", ir_name: str = "IR",
                 checkpoint=None, color_space: str | None = None,
                 modality: str | None = None, stretch: bool = False,
-                precision: str = "auto") -> FuseResult:
+                precision: str = "auto", bit_depth: int | None = None) -> FuseResult:
     """Fuse a detail image (visible, MRI) with an intensity image (IR, PET); arrays float in [0, 1],
     gray or RGB.
 
@@ -337,7 +397,13 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     as the official DDcGAN release saves its outputs (off by default: it inflates SD and EN).
     `precision` is the generator's: "fp32", "bf16", or "auto" (bf16 where the hardware computes
     it). `checkpoint` is the old name of `preset`.
+
+    `vis` and `ir` may also be `images.ImageRows` (the file's integers, as `tf-irgan fuse` reads
+    them): the generator, the color and `bit_depth`'s quantization then run a band of rows at
+    a time, so a large image is never held whole as float. `bit_depth` 8 or 16 gives the result
+    as integers of that depth; None, float32 in [0, 1].
     """
+    vis, ir = ImageRows.of(vis), ImageRows.of(ir)
     preset_name = preset or checkpoint
     notes = []
     loaded = None
@@ -373,7 +439,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     images = {detail_role: vis, intensity_role: ir}
     gray_of = {}
     for role, image in images.items():
-        gray_of[role] = space.luminance(image) if image.ndim == 3 else image
+        gray_of[role] = GrayRows(image, space)
         if image.ndim == 3 and role != kind.color_role:
             channel = "luminance" if space.name == "ycbcr" else f"{space.name.upper()} intensity"
             notes.append(f"{names[role]}: color {kind.labels[kind.roles.index(role)]} image "
@@ -386,13 +452,39 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     vis_y, ir_g = gray_of[detail_role], gray_of[intensity_role]
     ratio = size_ratio(vis_y.shape, ir_g.shape, vis_name, ir_name, notes)
     if kind.name == "ir-vis":
-        vis_y, ir_g = fill_borders(vis_y, ir_g, notes, vis_name, ir_name)
+        vis_y, ir_g = framed(vis_y, notes, vis_name), framed(ir_g, notes, ir_name)
+    colored = images[kind.color_role]
+    in_color = not gray and colored.ndim == 3
+    gray_note = (not gray and colored.ndim == 2 and kind.color_role != detail_role
+                 and kind.name != "mri-ct")   # CT is gray: no note
+
+    def result(image, used):
+        if gray_note:
+            notes.append(f"{names[kind.color_role]}: gray {kind.labels[1]} image, so the result "
+                         "is gray")
+        return FuseResult(image, method, used, notes, ratio)
     if method == "ddcgan":
         if loaded is None:
             loaded = _load_fusion_preset(default_preset(ratio, ir_name, vis_name), precision)
         check_serves(loaded.scale, ratio, loaded.name, ir_name, kind.labels, notes,
                      same_size=ir_g.shape == vis_y.shape)
-        small = align_ir(vis_y.shape, ir_g, loaded.scale, notes, ir_name, kind.labels)
+        small = ir_g
+        if ir_g.shape != ir_grid(*vis_y.shape, loaded.scale)[0]:   # small: resampled whole
+            small = align_ir(vis_y.shape, ir_g.whole(), loaded.scale, notes, ir_name, kind.labels)
+        if not stretch and (not in_color or colored.shape[:2] == vis_y.shape):
+            # A band of rows at a time from the generator to the output's integers.
+            out = np.empty(colored.shape if in_color else vis_y.shape,
+                           np.float32 if bit_depth is None else _INTEGERS[bit_depth])
+
+            def finish(top, rows):
+                check_finite(rows, loaded, vis_name)
+                for start, end in _sub_bands(top, top + len(rows), rows.shape[1]):
+                    part = np.clip(rows[start - top:end - top], 0.0, 1.0)
+                    if in_color:
+                        part = space.restore_color(part, colored.rows(start, end))
+                    out[start:end] = part if bit_depth is None else quantized(part, bit_depth)
+            run_generator(loaded.model, vis_y, small, loaded.scale, sink=finish)
+            return result(out, loaded.name)
         fused, used = run_generator(loaded.model, vis_y, small, loaded.scale), loaded.name
         check_finite(fused, loaded, vis_name)
     else:
@@ -402,6 +494,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
         if preset_name:
             raise UserError(f"--preset applies to --method ddcgan, not {method} (--checkpoint is "
                             "its old name)")
+        vis_y, ir_g = vis_y.whole(), ir_g.whole()
         if ir_g.shape != vis_y.shape:
             import cv2
             ir_g = np.clip(cv2.resize(ir_g, vis_y.shape[::-1], interpolation=cv2.INTER_CUBIC), 0, 1)
@@ -412,47 +505,88 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
         low, high = float(fused.min()), float(fused.max())
         fused = (fused - low) / (high - low) if high > low else fused
         notes.append(f"output min-max stretched from [{low:.3f}, {high:.3f}] to [0, 1] (--stretch)")
-    colored = images[kind.color_role]
-    if not gray:
-        if colored.ndim == 3:
-            fused = restore_color(fused, colored, space, loaded.scale if loaded else round(ratio))
-        elif kind.color_role != detail_role and kind.name != "mri-ct":  # CT is gray
-            notes.append(f"{names[kind.color_role]}: gray {kind.labels[1]} image, so the result "
-                         "is gray")
-    return FuseResult(fused, method, used, notes, ratio)
+    if in_color:
+        fused = restore_color(fused, colored.whole(), space, loaded.scale if loaded else round(ratio))
+    return result(fused if bit_depth is None else quantized(fused, bit_depth), used)
+
+
+# The integer type of each output bit depth.
+_INTEGERS = {8: np.uint8, 16: np.uint16}
 
 
 def fill_borders(vis: np.ndarray, ir: np.ndarray, notes: list, vis_name="visible",
                  ir_name="IR") -> tuple:
-    """An image's border rows and columns without data (one black value only: a thermal core's
-    frame, `images.data_mask`) repeat its nearest rows and columns with data. The frame's edge
-    would otherwise be the strongest detail there and print a dark band into the result; a
-    repeated edge has no detail, so the other image's details fill in over a smooth base."""
-    import cv2
+    """`framed` for two whole gray arrays: each with its frame filled."""
+    return tuple(framed(_ArrayRows(np.asarray(image, np.float32)), notes, name).whole()
+                 for name, image in ((vis_name, vis), (ir_name, ir)))
 
-    from tf_irgan.images import data_mask
 
-    filled = []
-    for name, image in ((vis_name, vis), (ir_name, ir)):
-        mask = data_mask(image)
-        # Nothing missing, nothing there at all, or a flat border that is not black: an
-        # overexposed sky's white rows are scene.
-        if mask.all() or not mask.any() or float(image[~mask].max()) > BLACK:
-            filled.append(image)
-            continue
-        rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        top, bottom = int(rows[0]), image.shape[0] - 1 - int(rows[-1])
-        left, right = int(columns[0]), image.shape[1] - 1 - int(columns[-1])
-        if max(top, bottom) > FRAME_SHARE * image.shape[0] or \
-                max(left, right) > FRAME_SHARE * image.shape[1]:
-            filled.append(image)
-            continue
-        inside = np.ascontiguousarray(image[top:image.shape[0] - bottom, left:image.shape[1] - right])
-        filled.append(cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_REPLICATE))
-        notes.append(f"{name}: {top + bottom} border row(s) and {left + right} column(s) hold one "
-                     "black value only (no data); their nearest data is repeated there, and the "
-                     "other image's details fill in")
-    return filled[0], filled[1]
+def framed(gray, notes: list, name: str):
+    """A gray image's border rows and columns without data (one black value only: a thermal
+    core's frame, the rule of `images.data_mask`) repeat its nearest rows and columns with data.
+    The frame's edge would otherwise be the strongest detail there and print a dark band into the
+    result; a repeated edge has no detail, so the other image's details fill in over a smooth base.
+    `gray` has `shape` and `rows(top, bottom)`; the frame is found a band of rows at a time, and
+    the filled image is given the same way (`_Framed`), or `gray` itself where nothing is filled."""
+    from tf_irgan.rows import band_rows
+
+    height, width = gray.shape
+    row_max, row_min = np.empty(height, np.float32), np.empty(height, np.float32)
+    column_max = np.full(width, -np.inf, np.float32)
+    column_min = np.full(width, np.inf, np.float32)
+    step = band_rows(width)
+    for top in range(0, height, step):
+        part = gray.rows(top, min(height, top + step))
+        row_max[top:top + len(part)], row_min[top:top + len(part)] = part.max(axis=1), part.min(axis=1)
+        np.maximum(column_max, part.max(axis=0), out=column_max)
+        np.minimum(column_min, part.min(axis=0), out=column_min)
+    sides = []
+    for flat in (row_max == row_min, column_max == column_min):
+        if flat.all():   # one value throughout: nothing there at all
+            return gray
+        sides += [int(np.argmin(flat)), int(np.argmin(flat[::-1]))]
+    top, bottom, left, right = sides
+    if not any(sides):
+        return gray
+    frame_max = max([float(row_max[:top].max(initial=0)), float(row_max[height - bottom:].max(initial=0)),
+                     float(column_max[:left].max(initial=0)),
+                     float(column_max[width - right:].max(initial=0))])
+    # A flat border that is not black (an overexposed sky's white rows) is scene; a wide black
+    # band is more likely scene clipped to black than a frame.
+    if frame_max > BLACK or max(top, bottom) > FRAME_SHARE * height or \
+            max(left, right) > FRAME_SHARE * width:
+        return gray
+    notes.append(f"{name}: {top + bottom} border row(s) and {left + right} column(s) hold one "
+                 "black value only (no data); their nearest data is repeated there, and the "
+                 "other image's details fill in")
+    return _Framed(gray, top, bottom, left, right)
+
+
+class _Framed:
+    """`framed`'s result: rows of `gray` with its frame replaced by the nearest data."""
+
+    def __init__(self, gray, top, bottom, left, right):
+        self.gray, self.shape = gray, gray.shape
+        self.sides = top, bottom, left, right
+
+    def rows(self, top, bottom):
+        import cv2
+
+        height, width = self.shape
+        first, after = self.sides[0], height - self.sides[1]   # the rows with data
+        if first <= top and bottom <= after:
+            part = self.gray.rows(top, bottom)
+        else:
+            wanted = np.clip(np.arange(top, bottom), first, after - 1)
+            part = self.gray.rows(int(wanted[0]), int(wanted[-1]) + 1)[wanted - wanted[0]]
+        left, right = self.sides[2], self.sides[3]
+        if left or right:
+            inside = np.ascontiguousarray(part[:, left:width - right])
+            part = cv2.copyMakeBorder(inside, 0, 0, left, right, cv2.BORDER_REPLICATE)
+        return part
+
+    def whole(self) -> np.ndarray:
+        return self.rows(0, self.shape[0])
 
 
 def _load_fusion_preset(name, precision="fp32"):
