@@ -15,7 +15,7 @@ import numpy as np
 
 from tf_irgan.errors import UserError
 from tf_irgan.files import check_outputs, write_bytes
-from tf_irgan.rows import by_rows
+from tf_irgan.rows import band_rows, by_rows
 
 # Registered pairs from two sensors need not have the same pixel aspect: RoadScene's
 # high-resolution visible frames differ from their IR frames by up to 10 % in aspect ratio and
@@ -288,18 +288,40 @@ def data_mask(gray: np.ndarray) -> np.ndarray:
     frame around a thermal core's picture, which carries no data (registration ignores its edge;
     fusion fills it from the other image). A dark background inside the picture, as around a
     brain slice, is scene and stays."""
-    mask = np.ones(gray.shape, bool)
-    flat_rows = gray.max(axis=1) == gray.min(axis=1)
-    flat_columns = gray.max(axis=0) == gray.min(axis=0)
-    for flat, along in ((flat_rows, 0), (flat_columns, 1)):
-        first = int(np.argmin(flat)) if not flat.all() else len(flat)
-        last = int(np.argmin(flat[::-1])) if not flat.all() else len(flat)
-        index = [slice(None)] * 2
-        index[along] = slice(0, first)
-        mask[tuple(index)] = False
-        index[along] = slice(len(flat) - last, None)
-        mask[tuple(index)] = False
+    border = flat_border(ImageRows.of(gray))
+    if border is None:   # every row or every column holds one value: no data anywhere
+        return np.zeros(gray.shape, bool)
+    top, bottom, left, right, _ = border
+    mask = np.zeros(gray.shape, bool)
+    mask[top:gray.shape[0] - bottom, left:gray.shape[1] - right] = True
     return mask
+
+
+def flat_border(gray) -> tuple | None:
+    """(top, bottom, left, right, brightest): how many rows and columns at each edge hold one
+    value only, and the brightest of those values (0 when there are none); None when every row
+    or every column does. `gray` has `shape` and `rows(top, bottom)` (`ImageRows`, the fusion's
+    `GrayRows`): it is read a band of rows at a time."""
+    height, width = gray.shape
+    row_max, row_min = np.empty(height, np.float32), np.empty(height, np.float32)
+    column_max = np.full(width, -np.inf, np.float32)
+    column_min = np.full(width, np.inf, np.float32)
+    step = band_rows(width)
+    for top in range(0, height, step):
+        part = gray.rows(top, min(height, top + step))
+        row_max[top:top + len(part)], row_min[top:top + len(part)] = part.max(axis=1), part.min(axis=1)
+        np.maximum(column_max, part.max(axis=0), out=column_max)
+        np.minimum(column_min, part.min(axis=0), out=column_min)
+    sides = []
+    for flat in (row_max == row_min, column_max == column_min):
+        if flat.all():
+            return None
+        sides += [int(np.argmin(flat)), int(np.argmin(flat[::-1]))]
+    top, bottom, left, right = sides
+    brightest = max(float(row_max[:top].max(initial=0)), float(row_max[height - bottom:].max(initial=0)),
+                    float(column_max[:left].max(initial=0)),
+                    float(column_max[width - right:].max(initial=0)))
+    return top, bottom, left, right, brightest
 
 
 def level_statistics(image: np.ndarray) -> tuple[float, float]:

@@ -44,7 +44,7 @@ SLACK = 1.5
 # one tile and 1280x1024 two), each with MARGIN pixels of context, or the generator's own
 # `context` where it is larger, so tiled and whole-image results agree.
 TILE, MARGIN = 1024, 32
-# A border row or column of one value at most this bright carries no data (`fill_borders`),
+# A border row or column of one value at most this bright carries no data (`framed`),
 # when such rows or columns take at most FRAME_SHARE of the image on each side: a thin frame.
 # Wider black bands are more likely scene clipped to black (a sky colder than --ir-range).
 BLACK = 1.5 / 255
@@ -300,16 +300,8 @@ def run_generator(model, vis, ir, scale: int, tile: int = TILE, margin: int | No
     return out
 
 
-class _ArrayRows:
-    def __init__(self, array):
-        self.array, self.shape = array, array.shape
-
-    def rows(self, top, bottom):
-        return self.array[top:bottom]
-
-
 def _rows_of(image):
-    return image if hasattr(image, "rows") else _ArrayRows(np.asarray(image, np.float32))
+    return image if hasattr(image, "rows") else ImageRows.of(image)
 
 
 def _sub_bands(top, bottom, width):
@@ -514,47 +506,23 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
 _INTEGERS = {8: np.uint8, 16: np.uint16}
 
 
-def fill_borders(vis: np.ndarray, ir: np.ndarray, notes: list, vis_name="visible",
-                 ir_name="IR") -> tuple:
-    """`framed` for two whole gray arrays: each with its frame filled."""
-    return tuple(framed(_ArrayRows(np.asarray(image, np.float32)), notes, name).whole()
-                 for name, image in ((vis_name, vis), (ir_name, ir)))
-
-
 def framed(gray, notes: list, name: str):
     """A gray image's border rows and columns without data (one black value only: a thermal
-    core's frame, the rule of `images.data_mask`) repeat its nearest rows and columns with data.
-    The frame's edge would otherwise be the strongest detail there and print a dark band into the
+    core's frame, `images.flat_border`) repeat its nearest rows and columns with data. The
+    frame's edge would otherwise be the strongest detail there and print a dark band into the
     result; a repeated edge has no detail, so the other image's details fill in over a smooth base.
-    `gray` has `shape` and `rows(top, bottom)`; the frame is found a band of rows at a time, and
-    the filled image is given the same way (`_Framed`), or `gray` itself where nothing is filled."""
-    from tf_irgan.rows import band_rows
+    `gray` has `shape` and `rows(top, bottom)`; the filled image is given the same way
+    (`_Framed`), or `gray` itself where nothing is filled."""
+    from tf_irgan.images import flat_border
 
-    height, width = gray.shape
-    row_max, row_min = np.empty(height, np.float32), np.empty(height, np.float32)
-    column_max = np.full(width, -np.inf, np.float32)
-    column_min = np.full(width, np.inf, np.float32)
-    step = band_rows(width)
-    for top in range(0, height, step):
-        part = gray.rows(top, min(height, top + step))
-        row_max[top:top + len(part)], row_min[top:top + len(part)] = part.max(axis=1), part.min(axis=1)
-        np.maximum(column_max, part.max(axis=0), out=column_max)
-        np.minimum(column_min, part.min(axis=0), out=column_min)
-    sides = []
-    for flat in (row_max == row_min, column_max == column_min):
-        if flat.all():   # one value throughout: nothing there at all
-            return gray
-        sides += [int(np.argmin(flat)), int(np.argmin(flat[::-1]))]
-    top, bottom, left, right = sides
-    if not any(sides):
+    border = flat_border(gray)
+    if border is None or not any(border[:4]):   # nothing there at all, or nothing missing
         return gray
-    frame_max = max([float(row_max[:top].max(initial=0)), float(row_max[height - bottom:].max(initial=0)),
-                     float(column_max[:left].max(initial=0)),
-                     float(column_max[width - right:].max(initial=0))])
+    top, bottom, left, right, brightest = border
     # A flat border that is not black (an overexposed sky's white rows) is scene; a wide black
     # band is more likely scene clipped to black than a frame.
-    if frame_max > BLACK or max(top, bottom) > FRAME_SHARE * height or \
-            max(left, right) > FRAME_SHARE * width:
+    if brightest > BLACK or max(top, bottom) > FRAME_SHARE * gray.shape[0] or \
+            max(left, right) > FRAME_SHARE * gray.shape[1]:
         return gray
     notes.append(f"{name}: {top + bottom} border row(s) and {left + right} column(s) hold one "
                  "black value only (no data); their nearest data is repeated there, and the "
