@@ -44,10 +44,10 @@ def engines(preset_name: str, height: int, width: int, folder: Path) -> dict:
         model = load_preset(preset_name, precision).model
         graph = tf.function(lambda batch, model=model: tf.cast(model(batch, training=False), tf.float32))
         out[f"TensorFlow {precision}"] = (lambda graph: lambda vis, ir: graph(
-            {"vis": tf.constant(vis), "ir": tf.constant(ir)}).numpy())(graph)
+            {"detail": tf.constant(vis), "intensity": tf.constant(ir)}).numpy())(graph)
         if precision == "fp32":
             xla = tf.function(lambda batch, model=model: model(batch, training=False), jit_compile=True)
-            out["XLA fp32"] = lambda vis, ir: xla({"vis": tf.constant(vis), "ir": tf.constant(ir)}).numpy()
+            out["XLA fp32"] = lambda vis, ir: xla({"detail": tf.constant(vis), "intensity": tf.constant(ir)}).numpy()
     lite = export_tflite(preset_name, folder / "m.tflite", f"{width}x{height}")
     interpreter = tf.lite.Interpreter(model_path=str(lite), num_threads=2)
     interpreter.allocate_tensors()

@@ -245,7 +245,7 @@ def breakdown(preset, vis, ir, runs: int) -> dict:
 
     def whole_pass():
         padded = fusion.pad_to_multiple(tf.constant(vis[None, :, :, None]), scale)
-        return preset.model({"vis": padded, "ir": tf.constant(aligned[None, :, :, None])},
+        return preset.model({"detail": padded, "intensity": tf.constant(aligned[None, :, :, None])},
                             training=False).numpy()
 
     stages = {

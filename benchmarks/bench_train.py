@@ -7,7 +7,7 @@ Each backend runs in a process of its own (KERAS_BACKEND is fixed per process), 
 model as `tf-irgan train` does (its config under the matching Keras mixed-precision policy,
 `tf_irgan.backends.create` compiling its declared sub-steps) and, on one fixed batch, after
 --warmup untimed calls each, times:
-- every declared sub-step alone (DDcGAN: `g`, `g_adv`, `d_vis`, `d_ir`, `fuse`; pix2pix: `d`, `g`);
+- every declared sub-step alone (DDcGAN: `g`, `g_adv`, `d_detail`, `d_intensity`, `fuse`; pix2pix: `d`, `g`);
 - whole batches (`tf_irgan.training.train_batch`: the model's schedule, with DDcGAN's adaptive
   repeats; with the official config's alternation D-batches and G-batches are separate rows).
   On random data an untrained G stays above the G-loss threshold and may repeat up to
@@ -64,8 +64,8 @@ def _model(name: str, args):
         from tf_irgan.models.ddcgan import DDcGAN, ddcgan_config
         config = ddcgan_config(args.config, 4, batch_size=args.batch_size, patch=84,
                                max_repeats=args.max_repeats)
-        batch = {"vis": rng.random((config.batch_size, 84, 84, 1), dtype=np.float32),
-                 "ir": rng.random((config.batch_size, 21, 21, 1), dtype=np.float32)}
+        batch = {"detail": rng.random((config.batch_size, 84, 84, 1), dtype=np.float32),
+                 "intensity": rng.random((config.batch_size, 21, 21, 1), dtype=np.float32)}
         return DDcGAN, config, batch
     from tf_irgan.models.pix2pix import Pix2Pix, pix2pix_config
     config = pix2pix_config(args.pix2pix_config, "vis2ir")
@@ -96,7 +96,7 @@ def child(args) -> None:
                 timings = {}
                 fused = backend.run("fuse", batch).outputs["fused"] if model_name == "ddcgan" else None
                 for step_name in model.steps():
-                    inputs = (fused,) if step_name in ("d_vis", "d_ir") else ()
+                    inputs = (fused,) if step_name in ("d_detail", "d_intensity") else ()
                     timings[step_name] = _time(lambda: backend.run(step_name, batch, *inputs),
                                                args.warmup, args.steps)
                 alternate = getattr(config, "alternate", False)

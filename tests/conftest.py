@@ -77,7 +77,7 @@ def make_patch_file(copy_roadscene):
         vi_dir, ir_dir, _ = copy_roadscene(dest, pairs)
         patches = patches_from_folders(vi_dir, ir_dir, patch=32, stride=32, scale=4)
         pick = np.linspace(0, len(patches) - 1, count).astype(int)
-        subset = PatchSet(patches.vis[pick], patches.ir[pick], 4, patches.source[pick], patches.attrs)
+        subset = PatchSet(patches.detail[pick], patches.intensity[pick], 4, patches.source[pick], patches.attrs)
         return write_patches(Path(dest) / "patches.h5", subset)
     return make
 

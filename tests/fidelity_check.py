@@ -15,9 +15,9 @@ import numpy as np
 # shows only float noise, which RMSProp amplifies (the README: compare with atol 2e-4).
 NOISE_BIASES = re.compile(r"(conv1_1|dense_block_conv\d|conv2_1_1|conv2_2|conv2_3|"
                           r"Discriminator\d/conv[23])/bias$")
-LOSSES = {"G": "g_loss", "G_adv": "g_adv", "content_ir": "l_ir", "content_vis": "l_vis",
-          "D_v": "d_vis_loss", "D_i": "d_ir_loss"}
-STEPS = {"step_dv": ("d_vis", "Discriminator1"), "step_di": ("d_ir", "Discriminator2"),
+LOSSES = {"G": "g_loss", "G_adv": "g_adv", "content_ir": "l_intensity", "content_vis": "l_detail",
+          "D_v": "d_detail_loss", "D_i": "d_intensity_loss"}
+STEPS = {"step_dv": ("d_detail", "Discriminator1"), "step_di": ("d_intensity", "Discriminator2"),
          "step_g": ("g", "Generator"), "step_gadv": ("g_adv", "Generator")}
 
 
@@ -42,15 +42,15 @@ def _fresh(gold):
         model.make_optimizers()
     init = {k[5:]: v for k, v in gold.items()
             if k.startswith("init/") and not k.startswith("init/slot") and k != "init/global_step"}
-    released.assign(init, model.generator, model.d_vis, model.d_ir)
+    released.assign(init, model.generator, model.d_detail, model.d_intensity)
     backend.compile(model)
-    table = released.variables(model.generator, model.d_vis, model.d_ir)
+    table = released.variables(model.generator, model.d_detail, model.d_intensity)
     return model, backend, table
 
 
 def _batch(gold):
     from keras import ops
-    return {"vis": ops.convert_to_tensor(gold["vis"]), "ir": ops.convert_to_tensor(gold["ir"])}
+    return {"detail": ops.convert_to_tensor(gold["vis"]), "intensity": ops.convert_to_tensor(gold["ir"])}
 
 
 def _losses(model, batch):
@@ -77,10 +77,10 @@ def _forward(gold, failures):
     batch = _batch(gold)
     fused = model.generator(batch, training=True)
     small = losses.downsample(fused, model.config.scale)
-    values = {"out/generated": fused, "out/dv_real": model.d_vis(batch["vis"], training=True),
-              "out/dv_fake": model.d_vis(fused, training=True),
-              "out/di_real": model.d_ir(batch["ir"], training=True),
-              "out/di_fake": model.d_ir(small, training=True)}
+    values = {"out/generated": fused, "out/dv_real": model.d_detail(batch["detail"], training=True),
+              "out/dv_fake": model.d_detail(fused, training=True),
+              "out/di_real": model.d_intensity(batch["intensity"], training=True),
+              "out/di_fake": model.d_intensity(small, training=True)}
     if "out/generated_ds" in gold:
         values["out/generated_ds"] = small
     for key, value in values.items():
@@ -96,7 +96,7 @@ def _step(gold, kind, failures):
     step, scope = STEPS[kind]
     model, backend, table = _fresh(gold)
     batch = _batch(gold)
-    if step in ("d_vis", "d_ir"):
+    if step in ("d_detail", "d_intensity"):
         backend.run(step, batch, backend.run("fuse", batch).outputs["fused"])
     else:
         backend.run(step, batch)

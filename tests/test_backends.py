@@ -33,8 +33,8 @@ def runs(request, tmp_path_factory, data):
     backend = request.param
     out = tmp_path_factory.mktemp(f"{backend}_runs")
     rng = np.random.default_rng(0)
-    inputs = {"vis": rng.random((1, 40, 48, 1), dtype=np.float32),
-              "ir": rng.random((1, 10, 12, 1), dtype=np.float32),
+    inputs = {"detail": rng.random((1, 40, 48, 1), dtype=np.float32),
+              "intensity": rng.random((1, 10, 12, 1), dtype=np.float32),
               "image": rng.random((1, 32, 40, 3), dtype=np.float32)}
     paths = {}
     for name, array in inputs.items():
@@ -42,7 +42,7 @@ def runs(request, tmp_path_factory, data):
         np.save(paths[name], array)
     args = {"steps": 4, "models": {
         "ddcgan": {"data": str(data["ddcgan"]), "options": DDCGAN,
-                   "inputs": {"vis": paths["vis"], "ir": paths["ir"]}},
+                   "inputs": {"detail": paths["detail"], "intensity": paths["intensity"]}},
         "pix2pix": {"data": str(data["pix2pix"]), "options": PIX2PIX, "inputs": {"image": paths["image"]}}}}
     return {"backend": backend, "out": out, "inputs": inputs, "result": run_worker(backend, "train", args, out)}
 
@@ -71,7 +71,7 @@ def test_preset_runs_under_tensorflow_to_the_same_numbers(runs, model):
     assert not any(str(v).startswith("/") for v in (preset.metadata["data"],
                                                      *preset.metadata["data_source"].values()))
     inputs = runs["inputs"]
-    fed = {"vis": inputs["vis"], "ir": inputs["ir"]} if model == "ddcgan" else inputs["image"]
+    fed = {"detail": inputs["detail"], "intensity": inputs["intensity"]} if model == "ddcgan" else inputs["image"]
     ours = np.asarray(preset.model(fed, training=False))
     theirs = np.load(Path(runs["out"]) / f"{model}-output.npy")
     assert ours.shape == theirs.shape

@@ -236,8 +236,8 @@ def prepared(pairs, tmp_path):
 
 def test_prepare_writes_hdf5(prepared, pairs):
     with h5py.File(prepared, "r") as f:
-        assert f["vis"].shape[1:] == (32, 32) and f["ir"].shape[1:] == (8, 8)
-        assert len(f["vis"]) == len(f["ir"]) == len(f["source"]) > 10
+        assert f["detail"].shape[1:] == (32, 32) and f["intensity"].shape[1:] == (8, 8)
+        assert len(f["detail"]) == len(f["intensity"]) == len(f["source"]) > 10
         assert json.loads(f.attrs["held_out"]) == [pairs["names"][2]]
         assert f.attrs["scale"] == 4
 
@@ -334,7 +334,7 @@ def test_train_progress_goes_to_stderr_as_plain_lines(prepared, tmp_path):
     assert "\x1b" not in result.stderr and "\r" not in result.stderr
     progress = [line for line in result.stderr.splitlines() if line.startswith("batch ")]
     assert [line.split()[1] for line in progress] == ["2/4", "4/4"]
-    assert "d_vis_loss" in progress[0] and "s/batch" in progress[0]
+    assert "d_detail_loss" in progress[0] and "s/batch" in progress[0]
     assert result.stdout.strip().splitlines() == [line for line in result.stdout.strip().splitlines()
                                                   if line.startswith("done: 4 batches")]
 

@@ -122,16 +122,16 @@ def test_convert_writes_a_preset_that_fuses_as_the_released_code(fidelity_dir, t
     assert preset.scale == 4 and preset.metadata["converted_from"] == str(path)
     # The released weights in their places: the released graph's output on its batch.
     gold = fidelity_check.golden(_golden(fidelity_dir, 4))
-    one = {"vis": gold["vis"][:1], "ir": gold["ir"][:1]}
+    one = {"detail": gold["vis"][:1], "intensity": gold["ir"][:1]}
     fused = preset.model(one, training=False)
     np.testing.assert_allclose(
-        np.asarray(preset.model({"vis": gold["vis"], "ir": gold["ir"]}, training=True)),
+        np.asarray(preset.model({"detail": gold["vis"], "intensity": gold["ir"]}, training=True)),
         gold["out/generated"], atol=1e-4)
     # Outside training it normalises each image by its own statistics, as the released
     # generate.py does (one image at a time, training mode); batched images do not mix.
     np.testing.assert_allclose(np.asarray(fused), np.asarray(preset.model(one, training=True)),
                                atol=1e-5)
-    pair = {"vis": gold["vis"][:2], "ir": gold["ir"][:2]}
+    pair = {"detail": gold["vis"][:2], "intensity": gold["ir"][:2]}
     np.testing.assert_allclose(np.asarray(preset.model(pair, training=False))[:1], np.asarray(fused),
                                atol=1e-5)
 
@@ -171,7 +171,7 @@ def test_released_names_fit_only_the_official_layout():
     from tf_irgan.models import released
     from tf_irgan.models.ddcgan import DDcGAN, ddcgan_config
     official = DDcGAN(ddcgan_config("official", 4, patch=32))
-    table = released.variables(official.generator, official.d_vis, official.d_ir)
+    table = released.variables(official.generator, official.d_detail, official.d_intensity)
     assert len(table) == 90   # the fixture's x4 count: trainable + moving statistics
     assert all(re.match(r"^(Generator|Discriminator[12])/", name) for name in table)
     paper = DDcGAN(ddcgan_config("paper", 4, patch=32))

@@ -111,21 +111,21 @@ def test_downsample_refuses_non_power_of_two():
 
 def test_ir_content_is_per_image_sum_of_squares():
     a, b = RNG.random((2, 4, 4)), RNG.random((2, 4, 4))
-    out = losses.ir_content(_batch(*a), _batch(*b)).numpy()
+    out = losses.intensity_content(_batch(*a), _batch(*b)).numpy()
     assert out.shape == (2,)
     np.testing.assert_allclose(out, ((a - b) ** 2).sum(axis=(1, 2)), rtol=1e-5)
-    np.testing.assert_allclose(losses.ir_content(_batch(np.full((3, 3), 0.5)),
+    np.testing.assert_allclose(losses.intensity_content(_batch(np.full((3, 3), 0.5)),
                                                  _batch(np.zeros((3, 3)))).numpy(), [9 * 0.25])
 
 
 def test_vis_content_is_l1_of_gradient_difference():
     fused, vis = RNG.random((2, 5, 5)), RNG.random((2, 5, 5))
-    out = losses.vis_content(_batch(*fused), _batch(*vis)).numpy()
+    out = losses.detail_content(_batch(*fused), _batch(*vis)).numpy()
     expected = [np.abs(_numpy_gradient(f) - _numpy_gradient(v)).sum() for f, v in zip(fused, vis)]
     assert out.shape == (2,)
     np.testing.assert_allclose(out, expected, rtol=1e-5)
     # Brightness offsets only show at the zero-padded border; identical images cost nothing.
-    assert losses.vis_content(_batch(vis[0]), _batch(vis[0])).numpy()[0] == 0.0
+    assert losses.detail_content(_batch(vis[0]), _batch(vis[0])).numpy()[0] == 0.0
 
 
 def test_salient_intensity_pulls_to_the_brighter_source():
@@ -157,9 +157,9 @@ def test_salient_gradient_follows_the_stronger_source_per_pixel():
 
 
 def test_generator_adversarial():
-    d_vis = tf.constant([0.5, 1.0, 0.25])
-    d_ir = tf.constant([0.5, 1.0, 1.0])
-    out = losses.generator_adversarial(d_vis, d_ir).numpy()
+    d_detail = tf.constant([0.5, 1.0, 0.25])
+    d_intensity = tf.constant([0.5, 1.0, 1.0])
+    out = losses.generator_adversarial(d_detail, d_intensity).numpy()
     np.testing.assert_allclose(out, [2 * math.log(2), 0.0, math.log(4)], atol=1e-6)
     # eps keeps a zero probability finite: -log(1e-8) = 18.42
     zero = losses.generator_adversarial(tf.constant([0.0]), tf.constant([1.0])).numpy()
@@ -182,8 +182,8 @@ def test_salient_intensity_is_chosen_on_a_coarse_grid_at_every_scale():
     rng = np.random.default_rng(3)
     vis, ir, fused = (tf.constant(rng.random((2, 32, 32, 1)), tf.float32) for _ in range(3))
     small_ir = losses.downsample(ir, 4)
-    same_size = content_losses(ddcgan_config("salient", 1, patch=32), {"vis": vis, "ir": ir}, fused, fused)
-    x4 = content_losses(ddcgan_config("salient", 4, patch=32), {"vis": vis, "ir": small_ir},
+    same_size = content_losses(ddcgan_config("salient", 1, patch=32), {"detail": vis, "intensity": ir}, fused, fused)
+    x4 = content_losses(ddcgan_config("salient", 4, patch=32), {"detail": vis, "intensity": small_ir},
                         fused, losses.downsample(fused, 4))
     # The intensity term also holds the overshoot above the brighter source, at full resolution,
     # where each scale sees its own IR; the coarse-grid part is what must agree.
@@ -195,8 +195,8 @@ def test_salient_intensity_is_chosen_on_a_coarse_grid_at_every_scale():
     board = tf.constant((np.indices((32, 32)).sum(0) % 2).astype(np.float32)[None, :, :, None])
     gray = tf.fill((1, 32, 32, 1), 0.5)
     assert float(losses.salient_intensity(gray, board, gray)[0]) == pytest.approx(128)
-    l_ir, _ = content_losses(ddcgan_config("salient", 1, patch=32), {"vis": board, "ir": gray}, gray, gray)
-    assert float(l_ir[0]) < 0.01 * 128
+    l_intensity, _ = content_losses(ddcgan_config("salient", 1, patch=32), {"detail": board, "intensity": gray}, gray, gray)
+    assert float(l_intensity[0]) < 0.01 * 128
 
 
 def test_overshoot_counts_only_what_rises_above_the_brighter_source():
@@ -207,16 +207,16 @@ def test_overshoot_counts_only_what_rises_above_the_brighter_source():
 
 
 def test_ir_fidelity_adds_ddcgans_pull_toward_the_ir():
-    """`ir_fidelity_weight` w adds w * sum((psi(G) - i)^2) to the salient intensity term: on a
+    """`intensity_fidelity_weight` w adds w * sum((psi(G) - i)^2) to the salient intensity term: on a
     4x4 fused image whose block mean is 0.5 against an IR pixel of 0.2, w = 2 adds 2 * 0.09."""
     from tf_irgan.models.ddcgan import content_losses, ddcgan_config
 
     vis, ir = tf.fill((1, 4, 4, 1), 0.1), tf.fill((1, 1, 1, 1), 0.2)
     fused = tf.fill((1, 4, 4, 1), 0.5)
-    batch, small = {"vis": vis, "ir": ir}, losses.downsample(fused, 4)
+    batch, small = {"detail": vis, "intensity": ir}, losses.downsample(fused, 4)
     config = ddcgan_config("salient", 4, patch=32)
     plain = content_losses(config, batch, fused, small)[0]
-    pulled = content_losses(ddcgan_config("salient", 4, patch=32, ir_fidelity_weight=2.0),
+    pulled = content_losses(ddcgan_config("salient", 4, patch=32, intensity_fidelity_weight=2.0),
                             batch, fused, small)[0]
     np.testing.assert_allclose((pulled - plain).numpy(), [2 * 0.3 ** 2], rtol=1e-5)
 
@@ -253,7 +253,7 @@ def test_salient_grid_sets_where_the_brighter_source_is_chosen():
     rng = np.random.default_rng(0)
     vis, ir = (rng.random((1, 16, 16, 1)).astype(np.float32) for _ in range(2))
     fused = np.maximum(vis, ir)
-    batch = {"vis": vis, "ir": ir}
+    batch = {"detail": vis, "intensity": ir}
     fine = content_losses(ddcgan_config("pyramid", 1, salient_grid=1), batch, fused, fused)[0]
     coarse = content_losses(ddcgan_config("pyramid", 1), batch, fused, fused)[0]
     assert float(np.asarray(fine)[0]) < 1e-9 < float(np.asarray(coarse)[0])

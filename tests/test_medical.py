@@ -203,7 +203,7 @@ def test_medical_training_uses_the_pet_intensity(tiny_medical_preset, shared_dat
     patches = load_training_patches(folder, 4, patch=64, stride=192, modality="mri-pet")
     first = sorted((folder / "PET").iterdir())[0]
     pet = read_image(first)
-    assert np.allclose(patches.ir[0], downsample_area(pet.mean(-1)[:64, :64], 4), atol=1e-5)
+    assert np.allclose(patches.intensity[0], downsample_area(pet.mean(-1)[:64, :64], 4), atol=1e-5)
     with pytest.raises(UserError, match="MRI/"):
         load_training_patches(shared_data / "roadscene", 4, modality="mri-pet")
 

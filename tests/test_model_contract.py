@@ -38,12 +38,12 @@ class TinyGenerator(keras.Model):
         self.out = keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid", dtype="float32")
 
     def call(self, inputs, training=False):
-        vis, ir = inputs["vis"], inputs["ir"]
+        vis, ir = inputs["detail"], inputs["intensity"]
         ir = tf.image.resize(ir, tf.shape(vis)[1:3], method="bilinear")
         return self.out(self.hidden(tf.concat([vis, tf.cast(ir, vis.dtype)], -1)))
 
     def build_for_inference(self):
-        self({"vis": tf.zeros((1, 4 * self.scale, 4 * self.scale, 1)), "ir": tf.zeros((1, 4, 4, 1))})
+        self({"detail": tf.zeros((1, 4 * self.scale, 4 * self.scale, 1)), "intensity": tf.zeros((1, 4, 4, 1))})
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "width": self.width}
@@ -105,13 +105,13 @@ class TinyGAN(GAN):
 
     def _d_step(self, batch):
         fake = keras.ops.stop_gradient(self.generator(batch, training=True))
-        d_loss = self._bce(self.discriminator(batch["vis"]), 1.0) + \
+        d_loss = self._bce(self.discriminator(batch["detail"]), 1.0) + \
             self._bce(self.discriminator(fake), 0.0)
         return d_loss, {"d_loss": d_loss}, {}
 
     def _g_step(self, batch):
         fake = self.generator(batch, training=True)
-        l1 = keras.ops.mean(keras.ops.abs(fake - batch["vis"]))
+        l1 = keras.ops.mean(keras.ops.abs(fake - batch["detail"]))
         g_loss = self._bce(self.discriminator(fake), 1.0) + self.config.l1_weight * l1
         return g_loss, {"g_loss": g_loss, "l1": l1}, {}
 
@@ -133,7 +133,7 @@ def patch_file(tmp_path_factory, shared_data):
         shutil.copy(shared_data / "roadscene" / role / f"{name}.jpg", root / role)
     patches = patches_from_folders(root / "vi", root / "ir", patch=32, stride=32, scale=4)
     pick = np.linspace(0, len(patches) - 1, 16).astype(int)
-    subset = PatchSet(patches.vis[pick], patches.ir[pick], 4, patches.source[pick], patches.attrs)
+    subset = PatchSet(patches.detail[pick], patches.intensity[pick], 4, patches.source[pick], patches.attrs)
     return write_patches(root / "patches.h5", subset)
 
 
@@ -191,10 +191,10 @@ def test_short_run_lowers_the_l1_term(patch_file, tmp_path):
     before = shutil.copytree(train(options(1, False), verbose=False).preset_dir, tmp_path / "before")
     after = train(options(40, True), verbose=False).preset_dir
     patches = read_patches(patch_file, 4)
-    batch = {"vis": tf.constant(patches.vis[..., None]), "ir": tf.constant(patches.ir[..., None])}
+    batch = {"detail": tf.constant(patches.detail[..., None]), "intensity": tf.constant(patches.intensity[..., None])}
 
     def l1(preset_dir):
-        return float(tf.reduce_mean(tf.abs(load_preset(preset_dir).model(batch) - batch["vis"])))
+        return float(tf.reduce_mean(tf.abs(load_preset(preset_dir).model(batch) - batch["detail"])))
 
     assert l1(after) < 0.8 * l1(before), (l1(before), l1(after))
 

@@ -13,8 +13,8 @@ RNG = np.random.default_rng(3)
 
 
 def _inputs(batch, h, w, scale):
-    return {"vis": RNG.random((batch, h, w, 1)).astype(np.float32),
-            "ir": RNG.random((batch, h // scale, w // scale, 1)).astype(np.float32)}
+    return {"detail": RNG.random((batch, h, w, 1)).astype(np.float32),
+            "intensity": RNG.random((batch, h // scale, w // scale, 1)).astype(np.float32)}
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,8 @@ def test_generator_shape_and_range(generators, key, h, w):
 
 def test_generator_output_range_holds_for_extreme_inputs(generators):
     # tanh(x)/2 + 0.5: even saturated inputs stay within [0, 1].
-    inputs = {"vis": np.full((1, 16, 16, 1), 50.0, np.float32),
-              "ir": np.full((1, 4, 4, 1), -50.0, np.float32)}
+    inputs = {"detail": np.full((1, 16, 16, 1), 50.0, np.float32),
+              "intensity": np.full((1, 4, 4, 1), -50.0, np.float32)}
     out = np.asarray(generators[4](inputs))
     assert out.min() >= 0.0 and out.max() <= 1.0
 
@@ -85,19 +85,19 @@ def test_fast_generator_is_cheap_and_starts_at_the_average(size):
     height, width = size
     vis = RNG.random((2, height - height % 4, width - width % 4, 1)).astype(np.float32)
     ir = RNG.random((2, vis.shape[1] // 4, vis.shape[2] // 4, 1)).astype(np.float32)
-    fused = np.asarray(generator({"vis": vis, "ir": ir}))
+    fused = np.asarray(generator({"detail": vis, "intensity": ir}))
     assert fused.shape == vis.shape
     up = tf.image.resize(ir, vis.shape[1:3], method="bilinear").numpy()
     assert np.allclose(fused, np.clip((vis + up) / 2, 0, 1), atol=1e-6)
 
 
-@pytest.mark.parametrize("scale,ir_weight", [(1, 1.0), (2, 1.0), (4, 1.0), (8, 4.0)])
-def test_salient_generator_is_narrower_and_weighs_its_coarse_grid(scale, ir_weight):
+@pytest.mark.parametrize("scale,intensity_weight", [(1, 1.0), (2, 1.0), (4, 1.0), (8, 4.0)])
+def test_salient_generator_is_narrower_and_weighs_its_coarse_grid(scale, intensity_weight):
     """Issue 12: `salient` fuses 640x480 under 1 s here at 52 k multiply-adds per pixel; its
     intensity term sums over a grid 4x (or the IR's, if coarser) below the visible one."""
     config = ddcgan_config("salient", scale, patch=96)
     assert (config.content, config.growth, config.decoder_filters) == ("salient", 12, (48, 24, 12))
-    assert config.ir_weight == ir_weight
+    assert config.intensity_weight == intensity_weight
     generator = Generator.from_ddcgan_config(config)
     # stem 2*9*12, dense 9*12*(12+24+36+48), decoder 9*(60*48 + 48*24 + 24*12), head 9*12
     assert generator.macs_per_pixel() == 2 * 9 * 12 + 9 * 12 * 120 + 9 * (60 * 48 + 48 * 24 + 24 * 12) + 9 * 12

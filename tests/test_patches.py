@@ -73,8 +73,8 @@ def test_project_layout_round_trip_with_attributes(tmp_path):
     patches = _patch_set()
     path = write_patches(tmp_path / "p.h5", patches)
     back = read_patches(path)
-    np.testing.assert_array_equal(back.vis, patches.vis)
-    np.testing.assert_array_equal(back.ir, patches.ir)
+    np.testing.assert_array_equal(back.detail, patches.detail)
+    np.testing.assert_array_equal(back.intensity, patches.intensity)
     np.testing.assert_array_equal(back.source, patches.source)
     assert back.scale == 4 and len(back) == 5
     assert back.attrs["note"] == "hello" and back.attrs["layout"] == "tf-irgan-patches-v1"
@@ -110,16 +110,16 @@ def test_official_layout_round_trip(tmp_path):
         np.testing.assert_array_equal(f["data"][1, 0], vis[1].T)
     back = read_patches(path, scale=4)
     assert back.attrs["layout"] == "official-matlab" and back.scale == 4
-    np.testing.assert_array_equal(back.vis, vis)
-    np.testing.assert_allclose(back.ir, downsample_area(ir_full, 4), rtol=1e-6)
-    assert back.ir.shape == (3, 4, 4)
+    np.testing.assert_array_equal(back.detail, vis)
+    np.testing.assert_allclose(back.intensity, downsample_area(ir_full, 4), rtol=1e-6)
+    assert back.intensity.shape == (3, 4, 4)
     # The same arrays in the project layout read back identically.
     project = write_patches(tmp_path / "project.h5", PatchSet(vis, downsample_area(ir_full, 4), 4))
     again = read_patches(project, scale=4)
-    np.testing.assert_array_equal(again.vis, back.vis)
-    np.testing.assert_allclose(again.ir, back.ir, rtol=1e-6)
+    np.testing.assert_array_equal(again.detail, back.detail)
+    np.testing.assert_allclose(again.intensity, back.intensity, rtol=1e-6)
     # Scale 1 keeps the IR at full resolution; no scale means the official 4.
-    np.testing.assert_array_equal(read_patches(path, scale=1).ir, ir_full)
+    np.testing.assert_array_equal(read_patches(path, scale=1).intensity, ir_full)
     assert read_patches(path).scale == 4
 
 
@@ -172,10 +172,22 @@ def test_hdf5_with_mismatched_stacks(tmp_path):
         read_patches(path)
     path = tmp_path / "ragged.h5"
     with h5py.File(path, "w") as f:
-        f.create_dataset("vis", data=np.zeros((4, 16, 16), np.float32))
-        f.create_dataset("ir", data=np.zeros((4, 5, 5), np.float32))
+        f.create_dataset("detail", data=np.zeros((4, 16, 16), np.float32))
+        f.create_dataset("intensity", data=np.zeros((4, 5, 5), np.float32))
     with pytest.raises(UserError, match="ragged.h5"):
         read_patches(path)
+
+
+def test_patch_files_of_the_former_layout_still_read(tmp_path):
+    # Files prepared before the inputs were named detail and intensity hold "vis" and "ir".
+    patches = _patch_set(scale=4)
+    path = tmp_path / "former.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("vis", data=patches.detail)
+        f.create_dataset("ir", data=patches.intensity)
+    back = read_patches(path, scale=4)
+    np.testing.assert_array_equal(back.detail, patches.detail)
+    np.testing.assert_array_equal(back.intensity, patches.intensity)
 
 
 def test_scale_mismatch_names_the_file(tmp_path):
@@ -201,16 +213,16 @@ def test_patch_batches_are_a_resumable_permutation():
     assert batches.steps_per_epoch == 3
     stream = batches.iterate()
     first = [next(stream) for _ in range(7)]
-    assert first[0]["vis"].shape == (3, 16, 16, 1) and first[0]["ir"].shape == (3, 4, 4, 1)
+    assert first[0]["detail"].shape == (3, 16, 16, 1) and first[0]["intensity"].shape == (3, 4, 4, 1)
     # One epoch covers 9 distinct patches.
-    seen = np.concatenate([b["vis"][:, 0, 0, 0] for b in first[:3]])
+    seen = np.concatenate([b["detail"][:, 0, 0, 0] for b in first[:3]])
     assert len(set(seen.tolist())) == 9
     # Starting at batch 4 gives exactly what the uninterrupted stream gave there.
     resumed = batches.iterate(start_batch=4)
     for expected in first[4:]:
         got = next(resumed)
-        np.testing.assert_array_equal(got["vis"], expected["vis"])
-        np.testing.assert_array_equal(got["ir"], expected["ir"])
+        np.testing.assert_array_equal(got["detail"], expected["detail"])
+        np.testing.assert_array_equal(got["intensity"], expected["intensity"])
     with pytest.raises(UserError, match="batch"):
         PatchBatches(patches, batch_size=11)
 
@@ -233,21 +245,21 @@ def test_patches_from_real_roadscene_pairs(tmp_path, copy_roadscene):
         h, w = read_image(pair.vis).shape[:2]
         counts.append(((h - patch) // stride + 1) * ((w - patch) // stride + 1))
     assert len(patches) == sum(counts)
-    assert patches.vis.shape == (sum(counts), patch, patch)
-    assert patches.ir.shape == (sum(counts), patch // scale, patch // scale)
+    assert patches.detail.shape == (sum(counts), patch, patch)
+    assert patches.intensity.shape == (sum(counts), patch // scale, patch // scale)
     np.testing.assert_array_equal(np.bincount(patches.source), counts)
-    assert 0.0 <= patches.vis.min() and patches.vis.max() <= 1.0
+    assert 0.0 <= patches.detail.min() and patches.detail.max() <= 1.0
 
     # The first patch of the second pair: the visible luminance and the block-mean IR.
     vis = to_gray(read_image(pairs[1].vis))
     ir = to_gray(read_image(pairs[1].ir))
     first = counts[0]
-    np.testing.assert_allclose(patches.vis[first], vis[:patch, :patch], atol=1e-6)
-    np.testing.assert_allclose(patches.ir[first], downsample_area(ir[:patch, :patch], scale), atol=1e-6)
+    np.testing.assert_allclose(patches.detail[first], vis[:patch, :patch], atol=1e-6)
+    np.testing.assert_allclose(patches.intensity[first], downsample_area(ir[:patch, :patch], scale), atol=1e-6)
 
     # Through an HDF5 file and back, attributes included.
     back = read_patches(write_patches(tmp_path / "rs.h5", patches), scale=scale)
-    np.testing.assert_array_equal(back.vis, patches.vis)
+    np.testing.assert_array_equal(back.detail, patches.detail)
     assert json.loads(back.attrs["held_out"]) == [names[2]]
 
 
@@ -260,7 +272,7 @@ def test_patches_from_folders_errors(tmp_path, copy_roadscene):
     cv2.imwrite(str(vi_dir / "small.png"), np.zeros((20, 40), np.uint8))
     cv2.imwrite(str(ir_dir / "small.png"), np.zeros((20, 40), np.uint8))
     mixed = patches_from_folders(vi_dir, ir_dir, patch=32, stride=64, scale=4)
-    assert mixed.ir.shape[1:] == (8, 8) and len(mixed) > 0
+    assert mixed.intensity.shape[1:] == (8, 8) and len(mixed) > 0
     assert np.bincount(mixed.source, minlength=2)[1] == 0  # "small" sorts after FLIR_*
     with pytest.raises(UserError, match="--stride"):
         patches_from_folders(vi_dir, ir_dir, patch=32, stride=0, scale=4)

@@ -77,7 +77,7 @@ def test_bands_collapse_back_to_the_image(h, w):
 @pytest.mark.parametrize("scale,h,w", [(1, 37, 53), (1, 8, 11), (4, 44, 60), (4, 36, 28)])
 def test_generator_shapes_and_range(scale, h, w):
     generator = make_generator(ddcgan_config("pyramid", scale))
-    out = np.asarray(generator({"vis": _image(h, w), "ir": _image(h // scale, w // scale)}))
+    out = np.asarray(generator({"detail": _image(h, w), "intensity": _image(h // scale, w // scale)}))
     assert out.shape == (1, h, w, 1)
     assert 0.0 <= out.min() and out.max() <= 1.0
 
@@ -88,11 +88,11 @@ def test_untrained_generator_is_the_selection_rule():
     sources, the result is that source."""
     generator = PyramidGenerator(scale=1, sharpness=4.0)
     x = _image(40, 40)
-    np.testing.assert_allclose(np.asarray(generator({"vis": x, "ir": x})), x, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(generator({"detail": x, "intensity": x})), x, atol=1e-5)
     # A textured visible image over a flat IR: the fused details are the visible's, the
     # brightness the average of the two.
     flat = np.full_like(x, 0.2)
-    out = np.asarray(generator({"vis": x, "ir": flat}))
+    out = np.asarray(generator({"detail": x, "intensity": flat}))
     detail = out - np.asarray(blur(blur(out)))
     expected = x - np.asarray(blur(blur(x)))
     assert np.corrcoef(detail[0, 8:-8, 8:-8, 0].ravel(), expected[0, 8:-8, 8:-8, 0].ravel())[0, 1] > 0.95
@@ -109,8 +109,8 @@ def test_the_brighter_source_rule_approaches_the_pixelwise_maximum(tmp_path):
     texture = 0.05 * _image(64, 64)
     vis = vis + texture
     maximum = np.maximum(vis, ir)
-    steep = np.asarray(PyramidGenerator(brightness=200.0)({"vis": vis, "ir": ir}))
-    plain = np.asarray(PyramidGenerator()({"vis": vis, "ir": ir}))
+    steep = np.asarray(PyramidGenerator(brightness=200.0)({"detail": vis, "intensity": ir}))
+    plain = np.asarray(PyramidGenerator()({"detail": vis, "intensity": ir}))
     inside = (slice(None), slice(4, -4), np.r_[4:22, 42:60], slice(None))
     assert np.abs(steep - maximum)[inside].mean() < 0.02
     assert np.abs(plain - maximum)[inside].mean() > 0.1
@@ -123,8 +123,8 @@ def test_the_brighter_source_rule_approaches_the_pixelwise_maximum(tmp_path):
     bright.brightness_gain.assign(12.0)          # trained: the saved value, not the setting
     bright.save(tmp_path / "b.keras")
     loaded = keras.saving.load_model(tmp_path / "b.keras")
-    np.testing.assert_allclose(np.asarray(loaded({"vis": vis, "ir": ir})),
-                               np.asarray(bright({"vis": vis, "ir": ir})), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(loaded({"detail": vis, "intensity": ir})),
+                               np.asarray(bright({"detail": vis, "intensity": ir})), atol=1e-6)
     with pytest.raises(UserError, match="brightness=-1"):
         ddcgan_config("pyramid", 1, brightness=-1.0)
 
@@ -146,22 +146,22 @@ def test_pyramid_config_keeps_ddcgans_discriminators_and_schedule():
     for field in ("disc_filters", "d_max", "d_min", "g_max", "max_repeats", "alternate", "content"):
         assert getattr(config, field) == getattr(salient, field)
     model = DDcGAN(config)
-    assert set(model.networks()) == {"generator", "d_vis", "d_ir"}
+    assert set(model.networks()) == {"generator", "d_detail", "d_intensity"}
 
 
-@pytest.mark.parametrize("ir_upsample", ["bilinear", "bicubic"])
-def test_pyramid_generator_saves_and_loads(tmp_path, ir_upsample):
-    generator = make_generator(ddcgan_config("pyramid", 4, ir_upsample=ir_upsample))
+@pytest.mark.parametrize("intensity_upsample", ["bilinear", "bicubic"])
+def test_pyramid_generator_saves_and_loads(tmp_path, intensity_upsample):
+    generator = make_generator(ddcgan_config("pyramid", 4, intensity_upsample=intensity_upsample))
     generator.build_for_inference()
     generator.gain.assign(2.5)
     path = tmp_path / "g.keras"
     generator.save(path)
     loaded = keras.saving.load_model(path)
-    assert loaded.ir_upsample == ir_upsample
-    x = {"vis": _image(32, 40), "ir": _image(8, 10)}
+    assert loaded.intensity_upsample == intensity_upsample
+    x = {"detail": _image(32, 40), "intensity": _image(8, 10)}
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(generator(x)), atol=1e-6)
-    with pytest.raises(UserError, match="ir_upsample"):
-        ddcgan_config("pyramid", 4, ir_upsample="lanczos")
+    with pytest.raises(UserError, match="intensity_upsample"):
+        ddcgan_config("pyramid", 4, intensity_upsample="lanczos")
 
 
 # ---------------------------------------------------------------- augmentation
@@ -201,11 +201,11 @@ def test_patch_batches_augment_under_the_seed_and_resume_exactly():
     first = PatchBatches(patches, 8, seed=1, augment=True).iterate(0)
     batches = [next(first) for _ in range(4)]
     resumed = next(PatchBatches(patches, 8, seed=1, augment=True).iterate(3))
-    np.testing.assert_array_equal(batches[3]["vis"], resumed["vis"])
-    np.testing.assert_array_equal(batches[3]["ir"], resumed["ir"])
-    assert not np.array_equal(plain["vis"], resumed["vis"])
+    np.testing.assert_array_equal(batches[3]["detail"], resumed["detail"])
+    np.testing.assert_array_equal(batches[3]["intensity"], resumed["intensity"])
+    assert not np.array_equal(plain["detail"], resumed["detail"])
     other_seed = next(PatchBatches(patches, 8, seed=2, augment=True).iterate(3))
-    assert not np.array_equal(other_seed["vis"], resumed["vis"])
+    assert not np.array_equal(other_seed["detail"], resumed["detail"])
 
 
 # ---------------------------------------------------------------- on real pairs
@@ -220,7 +220,7 @@ def test_untrained_rule_beats_the_laplacian_pyramid_on_real_pairs(shared_data):
     for name in names:
         vis = to_gray(read_image(shared_data / "roadscene" / "vi" / name))
         ir = to_gray(read_image(shared_data / "roadscene" / "ir" / name))
-        fused = np.asarray(generator({"vis": vis[None, :, :, None], "ir": ir[None, :, :, None]}))[0, :, :, 0]
+        fused = np.asarray(generator({"detail": vis[None, :, :, None], "intensity": ir[None, :, :, None]}))[0, :, :, 0]
         lap = baselines.laplacian_pyramid(vis, ir)
         ours = [m(ir * 255, vis * 255, np.round(fused * 255)) for m in (fusion_vif, qabf)]
         theirs = [m(ir * 255, vis * 255, np.round(lap * 255)) for m in (fusion_vif, qabf)]
@@ -228,8 +228,8 @@ def test_untrained_rule_beats_the_laplacian_pyramid_on_real_pairs(shared_data):
     assert np.all(np.mean(gains, axis=0) > 1.0)
 
 
-@pytest.mark.parametrize("scale,ir_upsample", [(1, "bilinear"), (4, "bilinear"), (4, "bicubic")])
-def test_tiles_equal_the_whole_image(scale, ir_upsample, shared_data):
+@pytest.mark.parametrize("scale,intensity_upsample", [(1, "bilinear"), (4, "bilinear"), (4, "bicubic")])
+def test_tiles_equal_the_whole_image(scale, intensity_upsample, shared_data):
     """`fuse` splits images over 1024 pixels a side into tiles: tiles that start on the pyramid's
     coarsest grid, with the generator's `context`, give the whole image's result."""
     from tf_irgan.pipelines.fusion import run_generator
@@ -238,7 +238,7 @@ def test_tiles_equal_the_whole_image(scale, ir_upsample, shared_data):
     ir = to_gray(read_image(shared_data / "roadscene" / "ir" / name))[:272, :360]
     if scale > 1:
         ir = ir.reshape(272 // scale, scale, 360 // scale, scale).mean(axis=(1, 3))
-    generator = make_generator(ddcgan_config("pyramid", scale, ir_upsample=ir_upsample))
+    generator = make_generator(ddcgan_config("pyramid", scale, intensity_upsample=intensity_upsample))
     generator.build_for_inference()
     for layer in generator.detail + [generator.base]:  # a network that is not the plain rule
         layer.out.kernel.assign(np.full(layer.out.kernel.shape, 0.05, np.float32))

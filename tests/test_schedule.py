@@ -25,8 +25,8 @@ REPEATS = 3
 
 def _batch(seed=0, patch=32, scale=4):
     rng = np.random.default_rng(seed)
-    return {"vis": tf.constant(rng.random((2, patch, patch, 1), dtype=np.float32)),
-            "ir": tf.constant(rng.random((2, patch // scale, patch // scale, 1), dtype=np.float32))}
+    return {"detail": tf.constant(rng.random((2, patch, patch, 1), dtype=np.float32)),
+            "intensity": tf.constant(rng.random((2, patch // scale, patch // scale, 1), dtype=np.float32))}
 
 
 class Trained:
@@ -76,33 +76,33 @@ def make(built):
 def test_one_step_each_when_no_threshold_triggers(make):
     model = make()
     model.step(_batch())
-    assert model.step_counts == {"d_vis": 1, "d_ir": 1}      # official: batch 0 trains only D
+    assert model.step_counts == {"d_detail": 1, "d_intensity": 1}      # official: batch 0 trains only D
     model.step(_batch(1))
-    assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": 1}  # batch 1 trains only G
+    assert model.step_counts == {"d_detail": 1, "d_intensity": 1, "g": 1}  # batch 1 trains only G
     assert model.seen == 2
 
 
 def test_discriminator_steps_repeat_while_loss_above_d_max(make):
     model = make(d_max=ALWAYS)
     model.step(_batch())
-    assert model.step_counts == {"d_vis": REPEATS, "d_ir": REPEATS}
+    assert model.step_counts == {"d_detail": REPEATS, "d_intensity": REPEATS}
 
 
 def test_d_max_checks_each_discriminator_separately(make):
     # D losses start near 2 ln 2 = 1.39: a limit between 0 and that repeats until max_repeats.
     model = make(d_max=0.01)
     model.step(_batch())
-    assert model.step_counts == {"d_vis": REPEATS, "d_ir": REPEATS}
+    assert model.step_counts == {"d_detail": REPEATS, "d_intensity": REPEATS}
     model = make(d_max=5.0)
     model.step(_batch())
-    assert model.step_counts == {"d_vis": 1, "d_ir": 1}
+    assert model.step_counts == {"d_detail": 1, "d_intensity": 1}
 
 
 def test_generator_steps_repeat_while_loss_above_g_max(make):
     model = make(g_max=ALWAYS)
     model.step(_batch())
     model.step(_batch(1))
-    assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": REPEATS}
+    assert model.step_counts == {"d_detail": 1, "d_intensity": 1, "g": REPEATS}
 
 
 def test_adversarial_steps_while_a_discriminator_loss_is_below_d_min(make):
@@ -110,7 +110,7 @@ def test_adversarial_steps_while_a_discriminator_loss_is_below_d_min(make):
     model.step(_batch())
     model.step(_batch(1))
     # One full G step, then g_adv steps up to max_repeats in all.
-    assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": 1, "g_adv": REPEATS - 1}
+    assert model.step_counts == {"d_detail": 1, "d_intensity": 1, "g": 1, "g_adv": REPEATS - 1}
 
 
 def test_official_counts_both_generator_loops_together(make):
@@ -120,14 +120,14 @@ def test_official_counts_both_generator_loops_together(make):
     assert model.model.config.shared_g_repeats
     model.step(_batch())
     model.step(_batch(1))
-    assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": 1, "g_adv": REPEATS - 1}
+    assert model.step_counts == {"d_detail": 1, "d_intensity": 1, "g": 1, "g_adv": REPEATS - 1}
 
 
 def test_adversarial_and_content_repeats_combine_with_separate_counters(make):
     model = make(d_min=NEVER, g_max=ALWAYS, shared_g_repeats=False)
     model.step(_batch())
     model.step(_batch(1))
-    assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": REPEATS, "g_adv": REPEATS - 1}
+    assert model.step_counts == {"d_detail": 1, "d_intensity": 1, "g": REPEATS, "g_adv": REPEATS - 1}
 
 
 def test_official_alternates_discriminator_and_generator_batches(make):
@@ -136,8 +136,8 @@ def test_official_alternates_discriminator_and_generator_batches(make):
     for i in range(4):
         model.step(_batch(i))
         counts.append(dict(model.step_counts))
-    assert counts == [{"d_vis": 1, "d_ir": 1}, {"d_vis": 1, "d_ir": 1, "g": 1},
-                      {"d_vis": 2, "d_ir": 2, "g": 1}, {"d_vis": 2, "d_ir": 2, "g": 2}]
+    assert counts == [{"d_detail": 1, "d_intensity": 1}, {"d_detail": 1, "d_intensity": 1, "g": 1},
+                      {"d_detail": 2, "d_intensity": 2, "g": 1}, {"d_detail": 2, "d_intensity": 2, "g": 2}]
 
 
 def test_paper_trains_both_every_batch_with_relative_g_max(make):
@@ -146,12 +146,12 @@ def test_paper_trains_both_every_batch_with_relative_g_max(make):
     assert model.config.alternate is False and model.config.g_max_relative is True
     assert model.g_loss_start == 0.0
     trained.step(_batch())
-    assert trained.step_counts == {"d_vis": 1, "d_ir": 1, "g": 1}
+    assert trained.step_counts == {"d_detail": 1, "d_intensity": 1, "g": 1}
     start = model.g_loss_start
     assert start > 0  # the first G loss is the reference of the relative limit
     assert model.counters() == {"g_loss_start": start}  # what checkpoints keep
     trained.step(_batch(1))
-    assert trained.step_counts == {"d_vis": 2, "d_ir": 2, "g": 2}
+    assert trained.step_counts == {"d_detail": 2, "d_intensity": 2, "g": 2}
     assert model.g_loss_start == start  # set once, never moved
 
 
@@ -159,30 +159,30 @@ def test_paper_relative_g_max_repeats_generator_steps(make):
     # g_max 0.01 of the first L_G: the loss cannot fall that far, so G repeats to max_repeats.
     model = make("paper", g_max=0.01)
     model.step(_batch())
-    assert model.step_counts == {"d_vis": 1, "d_ir": 1, "g": REPEATS}
+    assert model.step_counts == {"d_detail": 1, "d_intensity": 1, "g": REPEATS}
 
 
 def test_discriminator_optimizers_are_separate_copies(make):
     optimizers = make().model.optimizers
-    assert optimizers["d_ir_optimizer"] is not optimizers["d_vis_optimizer"]
-    assert type(optimizers["d_ir_optimizer"]) is type(optimizers["d_vis_optimizer"])
-    assert optimizers["d_ir_optimizer"].get_config()["momentum"] == \
-        optimizers["d_vis_optimizer"].get_config()["momentum"]
+    assert optimizers["d_intensity_optimizer"] is not optimizers["d_detail_optimizer"]
+    assert type(optimizers["d_intensity_optimizer"]) is type(optimizers["d_detail_optimizer"])
+    assert optimizers["d_intensity_optimizer"].get_config()["momentum"] == \
+        optimizers["d_detail_optimizer"].get_config()["momentum"]
 
 
 def test_discriminator_step_changes_only_discriminators(make):
     trained = make()
     model = trained.model
     g_before = [v.numpy().copy() for v in model.generator.trainable_variables]
-    d_before = [v.numpy().copy() for v in model.d_vis.trainable_variables]
+    d_before = [v.numpy().copy() for v in model.d_detail.trainable_variables]
     trained.step(_batch())
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(g_before, model.generator.trainable_variables))
-    assert not all(np.array_equal(a, v.numpy()) for a, v in zip(d_before, model.d_vis.trainable_variables))
-    d_before = [v.numpy().copy() for v in model.d_vis.trainable_variables]
+    assert not all(np.array_equal(a, v.numpy()) for a, v in zip(d_before, model.d_detail.trainable_variables))
+    d_before = [v.numpy().copy() for v in model.d_detail.trainable_variables]
     trained.step(_batch(1))
     assert not all(np.array_equal(a, v.numpy())
                    for a, v in zip(g_before, model.generator.trainable_variables))
-    assert all(np.array_equal(a, v.numpy()) for a, v in zip(d_before, model.d_vis.trainable_variables))
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(d_before, model.d_detail.trainable_variables))
 
 
 @pytest.mark.parametrize("preset", ["official", "paper"])
@@ -205,9 +205,9 @@ def test_trackers_report_losses_and_no_loss_key(make):
     model.step(_batch())
     logs = model.step(_batch(1))
     assert "loss" not in logs
-    assert set(logs) == {"d_vis_loss", "d_ir_loss", "g_loss", "g_adv", "l_ir", "l_vis"}
+    assert set(logs) == {"d_detail_loss", "d_intensity_loss", "g_loss", "g_adv", "l_intensity", "l_detail"}
     assert all(np.isfinite(v).all() for v in logs.values())
-    assert logs["l_vis"][0] > 0 and logs["l_ir"][0] > 0
+    assert logs["l_detail"][0] > 0 and logs["l_intensity"][0] > 0
 
 
 @pytest.mark.slow
@@ -230,20 +230,20 @@ def test_a_short_real_run_lowers_the_content_loss(name, lr, factor, make_patch_f
     model.make_optimizers()
     backend = backends.create(TrainOptions(data="", out="", strategy="one-device"))
     backend.compile(model)
-    batch = {"vis": tf.constant(patches.vis[::2][:32, ..., None]),
-             "ir": tf.constant(patches.ir[::2][:32, ..., None])}
+    batch = {"detail": tf.constant(patches.detail[::2][:32, ..., None]),
+             "intensity": tf.constant(patches.intensity[::2][:32, ..., None])}
 
     def content():
         fused = model.generator(batch, training=False)
         from tf_irgan import losses
-        l_ir, l_vis = content_losses(config, batch, fused, losses.downsample(fused, 4))
-        return float(tf.reduce_mean(config.ir_weight * l_ir + config.vis_weight * l_vis))
+        l_intensity, l_detail = content_losses(config, batch, fused, losses.downsample(fused, 4))
+        return float(tf.reduce_mean(config.intensity_weight * l_intensity + config.detail_weight * l_detail))
 
     before = content()
     for step in range(30):
         picked = np.arange(step * 8, step * 8 + 8) % len(patches)
-        train_batch(model, backend, {"vis": tf.constant(patches.vis[picked][..., None]),
-                                     "ir": tf.constant(patches.ir[picked][..., None])}, step)
+        train_batch(model, backend, {"detail": tf.constant(patches.detail[picked][..., None]),
+                                     "intensity": tf.constant(patches.intensity[picked][..., None])}, step)
     after = content()
     assert after < factor * before, (before, after)
 
@@ -275,18 +275,18 @@ def _schedule(preset, batches, losses, **overrides):
 
 
 def test_schedule_decisions_follow_the_losses():
-    d_ok = {"d_vis_loss": 1.5, "d_ir_loss": 1.5}
-    g = {"g_loss": 5.0, "g_adv": 1.0, "l_ir": 1.0, "l_vis": 1.0, "d_vis_loss": 1.5, "d_ir_loss": 1.5}
+    d_ok = {"d_detail_loss": 1.5, "d_intensity_loss": 1.5}
+    g = {"g_loss": 5.0, "g_adv": 1.0, "l_intensity": 1.0, "l_detail": 1.0, "d_detail_loss": 1.5, "d_intensity_loss": 1.5}
     # official: D_v's loss is above d_max (1.9) twice, then not; D_i's is not.
-    calls = _schedule("official", [0], [{"d_vis_loss": 2.5}, {"d_vis_loss": 2.0}, {"d_vis_loss": 1.5},
-                                        {"d_ir_loss": 1.5}])
-    assert calls == ["fuse", "d_vis", "d_vis", "d_vis", "d_ir"]
+    calls = _schedule("official", [0], [{"d_detail_loss": 2.5}, {"d_detail_loss": 2.0}, {"d_detail_loss": 1.5},
+                                        {"d_intensity_loss": 1.5}])
+    assert calls == ["fuse", "d_detail", "d_detail", "d_detail", "d_intensity"]
     # A G batch: one D loss below d_min (1.0) asks for an adversarial step; then L_G above
     # g_max (200) asks for one more full step.
-    low = dict(g, d_ir_loss=0.5, g_loss=300.0)
+    low = dict(g, d_intensity_loss=0.5, g_loss=300.0)
     calls = _schedule("official", [1], [low, dict(g, g_loss=300.0), g])
     assert calls == ["g", "g_adv", "g"]
     # paper: both every batch; the relative limit is g_max (0.8) x the first L_G (5.0): 4.0.
     calls = _schedule("paper", [0, 1], [d_ok, d_ok, g, dict(g, g_loss=3.0),
                                         d_ok, d_ok, dict(g, g_loss=3.9)])
-    assert calls == ["fuse", "d_vis", "d_ir", "g", "g", "fuse", "d_vis", "d_ir", "g"]
+    assert calls == ["fuse", "d_detail", "d_intensity", "g", "g", "fuse", "d_detail", "d_intensity", "g"]

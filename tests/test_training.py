@@ -91,13 +91,13 @@ def test_short_real_run_lowers_the_content_loss(tmp_path, copy_roadscene):
     assert after.batches == 24 and after.step_counts["g"] >= 11
 
     pick = np.random.default_rng(0).choice(len(patches), 8, replace=False)
-    batch = {"vis": patches.vis[pick][..., None], "ir": patches.ir[pick][..., None]}
+    batch = {"detail": patches.detail[pick][..., None], "intensity": patches.intensity[pick][..., None]}
 
     def content(preset_dir):
         fused = load_preset(preset_dir).model(batch, training=True)
-        l_ir = tf.reduce_mean(losses.ir_content(losses.downsample(fused, 4), batch["ir"]))
-        l_vis = tf.reduce_mean(losses.vis_content(fused, batch["vis"]))
-        return float(1.0 * l_ir + 1.2 * l_vis)  # the official x4 ir_weight and vis_weight
+        l_intensity = tf.reduce_mean(losses.intensity_content(losses.downsample(fused, 4), batch["intensity"]))
+        l_detail = tf.reduce_mean(losses.detail_content(fused, batch["detail"]))
+        return float(1.0 * l_intensity + 1.2 * l_detail)  # the official x4 intensity_weight and detail_weight
 
     start, end = content(before), content(after.preset_dir)
     assert np.isfinite([start, end]).all()
@@ -115,7 +115,7 @@ def test_short_real_run_of_the_x4_pyramid_lowers_its_content_loss(tmp_path, copy
     vi_dir, ir_dir, _ = copy_roadscene(tmp_path / "pairs", 4)
     patches = patches_from_folders(vi_dir, ir_dir, patch=32, stride=32, scale=4)
     data = write_patches(tmp_path / "p.h5", patches)
-    settings = {"ir_upsample": "bicubic", "ir_fidelity_weight": 1.0, "augment": False}
+    settings = {"intensity_upsample": "bicubic", "intensity_fidelity_weight": 1.0, "augment": False}
     opts = dict(config="pyramid", batch_size=8, learning_rate=2e-3, checkpoint_every=100,
                 log_every=100, overrides=settings)
     first = train(_options(data, tmp_path / "run", 1, **opts), verbose=False)
@@ -124,13 +124,13 @@ def test_short_real_run_of_the_x4_pyramid_lowers_its_content_loss(tmp_path, copy
     config = ddcgan_config("pyramid", 4, patch=32, **settings)
 
     pick = np.random.default_rng(0).choice(len(patches), 16, replace=False)
-    batch = {"vis": patches.vis[pick][..., None], "ir": patches.ir[pick][..., None]}
+    batch = {"detail": patches.detail[pick][..., None], "intensity": patches.intensity[pick][..., None]}
 
     def content(preset_dir):
         fused = load_preset(preset_dir).model(batch, training=True)
-        l_ir, l_vis = (float(tf.reduce_mean(term)) for term in
+        l_intensity, l_detail = (float(tf.reduce_mean(term)) for term in
                        content_losses(config, batch, fused, losses.downsample(fused, 4)))
-        return config.ir_weight * l_ir + config.vis_weight * l_vis
+        return config.intensity_weight * l_intensity + config.detail_weight * l_detail
 
     start, end = content(before), content(after.preset_dir)
     assert np.isfinite([start, end]).all()
@@ -157,7 +157,7 @@ def test_resume_bookkeeping(runs):
     assert runs["first"].batches == 4 and second.batches == 6
     assert runs["ckpt_after_first"] == ["ckpt-2.h5", "ckpt-4.h5"]
     # The resumed session counted only its own optimizer steps: batch 4 (D) and batch 5 (G).
-    assert second.step_counts["g"] >= 1 and second.step_counts["d_vis"] >= 1
+    assert second.step_counts["g"] >= 1 and second.step_counts["d_detail"] >= 1
     assert sum(runs["first"].step_counts.values()) + sum(second.step_counts.values()) == \
         sum(runs["full"].step_counts.values())
 
@@ -171,7 +171,7 @@ def test_resume_bookkeeping(runs):
     # Checkpoint at batch 6: batches seen, and the learning rate of its last batch (index 5).
     with h5py.File(run_dir / "checkpoints" / "ckpt-6.h5", "r") as f:
         assert f.attrs["batch"] == 6
-        for name in ("g_optimizer", "d_vis_optimizer", "d_ir_optimizer"):
+        for name in ("g_optimizer", "d_detail_optimizer", "d_intensity_optimizer"):
             rates = [d[()] for d in f["optimizers"][name].values() if d.attrs["path"].endswith("learning_rate")]
             assert len(rates) == 1
             np.testing.assert_allclose(rates[0], LR * 0.9 ** (5 / STEPS_PER_EPOCH), rtol=1e-6)
@@ -179,7 +179,7 @@ def test_resume_bookkeeping(runs):
     with (run_dir / "history.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["batch"]) for r in rows] == [2, 4, 6]
-    assert set(rows[0]) == {"batch", "d_vis_loss", "d_ir_loss", "g_loss", "g_adv", "l_ir", "l_vis",
+    assert set(rows[0]) == {"batch", "d_detail_loss", "d_intensity_loss", "g_loss", "g_adv", "l_intensity", "l_detail",
                             "learning_rate", "seconds"}
     np.testing.assert_allclose(float(rows[2]["learning_rate"]), LR * 0.9 ** (6 / STEPS_PER_EPOCH), rtol=1e-5)
     assert float(rows[0]["seconds"]) <= float(rows[1]["seconds"]) <= float(rows[2]["seconds"])
@@ -227,7 +227,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runs, patch_file, tmp
     checkpoints = run_dir / "checkpoints"
     saved = {p.name: p.read_bytes() for p in checkpoints.iterdir()}
     # From now on the visible content term is NaN (traced into the new session's steps).
-    monkeypatch.setattr(losses, "vis_content", lambda fused, vis: tf.reduce_sum(fused, [1, 2, 3]) * np.nan)
+    monkeypatch.setattr(losses, "detail_content", lambda fused, vis: tf.reduce_sum(fused, [1, 2, 3]) * np.nan)
     with pytest.raises(UserError) as err:
         train(_options(patch_file, run_dir, 10, resume=True), verbose=False)
     message = str(err.value)
@@ -308,9 +308,9 @@ def test_mirrored_strategy_on_two_logical_cpus(patch_file, tmp_path):
     assert len(lines) == 1, proc.stdout[-2000:]
     result = json.loads(lines[0][len("RESULT "):])
     assert result["replicas"] == 2 and result["batches"] == 3
-    assert set(result["losses"]) == {"d_vis_loss", "d_ir_loss", "g_loss", "g_adv", "l_ir", "l_vis"}
+    assert set(result["losses"]) == {"d_detail_loss", "d_intensity_loss", "g_loss", "g_adv", "l_intensity", "l_detail"}
     assert all(math.isfinite(v) for v in result["losses"].values())
-    assert result["step_counts"]["g"] >= 1 and result["step_counts"]["d_vis"] >= 2
+    assert result["step_counts"]["g"] >= 1 and result["step_counts"]["d_detail"] >= 2
     assert (tmp_path / "run" / "model" / WEIGHTS_FILE).is_file()
 
 

@@ -63,10 +63,10 @@ RUNS = [
     # The IR/visible defaults (issue 21), longer than a CPU session allows; shipped only if they
     # beat the CPU-trained ones by the rule in docs/training.md.
     Run("ddcgan-ir-vis-x4", 0.05, "ir-vis-x4", ["--model", "ddcgan", "--config", "pyramid", "--scale", "4",
-                                               "--set", "ir_upsample=bicubic",
-                                               "--set", "ir_fidelity_weight=1"]),
+                                               "--set", "intensity_upsample=bicubic",
+                                               "--set", "intensity_fidelity_weight=1"]),
     Run("ddcgan-ir-vis", 0.05, "ir-vis-x1", ["--model", "ddcgan", "--config", "pyramid", "--scale", "1",
-                                            "--set", "ir_weight=0.25"]),
+                                            "--set", "intensity_weight=0.25"]),
 ]
 
 

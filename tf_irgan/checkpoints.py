@@ -93,6 +93,8 @@ def restore(path, model, networks_only=None, run_dir=None) -> dict:
                     if networks_only is not None and name not in networks_only:
                         continue
                     stored = f[group_name].get(name)
+                    if stored is None:   # written before the name changed (GAN.renamed)
+                        stored = f[group_name].get(_former_name(model, name))
                     variables = owner.variables
                     if stored is None or len(stored) != len(variables) or any(
                             tuple(stored[f"{i:05d}"].shape) != tuple(v.shape) for i, v in enumerate(variables)):
@@ -120,12 +122,13 @@ def restore_legacy(prefix, model, run_dir, networks_only=None) -> dict:
 
     batches = tf.Variable(0, dtype=tf.int64)
     objects = {"batches": batches}
+    # These checkpoints predate every renaming: their objects carry the former names.
     for name_, network in model.networks().items():
         if networks_only is None or name_ in networks_only:
-            objects[name_] = list(network.variables)
+            objects[_former_name(model, name_)] = list(network.variables)
     counters = {k: tf.Variable(float(v)) for k, v in model.counters().items()}
     if networks_only is None:
-        objects.update(model.optimizers)
+        objects.update({_former_name(model, k): v for k, v in model.optimizers.items()})
         objects.update(counters)
     status = tf.train.Checkpoint(**objects).restore(prefix)
     try:
@@ -139,3 +142,8 @@ def restore_legacy(prefix, model, run_dir, networks_only=None) -> dict:
                         "or start a new --out") from None
     model.restore_counters({k: float(v.numpy()) for k, v in counters.items()})
     return {"batch": int(batches.numpy()), "extra": {}}
+
+
+def _former_name(model, name: str) -> str:
+    """The name a network or optimizer had before it was renamed (`GAN.renamed`), or its name."""
+    return next((old for old, new in model.renamed.items() if new == name), name)

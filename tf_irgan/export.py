@@ -3,7 +3,8 @@
 Layout: `OUT/<version>/` (saved_model.pb, variables/, assets/tf_irgan_preset.json), which
 `tensorflow/serving` loads as is with OUT as the model base path (docs/serving.md).
 Two signatures: `serving_default` takes float32 images in [0, 1] named by the task's input roles
-(fusion: "vis" (B, H, W, 1) and "ir" (B, h, w, 1); translation: "image" (B, H, W, C)) and returns
+(fusion: the modality's, "vis" and "ir" or "mri" and "pet" (SPECT, CT), (B, H, W, 1) and
+(B, h, w, 1); translation: "image" (B, H, W, C)) and returns
 the output role ("fused", "translated"); `serving_uint8` the same in uint8 0-255;
 `serving_bytes` takes encoded image files ("<role>_bytes", one string per batch item, base64 in
 REST JSON) and returns PNG files ("<output>_bytes"), each image at its own size. Any size: the

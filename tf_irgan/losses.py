@@ -57,40 +57,40 @@ def _same_mean_pool(images):
     return sums / counts
 
 
-def ir_content(fused_small, ir):
+def intensity_content(fused_small, intensity):
     """Squared Frobenius norm of psi(G) - i, per image."""
-    return _per_image_sum(ops.square(fused_small - ir))
+    return _per_image_sum(ops.square(fused_small - intensity))
 
 
-def vis_content(fused, vis):
+def detail_content(fused, detail):
     """L1 norm of grad(G) - grad(v), per image (the paper's TV term as the code computes it)."""
-    return _per_image_sum(ops.abs(gradient(fused) - gradient(vis)))
+    return _per_image_sum(ops.abs(gradient(fused) - gradient(detail)))
 
 
-def salient_intensity(fused_small, vis_small, ir_small):
+def salient_intensity(fused_small, detail_small, intensity_small):
     """Squared Frobenius norm of psi(G) - max(psi(v), psi(i)), per image: the intensity of the
     brighter source, all three reduced to one coarse grid by the caller (a full-resolution max
     would ask for the sharp seams where the brighter source changes, which print as fringes)."""
-    return _per_image_sum(ops.square(fused_small - ops.maximum(vis_small, ir_small)))
+    return _per_image_sum(ops.square(fused_small - ops.maximum(detail_small, intensity_small)))
 
 
-def overshoot(fused, vis, ir_up):
+def overshoot(fused, detail, intensity_up):
     """L1 norm of how far G rises above the brighter source, per pixel, per image: fusion invents
     no highlights (the gradient term alone lifts textures on bright ground into clipped white)."""
-    return _per_image_sum(ops.relu(fused - ops.maximum(vis, ir_up)))
+    return _per_image_sum(ops.relu(fused - ops.maximum(detail, intensity_up)))
 
 
-def salient_gradient(fused, vis, ir_up):
+def salient_gradient(fused, detail, intensity_up):
     """L1 norm of grad(G) minus, per pixel, the gradient of the source whose gradient is stronger
     there (signed, so edges keep their polarity), per image."""
-    vis_grad, ir_grad = gradient(vis), gradient(ir_up)
-    target = ops.where(ops.abs(vis_grad) >= ops.abs(ir_grad), vis_grad, ir_grad)
+    detail_grad, intensity_grad = gradient(detail), gradient(intensity_up)
+    target = ops.where(ops.abs(detail_grad) >= ops.abs(intensity_grad), detail_grad, intensity_grad)
     return _per_image_sum(ops.abs(gradient(fused) - target))
 
 
-def generator_adversarial(d_vis_fake, d_ir_fake):
+def generator_adversarial(d_detail_fake, d_intensity_fake):
     """-log D_v(G) - log D_i(psi G), per image."""
-    return -ops.log(d_vis_fake + EPS) - ops.log(d_ir_fake + EPS)
+    return -ops.log(d_detail_fake + EPS) - ops.log(d_intensity_fake + EPS)
 
 
 def discriminator(d_real, d_fake):

@@ -399,7 +399,7 @@ class History:
     rate, training seconds so far). On resume, rows past the restored checkpoint (written after
     it by a run that was then stopped) are dropped, so every batch appears once."""
 
-    def __init__(self, path: Path, columns, start: int, writes: bool):
+    def __init__(self, path: Path, columns, start: int, writes: bool, renamed=None):
         self.path, self.columns, self.writes = path, ["batch", *columns, "learning_rate", "seconds"], writes
         if not writes:
             return
@@ -409,6 +409,8 @@ class History:
             if path.is_file():
                 with path.open(newline="") as f:
                     rows = list(csv.reader(f))
+            if rows:   # columns under a former name (`GAN.renamed`) are the same columns
+                rows[0] = [(renamed or {}).get(name, name) for name in rows[0]]
             if rows and rows[0] == self.columns:
                 # A row cut short (the machine stopped mid-append) has fewer fields: dropped.
                 kept = [row for row in rows[1:] if len(row) == len(self.columns)
@@ -484,7 +486,7 @@ def train_batch(model, backend, batch, index: int) -> dict:
 def _loop(model, data, backend, saves, start, total, options, verbose, writes, seconds_before):
     out = Path(options.out)
     columns = list(dict.fromkeys(name for step in model.steps().values() for name in step.logs))
-    history = History(out / "history.csv", columns, start, writes)
+    history = History(out / "history.csv", columns, start, writes, model.renamed)
     writer = _summary_writer(out, writes)
     batches = backend.batches(data, start)
     progress = Progress(start, total, options.log_every, verbose)
@@ -563,6 +565,9 @@ def _loop(model, data, backend, saves, start, total, options, verbose, writes, s
             "stopped": stopped}
 
 
+DATA_FOLDERS = ("detail_dir", "intensity_dir", "vis_dir", "ir_dir")
+
+
 def export_preset(model, options, batches, run, path, overwrite) -> Path:
     """Write the model's generator as a preset whose metadata records how the run trained it."""
     from tf_irgan.presets import save_preset
@@ -576,8 +581,9 @@ def export_preset(model, options, batches, run, path, overwrite) -> Path:
         **model.preset_metadata(),
         "model": options.model, "config": config.name, "keras_backend": name(),
         "train_commands": run.get("commands", [options.command]), "data": portable_path(options.data),
-        "data_source": {"vis_dir": portable_path(attrs.get("vis_dir")),
-                        "ir_dir": portable_path(attrs.get("ir_dir")),
+        # Fusion patches name their folders detail_dir and intensity_dir (vis_dir and ir_dir in
+        # files made before that), translation pairs vis_dir and ir_dir.
+        "data_source": {**{key: portable_path(attrs.get(key)) for key in DATA_FOLDERS if key in attrs},
                         "patch": _number(attrs.get("patch")), "stride": _number(attrs.get("stride"))},
         "data_pairs": name_list(attrs.get("pairs")), "held_out": name_list(attrs.get("held_out")),
         **({"input_levels": json.loads(attrs["input_levels"])} if attrs.get("input_levels") else {}),

@@ -32,9 +32,9 @@ def load_training_patches(data, scale, patch=84, stride=14, holdout_every=0,
         return patches_from_folders(vis_dir, ir_dir, patch=patch, stride=stride, scale=scale,
                                     holdout_every=holdout_every, color_space=kind.color_space)
     patches = read_patches(path, scale)
-    if patches.vis.shape[1] != patch:
-        raise UserError(f"{path}: holds {patches.vis.shape[1]}-pixel patches, but the model trains "
-                        f"on {patch}; pass --patch {patches.vis.shape[1]} or re-run prepare")
+    if patches.detail.shape[1] != patch:
+        raise UserError(f"{path}: holds {patches.detail.shape[1]}-pixel patches, but the model trains "
+                        f"on {patch}; pass --patch {patches.detail.shape[1]} or re-run prepare")
     return patches
 
 
@@ -64,20 +64,21 @@ class PatchBatches:
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.patches))
 
     def iterate(self, start_batch: int = 0):
-        """Yield {"vis", "ir"} numpy batches forever, beginning at global batch `start_batch`."""
+        """Yield {"detail", "intensity"} numpy batches forever, beginning at global batch
+        `start_batch`."""
         epoch, offset = divmod(start_batch, self.steps_per_epoch)
         while True:
             order = self.order(epoch)
             for b in range(offset, self.steps_per_epoch):
                 idx = np.sort(order[b * self.batch_size:(b + 1) * self.batch_size])
-                vis, ir = self.patches.vis[idx], self.patches.ir[idx]
+                detail, intensity = self.patches.detail[idx], self.patches.intensity[idx]
                 if self.augment:
                     rng = np.random.default_rng([self.seed, epoch, b, AUGMENT_STREAM])
-                    vis, ir = augment_pair(vis, ir, rng)
-                yield {"vis": vis[..., None], "ir": ir[..., None]}
+                    detail, intensity = augment_pair(detail, intensity, rng)
+                yield {"detail": detail[..., None], "intensity": intensity[..., None]}
             epoch, offset = epoch + 1, 0
 
     @property
     def shapes(self) -> dict:
-        p, q = self.patches.vis.shape[1], self.patches.ir.shape[1]
-        return {"vis": (self.batch_size, p, p, 1), "ir": (self.batch_size, q, q, 1)}
+        p, q = self.patches.detail.shape[1], self.patches.intensity.shape[1]
+        return {"detail": (self.batch_size, p, p, 1), "intensity": (self.batch_size, q, q, 1)}

@@ -36,14 +36,14 @@ def check_scale(scale: int) -> int:
 
 @dataclass
 class PatchSet:
-    vis: np.ndarray                  # (N, p, p) float32
-    ir: np.ndarray                   # (N, p/s, p/s) float32
+    detail: np.ndarray               # (N, p, p) float32: visible, MRI
+    intensity: np.ndarray            # (N, p/s, p/s) float32: IR, PET (SPECT, CT)
     scale: int
     source: np.ndarray | None = None  # (N,) pair index
     attrs: dict = field(default_factory=dict)
 
     def __len__(self):
-        return len(self.vis)
+        return len(self.detail)
 
 
 def downsample_area(images: np.ndarray, scale: int) -> np.ndarray:
@@ -104,12 +104,13 @@ def patches_from_folders(vis_dir, ir_dir, patch=84, stride=14, scale=4, holdout_
         raise UserError(f"{vis_dir}: every image is smaller than the {patch}x{patch} patch; "
                         "lower --patch")
     attrs = {"layout": "tf-irgan-patches-v1", "patch": patch, "stride": stride, "scale": scale,
-             "vis_dir": str(vis_dir), "ir_dir": str(ir_dir),
+             "detail_dir": str(vis_dir), "intensity_dir": str(ir_dir),
              "pairs": json.dumps([p.name for p in pairs]),
              "held_out": json.dumps([p.name for p in held]),
-             "ir_downsampling": f"area (block mean) {scale}x{scale}", "color_space": color_space,
-             "ir_range": str((ranges or {}).get("ir", "auto")),
-             "vis_range": str((ranges or {}).get("vis", "auto")),
+             "intensity_downsampling": f"area (block mean) {scale}x{scale}",
+             "color_space": color_space,
+             "intensity_range": str((ranges or {}).get("ir", "auto")),
+             "detail_range": str((ranges or {}).get("vis", "auto")),
              "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "tf_irgan_version": __version__}
     return PatchSet(np.concatenate(vis_all), np.concatenate(ir_all), scale,
                     np.concatenate(source), attrs)
@@ -118,8 +119,9 @@ def patches_from_folders(vis_dir, ir_dir, patch=84, stride=14, scale=4, holdout_
 def write_patches(path, patches: PatchSet, overwrite=False) -> Path:
     """Write the project's layout; the file appears under its name only once complete."""
     with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("vis", data=patches.vis, chunks=(min(len(patches), 256),) + patches.vis.shape[1:])
-        f.create_dataset("ir", data=patches.ir, chunks=(min(len(patches), 256),) + patches.ir.shape[1:])
+        for name in ("detail", "intensity"):
+            stack = getattr(patches, name)
+            f.create_dataset(name, data=stack, chunks=(min(len(patches), 256),) + stack.shape[1:])
         if patches.source is not None:
             f.create_dataset("source", data=patches.source)
         for key, value in patches.attrs.items():
@@ -142,23 +144,28 @@ def read_patches(path, scale: int | None = None) -> PatchSet:
         raise UserError(f"{path}: file not found; create it with `tf-irgan prepare`")
     try:
         with h5py.File(path, "r") as f:
-            if "vis" in f and "ir" in f:
-                return _read_project_layout(f, path, scale)
+            for names in (("detail", "intensity"), FORMER_DATASETS):
+                if all(name in f for name in names):
+                    return _read_project_layout(f, path, scale, *names)
             if "data" in f:
                 return _read_official_layout(f, path, scale)
             found = ", ".join(sorted(f.keys())) or "nothing"
     except OSError as err:
         raise UserError(f"{path}: not a readable HDF5 file ({err.__class__.__name__}); "
                         "re-create it with `tf-irgan prepare`") from None
-    raise UserError(f"{path}: holds {found}, not patch datasets ('vis'/'ir' or the official 'data'); "
+    raise UserError(f"{path}: holds {found}, not patch datasets ('detail'/'intensity' or the official 'data'); "
                     "re-create it with `tf-irgan prepare`")
 
 
-def _read_project_layout(f, path, scale):
-    vis, ir = f["vis"], f["ir"]
+# Patch files written before the two inputs were named detail and intensity.
+FORMER_DATASETS = ("vis", "ir")
+
+
+def _read_project_layout(f, path, scale, detail_name, intensity_name):
+    vis, ir = f[detail_name], f[intensity_name]
     if vis.ndim != 3 or ir.ndim != 3 or len(vis) != len(ir) or vis.shape[1] != vis.shape[2]:
-        raise UserError(f"{path}: 'vis' {vis.shape} and 'ir' {ir.shape} are not matching patch "
-                        "stacks; re-create it with `tf-irgan prepare`")
+        raise UserError(f"{path}: '{detail_name}' {vis.shape} and '{intensity_name}' {ir.shape} are "
+                        "not matching patch stacks; re-create it with `tf-irgan prepare`")
     file_scale = vis.shape[1] // ir.shape[1]
     if file_scale * ir.shape[1] != vis.shape[1]:
         raise UserError(f"{path}: visible patches {vis.shape[1]} px are not a whole multiple of IR "

@@ -4,7 +4,7 @@ A model module defines a config dataclass (subclass of `Config`) with its named 
 networks, and a subclass of `GAN` that declares:
 
 - `task` ("fusion" | "translation"), `input_roles` and `output_role`: what the inference
-  pipeline feeds the generator and what it returns (fusion: {"vis", "ir"} -> "fused");
+  pipeline feeds the generator and what it returns (fusion: {"detail", "intensity"} -> "fused");
 - `config(name, **overrides)` and `config_names()`: the named hyper-parameter sets;
   `options()` and `config_from_options(options)`: the model's own `train` options;
 - `networks()` (name -> Keras network; `generator` is the one presets keep) and
@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import keras
 
@@ -45,6 +45,9 @@ class Config:
     learning_rate: float = 2e-4
     g_optimizer: str = "adam"
     d_optimizer: str = "adam"
+    # Former name -> name of a setting: run.json files, presets and `--set` written with the old
+    # spelling still read (DDcGAN's inputs were once named after IR/visible fusion).
+    renamed: ClassVar[dict] = {}
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -55,6 +58,7 @@ class Config:
         data = dict(data)
         if "preset" in data and "name" not in data:  # run.json files written before 0.2
             data["name"] = data.pop("preset")
+        data = {cls.renamed.get(k, k): v for k, v in data.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -67,6 +71,7 @@ class Config:
 def make_config(cls, values: dict, overrides: dict):
     """`cls(**values)` with some fields overridden, built once, so that its own checks see the
     final values; an unknown or mistyped override is a one-line error."""
+    overrides = {cls.renamed.get(k, k): v for k, v in overrides.items()}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
@@ -140,7 +145,7 @@ class Step:
 class StepResult(dict):
     """What `run(name, ...)` gives a schedule: the step's logs (this dict) and `outputs`, the
     tensors it passes on. The logs stay the backend's tensors until one is read
-    (`result["d_vis_loss"]` is a Python float): on an accelerator each read waits for the
+    (`result["d_detail_loss"]` is a Python float): on an accelerator each read waits for the
     device, so a schedule pays only for the losses it decides on, and the training loop turns
     the rest into numbers at --log-every and at checkpoints."""
 
@@ -160,9 +165,12 @@ class GAN:
     """Base class of the registered GAN models (see the module docstring for the contract)."""
 
     task = "fusion"
-    input_roles = ("vis", "ir")
+    input_roles = ("detail", "intensity")
     output_role = "fused"
     config_class = Config
+    # Former name -> name of a network, an optimizer or a log: checkpoints and history.csv
+    # written under the old names resume.
+    renamed: dict = {}
     preset_storage = "float32"   # dtype of the saved generator weights (presets.save_preset)
 
     def __init__(self, config):

@@ -1,20 +1,23 @@
 """DDcGAN (Ma, Xu et al., IEEE TIP 2020): a generator that fuses a visible image with an
 infrared image at 1/scale resolution, judged by two discriminators, one per modality.
 
-Inputs are dicts {"vis": (B, H, W, 1), "ir": (B, H/scale, W/scale, 1)} in [0, 1].
+Inputs are dicts {"detail": (B, H, W, 1), "intensity": (B, H/scale, W/scale, 1)} in [0, 1]:
+the visible image and the IR, or the MRI and the PET (SPECT, CT) (`tf_irgan.modalities`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 import numpy as np
 from keras import layers, ops
 
 from tf_irgan import losses
-from tf_irgan.models.layers import (BilinearUpsampling, Identity3x3, ReflectConv,
-                                    constraint_kwargs, truncated_normal)
+from tf_irgan.models.layers import (RENAMED_ARGUMENTS, BilinearUpsampling, Identity3x3,
+                                    ReflectConv, constraint_kwargs, renamed_arguments,
+                                    truncated_normal)
 from tf_irgan.data.patches import check_scale
 from tf_irgan.errors import UserError
 from tf_irgan.modalities import detect_modality, get_modality
@@ -34,7 +37,7 @@ class DDcGANConfig(Config):
     growth: int = 48
     dense_layers: int = 4
     decoder_filters: tuple = (240, 240, 128, 64, 32)
-    ir_upsample_kernel: int = 3
+    intensity_upsample_kernel: int = 3
     # The released code's layout and constants (the `official` config, docs/ddcgan.md):
     # the dense block puts each layer's new features before its input ("new_first"); the first
     # decoder kernel is applied twice, batch norm only on its second use (`tied_decoder`);
@@ -51,28 +54,30 @@ class DDcGANConfig(Config):
     levels: int = 4            # pyramid: detail bands; the base is at 1/2^levels
     selector_filters: int = 16  # pyramid: width of each level's selection network
     sharpness: float = 4.0     # pyramid: how hard the starting rule picks the stronger detail
-    ir_upsample: str = "bilinear"  # pyramid, scale > 1: how the IR is enlarged ("bicubic" keeps
+    intensity_upsample: str = "bilinear"  # pyramid, scale > 1: how the IR is enlarged ("bicubic" keeps
                                    # more of its edges in the bands; docs/ddcgan.md)
     brightness: float = 0.0    # pyramid: how hard the starting rule also picks the brighter
                                # source (0: not at all; for CT bone and tracers, docs/ddcgan.md)
     disc_filters: tuple = (16, 32, 64)
     weight_clip: float = 8.0
     sync_batch_norm: bool = False  # batch statistics over all replicas (multi-GPU/worker runs)
-    # G loss = adv + content_weight * (ir_weight * L_ir + vis_weight * L_vis). content "ddcgan":
-    # L_ir pulls psi(G) to the IR, L_vis grad(G) to the visible gradients; "salient": L_ir pulls
-    # psi(G) to the brighter source, L_vis grad(G) to the stronger gradient (docs/ddcgan.md).
+    # G loss = adv + content_weight * (intensity_weight * L_intensity + detail_weight * L_detail)
+    # (the paper's L_ir and L_vis). content "ddcgan": L_intensity pulls psi(G) to the intensity
+    # input (IR, PET), L_detail grad(G) to the detail input's (visible, MRI) gradients;
+    # "salient": L_intensity pulls psi(G) to the brighter source, L_detail grad(G) to the
+    # stronger gradient (docs/ddcgan.md).
     content: str = "ddcgan"
     content_weight: float = 0.8
-    overshoot_weight: float = 1.0  # "salient": L1 of G above the brighter source, in L_ir
-    # "salient": DDcGAN's own pull of psi(G) toward the IR, added to L_ir with this weight, so
+    overshoot_weight: float = 1.0  # "salient": L1 of G above the brighter source, in L_intensity
+    # "salient": DDcGAN's own pull of psi(G) toward the IR, added to L_intensity with this weight, so
     # that where the visible image is brighter the IR is not simply replaced by it.
-    ir_fidelity_weight: float = 0.0
+    intensity_fidelity_weight: float = 0.0
     # "salient": the grid (in visible pixels) on which the brighter source is chosen: coarse,
     # so no seams are asked for where it changes (fringes on edges, docs/ddcgan.md); finer where
     # one source's signal is thin bright structure (a CT's skull).
     salient_grid: int = 4
-    ir_weight: float = 1.0
-    vis_weight: float = 1.2
+    intensity_weight: float = 1.0
+    detail_weight: float = 1.2
     # Optimisation: the learning rate decays by lr_decay once per epoch, continuously.
     lr_decay: float = 0.9
     patch: int = 84
@@ -92,6 +97,9 @@ class DDcGANConfig(Config):
     # Training data: random flips/rotations shared by both inputs and photometric changes of
     # each (gamma, contrast, low light, noise: tf_irgan.data.augment).
     augment: bool = False
+    renamed: ClassVar[dict] = {"ir_weight": "intensity_weight", "vis_weight": "detail_weight",
+                               "ir_fidelity_weight": "intensity_fidelity_weight",
+                               **RENAMED_ARGUMENTS}
 
     def __post_init__(self):
         # Also for configs read back from run.json on --resume, not only for named ones.
@@ -99,8 +107,8 @@ class DDcGANConfig(Config):
         if self.generator not in GENERATORS:
             raise UserError(f"generator={self.generator}: unknown generator; use "
                             f"{' or '.join(GENERATORS)}")
-        if self.ir_upsample not in IR_UPSAMPLINGS:
-            raise UserError(f"ir_upsample={self.ir_upsample}: use {' or '.join(IR_UPSAMPLINGS)}")
+        if self.intensity_upsample not in INTENSITY_UPSAMPLINGS:
+            raise UserError(f"intensity_upsample={self.intensity_upsample}: use {' or '.join(INTENSITY_UPSAMPLINGS)}")
         if self.content not in CONTENT_LOSSES:
             raise UserError(f"content={self.content}: unknown content loss; use "
                             f"{' or '.join(CONTENT_LOSSES)}")
@@ -130,7 +138,7 @@ class DDcGANConfig(Config):
                             f"channels (decoder_filters={list(self.decoder_filters)})")
 
     @property
-    def ir_patch(self) -> int:
+    def intensity_patch(self) -> int:
         return self.patch // self.scale
 
 
@@ -138,24 +146,24 @@ CONTENT_LOSSES = ("ddcgan", "salient")
 DENSE_ORDERS = ("input_first", "new_first")
 INITIALIZERS = ("keras", "released")
 GENERATORS = ("dense", "pyramid")
-IR_UPSAMPLINGS = ("bilinear", "bicubic")
+INTENSITY_UPSAMPLINGS = ("bilinear", "bicubic")
 
 
-def _ir_weight(scale):
-    # L_ir sums over the IR patch's (84/scale)^2 pixels: (scale/4)^2 keeps its weight what it
+def _intensity_weight(scale):
+    # L_intensity sums over the IR patch's (84/scale)^2 pixels: (scale/4)^2 keeps its weight what it
     # is at 4x (the official same-resolution release divides by 16 for the same reason).
     return (scale / 4) ** 2
 
 
-def _salient_ir_weight(scale):
+def _salient_intensity_weight(scale):
     # The salient intensity term is compared on a grid at least 4x coarser than the visible
-    # one (content_losses), so the weight that keeps L_ir's size is that grid's, not the IR's.
+    # one (content_losses), so the weight that keeps L_intensity's size is that grid's, not the IR's.
     return max(1.0, (scale / 4) ** 2)
 
 
-_PAPER = dict(decoder_filters=(240, 128, 64, 32), ir_upsample_kernel=lambda scale: 2 * scale,
+_PAPER = dict(decoder_filters=(240, 128, 64, 32), intensity_upsample_kernel=lambda scale: 2 * scale,
               content_weight=0.5, learning_rate=2e-3, lr_decay=0.75, alternate=False, d_max=1.8,
-              d_min=1.2, g_max=0.8, g_max_relative=True, ir_weight=_ir_weight)
+              d_min=1.2, g_max=0.8, g_max_relative=True, intensity_weight=_intensity_weight)
 
 # The named configs: the fields each sets apart from DDcGANConfig's defaults, one flat table
 # (KerasHub's presets style). A value that depends on the scale is a function of it.
@@ -165,7 +173,7 @@ CONFIGS = {
     "official": dict(decoder_filters=(240, 128, 64, 32), tied_decoder=True,
                      dense_order="new_first", batch_norm_epsilon=1e-3, batch_norm_momentum=0.99,
                      initializer="released", g_optimizer="rmsprop-tf1", shared_g_repeats=True,
-                     separate_adversarial_optimizer=True, ir_weight=_ir_weight,
+                     separate_adversarial_optimizer=True, intensity_weight=_intensity_weight,
                      content_weight=lambda scale: 0.6 if scale == 1 else 0.8,
                      d_max=lambda scale: 1.7 if scale == 1 else 1.9,
                      d_min=lambda scale: 1.4 if scale == 1 else 1.0),
@@ -182,14 +190,14 @@ CONFIGS = {
     # The project's own losses (what the field's metrics reward) on a still narrower
     # generator, 52 k multiply-adds per pixel (docs/benchmarks.md).
     "salient": dict(_PAPER, residual=True, max_repeats=5, content="salient", growth=12,
-                    decoder_filters=(48, 24, 12), ir_weight=_salient_ir_weight),
+                    decoder_filters=(48, 24, 12), intensity_weight=_salient_intensity_weight),
     # `salient`'s losses, discriminators and schedule with the pyramid generator: a learned
     # per-band selection over fixed Laplacian pyramids, ~5 k multiply-adds per pixel, which
     # starts as the "stronger local detail wins" rule. It starts as a rule that already fuses
     # well, so training refines it: a twentieth of the paper's learning rate (a first run at
     # 2e-3 lost 14 % of its VIF on training pairs in 60 batches).
     "pyramid": dict(_PAPER, residual=True, max_repeats=5, content="salient", growth=12,
-                    decoder_filters=(48, 24, 12), ir_weight=_salient_ir_weight,
+                    decoder_filters=(48, 24, 12), intensity_weight=_salient_intensity_weight,
                     generator="pyramid", augment=True, learning_rate=1e-4),
 }
 CONFIG_NAMES = tuple(CONFIGS)
@@ -217,13 +225,13 @@ class Generator(keras.Model):
     context, grid = 32, 1
 
     def __init__(self, scale=4, growth=48, dense_layers=4, decoder_filters=(240, 240, 128, 64, 32),
-                 ir_upsample_kernel=3, weight_clip=8.0, residual=False, sync_batch_norm=False,
+                 intensity_upsample_kernel=3, weight_clip=8.0, residual=False, sync_batch_norm=False,
                  dense_order="input_first", tied_decoder=False, batch_norm_epsilon=1e-5,
                  batch_norm_momentum=0.9, initializer="keras", statistics="moving", **kwargs):
         super().__init__(**kwargs)
         self.residual, self.sync_batch_norm = residual, sync_batch_norm
         self.scale, self.growth, self.dense_layers = scale, growth, dense_layers
-        self.decoder_filters, self.ir_upsample_kernel = tuple(decoder_filters), ir_upsample_kernel
+        self.decoder_filters, self.intensity_upsample_kernel = tuple(decoder_filters), intensity_upsample_kernel
         self.weight_clip = weight_clip
         self.dense_order, self.tied_decoder = dense_order, tied_decoder
         self.batch_norm_epsilon, self.batch_norm_momentum = batch_norm_epsilon, batch_norm_momentum
@@ -234,15 +242,17 @@ class Generator(keras.Model):
                 **({"synchronized": True} if sync_batch_norm else {}),
                 **({"kernel_initializer": truncated_normal(0.05)} if released else {})}
         clip = constraint_kwargs(weight_clip, ("kernel",))
+        # vis_in and ir_up take the detail and the intensity input: named as every saved
+        # preset's weights file holds them.
         if scale > 1:
             self.vis_in = layers.Conv2DTranspose(
                 1, 3, strides=1, padding="same", use_bias=False, name="vis_in",
                 kernel_initializer=truncated_normal(0.1) if released else Identity3x3(), **clip)
             # The official 3x3 kernel at stride 4 leaves every 4th row and column at zero;
             # a 2*scale kernel covers every pixel and can start as bilinear interpolation.
-            covers = ir_upsample_kernel >= 2 * scale
+            covers = intensity_upsample_kernel >= 2 * scale
             self.ir_up = layers.Conv2DTranspose(
-                1, ir_upsample_kernel, strides=scale, padding="same", use_bias=False,
+                1, intensity_upsample_kernel, strides=scale, padding="same", use_bias=False,
                 kernel_initializer=(truncated_normal(0.1) if released else
                                     BilinearUpsampling(scale) if covers else "glorot_uniform"),
                 name="ir_up", **clip)
@@ -257,10 +267,10 @@ class Generator(keras.Model):
                                 kernel_initializer=head_init, dtype="float32", name="head")
 
     def call(self, inputs, training=False):
-        vis, ir = inputs["vis"], inputs["ir"]
+        detail, intensity = inputs["detail"], inputs["intensity"]
         if self.scale > 1:
-            vis, ir = self.vis_in(vis), self.ir_up(ir)
-        x = self.stem(ops.concatenate([vis, ir], axis=-1), training=training)
+            detail, intensity = self.vis_in(detail), self.ir_up(intensity)
+        x = self.stem(ops.concatenate([detail, intensity], axis=-1), training=training)
         for layer in self.dense:
             new = layer(x, training=training)
             x = ops.concatenate([new, x] if self.dense_order == "new_first" else [x, new], axis=-1)
@@ -274,16 +284,16 @@ class Generator(keras.Model):
         return ops.clip(self._average(inputs) + head, 0.0, 1.0)
 
     def _average(self, inputs):
-        """Mean of the visible image and the bilinearly upsampled IR image."""
-        vis, ir = inputs["vis"], inputs["ir"]
+        """Mean of the detail image and the bilinearly upsampled intensity image."""
+        detail, intensity = inputs["detail"], inputs["intensity"]
         if self.scale > 1:
-            ir = losses.upsample_bilinear(ir, self.scale)
-        return (ops.cast(vis, "float32") + ops.cast(ir, "float32")) / 2
+            intensity = losses.upsample_bilinear(intensity, self.scale)
+        return (ops.cast(detail, "float32") + ops.cast(intensity, "float32")) / 2
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "growth": self.growth,
                 "dense_layers": self.dense_layers, "decoder_filters": list(self.decoder_filters),
-                "ir_upsample_kernel": self.ir_upsample_kernel, "weight_clip": self.weight_clip,
+                "intensity_upsample_kernel": self.intensity_upsample_kernel, "weight_clip": self.weight_clip,
                 "residual": self.residual, "sync_batch_norm": self.sync_batch_norm,
                 "dense_order": self.dense_order, "tied_decoder": self.tied_decoder,
                 "batch_norm_epsilon": self.batch_norm_epsilon,
@@ -293,18 +303,23 @@ class Generator(keras.Model):
     def build_for_inference(self):
         """Create the weights (the network is fully convolutional: any size builds it)."""
         q = 8
-        self({"vis": ops.zeros((1, q * self.scale, q * self.scale, 1)), "ir": ops.zeros((1, q, q, 1))})
+        self({"detail": ops.zeros((1, q * self.scale, q * self.scale, 1)),
+              "intensity": ops.zeros((1, q, q, 1))})
 
     @classmethod
     def from_ddcgan_config(cls, config: DDcGANConfig, **kwargs):
         return cls(scale=config.scale, growth=config.growth, dense_layers=config.dense_layers,
                    decoder_filters=config.decoder_filters,
-                   ir_upsample_kernel=config.ir_upsample_kernel, weight_clip=config.weight_clip,
+                   intensity_upsample_kernel=config.intensity_upsample_kernel, weight_clip=config.weight_clip,
                    residual=config.residual, sync_batch_norm=config.sync_batch_norm,
                    dense_order=config.dense_order, tied_decoder=config.tied_decoder,
                    batch_norm_epsilon=config.batch_norm_epsilon,
                    batch_norm_momentum=config.batch_norm_momentum,
                    initializer=config.initializer, **kwargs)
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(renamed_arguments(config))
 
     def macs_per_pixel(self) -> int:
         """Multiply-adds per output pixel (the full-resolution convolutions dominate)."""
@@ -325,7 +340,7 @@ def make_generator(config: DDcGANConfig, name="generator"):
     if config.generator == "pyramid":
         return PyramidGenerator(scale=config.scale, levels=config.levels,
                                 filters=config.selector_filters, sharpness=config.sharpness,
-                                ir_upsample=config.ir_upsample, brightness=config.brightness,
+                                intensity_upsample=config.intensity_upsample, brightness=config.brightness,
                                 name=name)
     return Generator.from_ddcgan_config(config, name=name)
 
@@ -381,16 +396,19 @@ class DDcGAN(GAN):
     task = "fusion"
     output_role = "fused"
     config_class = DDcGANConfig
+    renamed = {"d_vis": "d_detail", "d_ir": "d_intensity", "d_vis_optimizer": "d_detail_optimizer",
+               "d_ir_optimizer": "d_intensity_optimizer", "d_vis_loss": "d_detail_loss",
+               "d_ir_loss": "d_intensity_loss", "l_vis": "l_detail", "l_ir": "l_intensity"}
 
     def __init__(self, config: DDcGANConfig):
         super().__init__(config)
         self.generator = make_generator(config)
-        self.d_vis = Discriminator.from_ddcgan_config(config, name="d_vis")
-        self.d_ir = Discriminator.from_ddcgan_config(config, name="d_ir")
-        p, q = config.patch, config.ir_patch
-        self.generator({"vis": ops.zeros((1, p, p, 1)), "ir": ops.zeros((1, q, q, 1))})
-        self.d_vis(ops.zeros((1, p, p, 1)))
-        self.d_ir(ops.zeros((1, q, q, 1)))
+        self.d_detail = Discriminator.from_ddcgan_config(config, name="d_detail")
+        self.d_intensity = Discriminator.from_ddcgan_config(config, name="d_intensity")
+        p, q = config.patch, config.intensity_patch
+        self.generator({"detail": ops.zeros((1, p, p, 1)), "intensity": ops.zeros((1, q, q, 1))})
+        self.d_detail(ops.zeros((1, p, p, 1)))
+        self.d_intensity(ops.zeros((1, q, q, 1)))
         # L_G of the first generator step: the reference of the relative g_max (`paper`).
         self.g_loss_start = 0.0
 
@@ -441,15 +459,15 @@ class DDcGAN(GAN):
         return preset_metadata(self.config)
 
     def networks(self):
-        return {"generator": self.generator, "d_vis": self.d_vis, "d_ir": self.d_ir}
+        return {"generator": self.generator, "d_detail": self.d_detail, "d_intensity": self.d_intensity}
 
     def make_optimizers(self, mixed_precision: str = "off") -> dict:
         """The config's D optimizer serves D_v, and a second one of its kind D_i."""
         cfg = self.config
         self.optimizers = {
             "g_optimizer": make_optimizer(cfg.g_optimizer, cfg.learning_rate, mixed_precision),
-            "d_vis_optimizer": make_optimizer(cfg.d_optimizer, cfg.learning_rate, mixed_precision),
-            "d_ir_optimizer": make_optimizer(cfg.d_optimizer, cfg.learning_rate, mixed_precision)}
+            "d_detail_optimizer": make_optimizer(cfg.d_optimizer, cfg.learning_rate, mixed_precision),
+            "d_intensity_optimizer": make_optimizer(cfg.d_optimizer, cfg.learning_rate, mixed_precision)}
         if cfg.separate_adversarial_optimizer:  # the released code's G_GAN_solver
             self.optimizers["g_adv_optimizer"] = make_optimizer(cfg.g_optimizer, cfg.learning_rate,
                                                                 mixed_precision)
@@ -470,10 +488,10 @@ class DDcGAN(GAN):
     def steps(self):
         return {
             "fuse": Step(self._fuse_step),
-            "d_vis": Step(lambda b, f: self._discriminator_step(b, f, "vis"), "d_vis",
-                          "d_vis_optimizer", ("d_vis_loss",)),
-            "d_ir": Step(lambda b, f: self._discriminator_step(b, f, "ir"), "d_ir",
-                         "d_ir_optimizer", ("d_ir_loss",)),
+            "d_detail": Step(lambda b, f: self._discriminator_step(b, f, "detail"), "d_detail",
+                          "d_detail_optimizer", ("d_detail_loss",)),
+            "d_intensity": Step(lambda b, f: self._discriminator_step(b, f, "intensity"), "d_intensity",
+                         "d_intensity_optimizer", ("d_intensity_loss",)),
             "g": Step(lambda b: self._generator_step(b, adversarial_only=False), "generator",
                       "g_optimizer", GENERATOR_LOGS),
             "g_adv": Step(lambda b: self._generator_step(b, adversarial_only=True), "generator",
@@ -485,10 +503,10 @@ class DDcGAN(GAN):
         return 0.0, {}, {"fused": self.generator(batch, training=True)}
 
     def _discriminator_step(self, batch, fused, which):
-        if which == "vis":
-            disc, real, fake = self.d_vis, batch["vis"], fused
+        if which == "detail":
+            disc, real, fake = self.d_detail, batch["detail"], fused
         else:
-            disc, real, fake = self.d_ir, batch["ir"], losses.downsample(fused, self.config.scale)
+            disc, real, fake = self.d_intensity, batch["intensity"], losses.downsample(fused, self.config.scale)
         loss = ops.mean(losses.discriminator(disc(real, training=True), disc(fake, training=True)))
         return loss, {f"d_{which}_loss": loss}, {}
 
@@ -496,18 +514,18 @@ class DDcGAN(GAN):
         cfg = self.config
         fused = self.generator(batch, training=True)
         fused_small = losses.downsample(fused, cfg.scale)
-        d_vis_fake = self.d_vis(fused, training=True)
-        d_ir_fake = self.d_ir(fused_small, training=True)
-        adv = ops.mean(losses.generator_adversarial(d_vis_fake, d_ir_fake))
-        l_ir, l_vis = (ops.mean(loss) for loss in content_losses(cfg, batch, fused, fused_small))
-        g_loss = adv + cfg.content_weight * (cfg.ir_weight * l_ir + cfg.vis_weight * l_vis)
+        d_detail_fake = self.d_detail(fused, training=True)
+        d_intensity_fake = self.d_intensity(fused_small, training=True)
+        adv = ops.mean(losses.generator_adversarial(d_detail_fake, d_intensity_fake))
+        l_intensity, l_detail = (ops.mean(loss) for loss in content_losses(cfg, batch, fused, fused_small))
+        g_loss = adv + cfg.content_weight * (cfg.intensity_weight * l_intensity + cfg.detail_weight * l_detail)
         # The D losses on this batch decide whether G needs extra adversarial steps.
-        d_vis_loss = ops.mean(losses.discriminator(self.d_vis(batch["vis"], training=True),
-                                                   ops.stop_gradient(d_vis_fake)))
-        d_ir_loss = ops.mean(losses.discriminator(self.d_ir(batch["ir"], training=True),
-                                                  ops.stop_gradient(d_ir_fake)))
-        logs = {"g_loss": g_loss, "g_adv": adv, "l_ir": l_ir, "l_vis": l_vis,
-                "d_vis_loss": d_vis_loss, "d_ir_loss": d_ir_loss}
+        d_detail_loss = ops.mean(losses.discriminator(self.d_detail(batch["detail"], training=True),
+                                                   ops.stop_gradient(d_detail_fake)))
+        d_intensity_loss = ops.mean(losses.discriminator(self.d_intensity(batch["intensity"], training=True),
+                                                  ops.stop_gradient(d_intensity_fake)))
+        logs = {"g_loss": g_loss, "g_adv": adv, "l_intensity": l_intensity, "l_detail": l_detail,
+                "d_detail_loss": d_detail_loss, "d_intensity_loss": d_intensity_loss}
         return (adv if adversarial_only else g_loss), logs, {}
 
     # -- the adaptive schedule (plain Python, the same on every backend) ---------------------
@@ -523,7 +541,7 @@ class DDcGAN(GAN):
         cfg = self.config
         # G is not updated while the discriminators train: fuse once, reuse for every repeat.
         fused = run("fuse").outputs["fused"]
-        for kind in ("d_vis", "d_ir"):
+        for kind in ("d_detail", "d_intensity"):
             loss = run(kind, fused)[f"{kind}_loss"]
             repeats = 1
             while loss > cfg.d_max and repeats < cfg.max_repeats:
@@ -536,7 +554,7 @@ class DDcGAN(GAN):
         if cfg.g_max_relative and self.g_loss_start == 0.0:
             self.g_loss_start = out["g_loss"]
         repeats = 1
-        while min(out["d_vis_loss"], out["d_ir_loss"]) < cfg.d_min and repeats < cfg.max_repeats:
+        while min(out["d_detail_loss"], out["d_intensity_loss"]) < cfg.d_min and repeats < cfg.max_repeats:
             out = run("g_adv")
             repeats += 1
         limit = cfg.g_max * self.g_loss_start if cfg.g_max_relative else cfg.g_max
@@ -547,27 +565,28 @@ class DDcGAN(GAN):
             repeats += 1
 
 
-GENERATOR_LOGS = ("g_loss", "g_adv", "l_ir", "l_vis", "d_vis_loss", "d_ir_loss")
+GENERATOR_LOGS = ("g_loss", "g_adv", "l_intensity", "l_detail", "d_detail_loss", "d_intensity_loss")
 
 
 def content_losses(config, batch, fused, fused_small):
-    """(intensity term, gradient term) per example: DDcGAN's L_ir and L_vis, or the salient ones."""
-    vis, ir = batch["vis"], batch["ir"]
+    """(intensity term, gradient term) per example: DDcGAN's L_ir and L_vis (here L_intensity and
+    L_detail: PET and MRI fill the same two inputs), or the salient ones."""
+    detail, intensity = batch["detail"], batch["intensity"]
     if config.content == "salient":
-        ir_up = losses.upsample_bilinear(ir, config.scale)
-        # The brighter source is chosen on a grid at least 4x coarser than the visible one, at
+        enlarged = losses.upsample_bilinear(intensity, config.scale)
+        # The brighter source is chosen on a grid at least 4x coarser than the detail image, at
         # every scale: a per-pixel max at full resolution asks for sharp seams where the
         # brighter source changes, which print as fringes on edges.
         grid = max(config.salient_grid, config.scale)
         fused_coarse = fused_small if grid == config.scale else losses.downsample(fused, grid)
-        intensity = losses.salient_intensity(fused_coarse, losses.downsample(vis, grid),
-                                             losses.downsample(ir, grid // config.scale))
-        gradient = losses.salient_gradient(fused, vis, ir_up)
-        intensity = intensity + config.overshoot_weight * losses.overshoot(fused, vis, ir_up)
-        if config.ir_fidelity_weight:
-            intensity = intensity + config.ir_fidelity_weight * losses.ir_content(fused_small, ir)
-        return intensity, gradient
-    return losses.ir_content(fused_small, ir), losses.vis_content(fused, vis)
+        term = losses.salient_intensity(fused_coarse, losses.downsample(detail, grid),
+                                        losses.downsample(intensity, grid // config.scale))
+        gradient = losses.salient_gradient(fused, detail, enlarged)
+        term = term + config.overshoot_weight * losses.overshoot(fused, detail, enlarged)
+        if config.intensity_fidelity_weight:
+            term = term + config.intensity_fidelity_weight * losses.intensity_content(fused_small, intensity)
+        return term, gradient
+    return losses.intensity_content(fused_small, intensity), losses.detail_content(fused, detail)
 
 
 def preset_metadata(config: DDcGANConfig) -> dict:

@@ -28,6 +28,16 @@ def constraint_kwargs(limit, names=("kernel", "bias")):
 
 NORM_STATISTICS = ("moving", "image")
 
+# A fusion generator's arguments under their former names (presets saved before the two inputs
+# were named detail and intensity, after the IR/visible case) -> their names now.
+RENAMED_ARGUMENTS = {"ir_upsample": "intensity_upsample",
+                     "ir_upsample_kernel": "intensity_upsample_kernel"}
+
+
+def renamed_arguments(config: dict) -> dict:
+    """A saved generator config with its arguments under their current names."""
+    return {RENAMED_ARGUMENTS.get(k, k): v for k, v in config.items()}
+
 
 def truncated_normal(stddev):
     """The released code's initializer, as a config dict (it travels in a preset's config.json)."""

@@ -18,6 +18,7 @@ import numpy as np
 from keras import layers, ops
 
 from tf_irgan import filters, losses
+from tf_irgan.models.layers import renamed_arguments
 
 # The 5-tap binomial filter of Burt and Adelson's pyramid (OpenCV's pyrDown/pyrUp).
 BINOMIAL = np.array([1, 4, 6, 4, 1], np.float32) / 16
@@ -102,7 +103,7 @@ class PyramidGenerator(keras.Model):
     E the log local energy of each source's band: the classical "stronger detail wins" rule
     made soft, plus what the level's network learns to add (it starts at zero). The base gets
     sigmoid(net_base), which starts at the average. For scale > 1 the IR is first enlarged
-    (bilinear, or bicubic: `ir_upsample`); its missing fine bands are near zero and the rule
+    (bilinear, or bicubic: `intensity_upsample`); its missing fine bands are near zero and the rule
     gives them to the visible.
 
     `brightness` > 0 adds "the brighter source wins" to every level's starting rule: the logit
@@ -114,11 +115,11 @@ class PyramidGenerator(keras.Model):
     presets trained before the option load unchanged.
     """
 
-    def __init__(self, scale=1, levels=4, filters=16, sharpness=4.0, ir_upsample="bilinear",
+    def __init__(self, scale=1, levels=4, filters=16, sharpness=4.0, intensity_upsample="bilinear",
                  brightness=0.0, **kwargs):
         super().__init__(**kwargs)
         self.scale, self.levels, self.filters = scale, levels, filters
-        self.ir_upsample = ir_upsample
+        self.intensity_upsample = intensity_upsample
         self.sharpness = float(sharpness)
         self.brightness = float(brightness)
         self.detail = [Selector(filters, name=f"detail{k}") for k in range(levels)]
@@ -141,45 +142,51 @@ class PyramidGenerator(keras.Model):
         return 2 ** self.levels * 8
 
     def call(self, inputs, training=False):
-        vis = ops.cast(inputs["vis"], "float32")
-        ir = ops.cast(inputs["ir"], "float32")
+        # The detail input (visible, MRI) and the intensity input (IR, PET); `self.detail` are
+        # the selectors of the detail bands (their name is what saved presets hold).
+        detail = ops.cast(inputs["detail"], "float32")
+        intensity = ops.cast(inputs["intensity"], "float32")
         if self.scale > 1:
-            enlarge = (losses.upsample_bicubic if self.ir_upsample == "bicubic"
+            enlarge = (losses.upsample_bicubic if self.intensity_upsample == "bicubic"
                        else losses.upsample_bilinear)
-            ir = enlarge(ir, self.scale)
-        vis_bands, vis_levels, vis_base = laplacian_bands(vis, self.levels)
-        ir_bands, ir_levels, ir_base = laplacian_bands(ir, self.levels)
+            intensity = enlarge(intensity, self.scale)
+        d_bands, d_levels, d_base = laplacian_bands(detail, self.levels)
+        i_bands, i_levels, i_base = laplacian_bands(intensity, self.levels)
         # The pyramid stays float32 under mixed precision; only the selectors' convolutions may
         # compute in bfloat16, and their logits come back to float32.
         gain = ops.cast(self.gain, "float32")
-        logit = ops.cast(self.base(ops.concatenate([vis_base, ir_base], axis=-1)), "float32")
+        logit = ops.cast(self.base(ops.concatenate([d_base, i_base], axis=-1)), "float32")
         brighter = ops.cast(self.brightness_gain, "float32") if self.brightness else None
         if brighter is not None:
-            logit = logit + brighter * (vis_base - ir_base)
+            logit = logit + brighter * (d_base - i_base)
         weight = ops.sigmoid(logit)
-        fused = weight * vis_base + (1 - weight) * ir_base
+        fused = weight * d_base + (1 - weight) * i_base
         for k in reversed(range(self.levels)):
-            v, i = vis_bands[k], ir_bands[k]
-            energy_v, energy_i = local_energy(v), local_energy(i)
-            features = ops.concatenate([v, i, energy_v / 8, energy_i / 8,
-                                        vis_levels[k], ir_levels[k]], axis=-1)
-            logit = gain * (energy_v - energy_i) + ops.cast(self.detail[k](features), "float32")
+            d, i = d_bands[k], i_bands[k]
+            energy_d, energy_i = local_energy(d), local_energy(i)
+            features = ops.concatenate([d, i, energy_d / 8, energy_i / 8,
+                                        d_levels[k], i_levels[k]], axis=-1)
+            logit = gain * (energy_d - energy_i) + ops.cast(self.detail[k](features), "float32")
             if brighter is not None:
-                logit = logit + brighter * (vis_levels[k] - ir_levels[k])
+                logit = logit + brighter * (d_levels[k] - i_levels[k])
             weight = ops.sigmoid(logit)
-            fused = pyramid_up(fused, v) + weight * v + (1 - weight) * i
+            fused = pyramid_up(fused, d) + weight * d + (1 - weight) * i
         return ops.clip(fused, 0.0, 1.0)
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "levels": self.levels,
                 "filters": self.filters, "sharpness": self.sharpness,
-                "ir_upsample": self.ir_upsample, "brightness": self.brightness}
+                "intensity_upsample": self.intensity_upsample, "brightness": self.brightness}
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(renamed_arguments(config))
 
     def build_for_inference(self):
         """Create the weights (the network is fully convolutional: any size builds it)."""
         q = 8
-        self({"vis": ops.zeros((1, q * self.scale, q * self.scale, 1)),
-              "ir": ops.zeros((1, q, q, 1))})
+        self({"detail": ops.zeros((1, q * self.scale, q * self.scale, 1)),
+              "intensity": ops.zeros((1, q, q, 1))})
 
     def macs_per_pixel(self) -> int:
         """Multiply-adds per output pixel: the selectors (level k runs on 1/4^k of the pixels)

@@ -35,7 +35,7 @@ def check_released_layout(generator) -> None:
                         "(tied 240->240 decoder kernel, new features first in the dense block)")
 
 
-def variables(generator, d_vis=None, d_ir=None) -> dict:
+def variables(generator, d_detail=None, d_intensity=None) -> dict:
     """Released name -> the Keras variable that holds it (the discriminators when given)."""
     check_released_layout(generator)
     table = {}
@@ -56,7 +56,7 @@ def variables(generator, d_vis=None, d_ir=None) -> dict:
     if generator.scale > 1:
         table[IR_DECONV] = generator.ir_up.kernel
         table["Generator/deconv_vis/deconv1/kernel"] = generator.vis_in.kernel
-    for prefix, disc in (("Discriminator1", d_vis), ("Discriminator2", d_ir)):
+    for prefix, disc in (("Discriminator1", d_detail), ("Discriminator2", d_intensity)):
         if disc is None:
             continue
         conv(f"{prefix}/conv1", disc.convs[0])
@@ -72,10 +72,10 @@ def released_scale(arrays: dict) -> int:
     return 4 if IR_DECONV in arrays else 1
 
 
-def assign(arrays: dict, generator, d_vis=None, d_ir=None, source="the released weights") -> None:
+def assign(arrays: dict, generator, d_detail=None, d_intensity=None, source="the released weights") -> None:
     """Give the networks the released values (`arrays`: canonical name -> array); every
     variable of the table must be there with its shape."""
-    table = variables(generator, d_vis, d_ir)
+    table = variables(generator, d_detail, d_intensity)
     missing = [name for name in table if name not in arrays]
     if missing:
         raise UserError(f"{source}: no {missing[0]} ({len(missing)} of {len(table)} variables "

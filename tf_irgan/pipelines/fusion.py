@@ -181,7 +181,7 @@ def fuse_tensor(model, vis, ir, scale: int):
 
     height, width = tf.shape(vis)[1], tf.shape(vis)[2]
     aligned = align_ir_tensor((height, width), ir, scale)
-    fused = model({"vis": pad_to_multiple(vis, scale), "ir": aligned}, training=False)
+    fused = model({"detail": pad_to_multiple(vis, scale), "intensity": aligned}, training=False)
     return tf.clip_by_value(fused[:, :height, :width, :], 0.0, 1.0)
 
 
@@ -291,8 +291,8 @@ def run_generator(model, vis, ir, scale: int, tile: int = TILE, margin: int | No
         fused_band = np.empty((min(tile_h, full_h - y), full_w), np.float32)
         for x in starts_x:
             x0, x1 = max(0, x - margin), min(full_w, x + tile_w + margin)
-            batch = {"vis": tf.constant(band[None, :, x0:x1, None]),
-                     "ir": tf.constant(ir_band[None, :, x0 // scale:x1 // scale, None])}
+            batch = {"detail": tf.constant(band[None, :, x0:x1, None]),
+                     "intensity": tf.constant(ir_band[None, :, x0 // scale:x1 // scale, None])}
             fused = _compiled(model)(batch).numpy()[0, :, :, 0]
             fused_band[:, x:x + tile_w] = fused[y - y0:y - y0 + tile_h, x - x0:x - x0 + tile_w]
         if y < height:
@@ -349,7 +349,7 @@ def _compiled(model):
         spec = tf.TensorSpec([None, None, None, 1], tf.float32)
         _INFERENCE[model] = tf.function(
             lambda batch: tf.cast(model(batch, training=False), tf.float32),
-            input_signature=[{"vis": spec, "ir": spec}])
+            input_signature=[{"detail": spec, "intensity": spec}])
     return _INFERENCE[model]
 
 
