@@ -350,3 +350,35 @@ def test_presets_lists_the_spect_preset_with_its_data():
     assert result.exit_code == 0
     block = result.output.split("ddcgan-mri-spect\n", 1)[1].split("\n\n")[0]
     assert "mri-spect" in block and "spect_mri_harvard/train" in block
+
+
+def _first_pairs(shared_data, detail, intensity, count):
+    folder = shared_data / detail
+    names = sorted(p.name for p in folder.iterdir())[:count]
+    return [(folder / n, shared_data / intensity / n) for n in names]
+
+
+@pytest.mark.parametrize("detail, intensity, expected", [
+    ("pet_mri_harvard/test/MRI", "pet_mri_harvard/test/PET", "mri-pet"),
+    ("spect_mri_harvard/test/MRI", "spect_mri_harvard/test/SPECT", "mri-pet"),   # color, unnamed
+    ("ct_mri_harvard/test/MRI", "ct_mri_harvard/test/CT", "mri-ct"),
+    ("roadscene/vi", "roadscene/ir", None), ("tno/vi", "tno/ir", None), ("roadscene/ir", "roadscene/vi", None)])
+def test_medical_pairs_are_told_from_camera_pairs_by_their_content(shared_data, detail, intensity, expected):
+    from tf_irgan.modalities import modality_of_images
+    for first, second in _first_pairs(shared_data, detail, intensity, 6):
+        second = second if second.exists() else next(second.parent.glob(second.stem + ".*"))
+        assert modality_of_images(first, second)[0] == expected, (first, second)
+
+
+def test_fuse_tells_a_pet_pair_in_unnamed_folders_by_content(shared_data, tmp_path):
+    import shutil
+    (first, second), = _first_pairs(shared_data, "spect_mri_harvard/test/MRI",
+                                    "spect_mri_harvard/test/SPECT", 1)
+    a, b = tmp_path / "a.png", tmp_path / "spect-slice.png"   # the file's name says SPECT
+    shutil.copy(first, a)
+    shutil.copy(second, b)
+    result = CliRunner().invoke(cli, ["fuse", str(a), str(b), "-o", str(tmp_path / "f.png")])
+    assert result.exit_code == 0, result.output
+    assert "fused as mri-spect" in result.output and "ddcgan-mri-spect" in result.output
+    fused = read_image(tmp_path / "f.png")
+    assert fused.ndim == 3 and np.ptp(fused, axis=-1).max() > 0.2   # the SPECT's color kept

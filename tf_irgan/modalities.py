@@ -90,3 +90,62 @@ def detect_modality(data) -> str | None:
     if not path.is_dir():
         return None
     return next((name for name in MEDICAL if subfolders(path, MODALITIES[name])[0] is not None), None)
+
+
+# What a medical pair looks like when nothing names it (`fuse` on two files in folders named for
+# neither): two slices on the same black background. At least a fifth of each image is near
+# black (at most 2 % of its range), those backgrounds are largely the same pixels, and the first
+# image is gray. Camera pairs fail this at once: their frames are filled (a black border of a
+# few rows is far from a fifth, and is not shared by the other camera). Images larger than
+# MEDICAL_MAX_SIDE are camera frames, never decoded for this.
+MEDICAL_MAX_SIDE = 1024
+BACKGROUND_LEVEL, BACKGROUND_SHARE, BACKGROUND_OVERLAP = 0.02, 0.2, 0.4
+# Pseudo-color (PET, SPECT): the foreground's mean (max - min) over the channels, in [0, 1].
+PSEUDO_COLOR = 0.1
+
+
+def modality_of_images(first, second) -> tuple[str | None, str]:
+    """(modality, why) for a pair of image files by their content: "mri-pet" for a gray slice
+    beside a pseudo-color one ("mri-spect" when the second file's name says SPECT), "mri-ct"
+    beside a gray one, (None, "") for anything else (IR/visible, the default)."""
+    import re
+
+    import numpy as np
+
+    from tf_irgan.images import header_size, read_image
+
+    sizes = [header_size(Path(p)) if Path(p).is_file() else None for p in (first, second)]
+    if None in sizes or max(max(s) for s in sizes) > MEDICAL_MAX_SIDE:
+        return None, ""
+    try:
+        images = [read_image(p, None, None, "") for p in (first, second)]
+    except UserError:
+        return None, ""   # the fusion itself names what is wrong with the file
+    if images[0].ndim == 3 and not _gray(images[0]):
+        return None, ""
+    backgrounds = []
+    for image in images:
+        level = image.mean(axis=-1) if image.ndim == 3 else image
+        backgrounds.append(level <= BACKGROUND_LEVEL)
+    if backgrounds[0].shape != backgrounds[1].shape:
+        import cv2
+        backgrounds[1] = cv2.resize(backgrounds[1].astype(np.uint8), backgrounds[0].shape[::-1],
+                                    interpolation=cv2.INTER_NEAREST).astype(bool)
+    shares = [float(b.mean()) for b in backgrounds]
+    both, either = backgrounds[0] & backgrounds[1], backgrounds[0] | backgrounds[1]
+    if min(shares) < BACKGROUND_SHARE or both.sum() < BACKGROUND_OVERLAP * either.sum():
+        return None, ""
+    second_image = images[1]
+    colored = second_image.ndim == 3 and not _gray(second_image) and float(
+        np.ptp(second_image, axis=-1)[~backgrounds[1]].mean()) >= PSEUDO_COLOR
+    why = (f"{shares[0]:.0%} and {shares[1]:.0%} of the two images are black background, "
+           f"{'the second in pseudo-color' if colored else 'both gray'}")
+    if not colored:
+        return "mri-ct", why
+    words = set(re.split(r"[^a-z]+", Path(second).stem.lower()))
+    return ("mri-spect" if "spect" in words else "mri-pet"), why
+
+
+def _gray(image) -> bool:
+    import numpy as np
+    return bool(np.abs(image - image[..., :1]).max() <= 1 / 255)

@@ -124,11 +124,18 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
         manifest = check_manifest(out_dir, overwrite)
     check_outputs([out for *_, out in jobs], overwrite, int(bit_depth))
     if modality is None and preset is None:
-        from tf_irgan.modalities import modality_of_folder
+        from tf_irgan.modalities import modality_of_folder, modality_of_images
         modality = modality_of_folder(Path(ir_dir) if ir_dir else Path(ir).parent)
         if modality:
             click.echo(f"note: fused as {modality} (the second images' folder is named so); "
                        "--modality ir-vis says otherwise", err=True)
+        elif jobs:
+            # Folders named for neither: the first pair's content says (one modality per run).
+            modality, why = modality_of_images(*jobs[0][:2])
+            if modality:
+                other = "mri-spect" if modality == "mri-pet" else "mri-pet" if modality == "mri-spect" else None
+                click.echo(f"note: fused as {modality}: {why}; --modality "
+                           f"{other + ' or ' if other else ''}ir-vis says otherwise", err=True)
     check_not_inputs([out for *_, out in jobs], [p for job in jobs for p in job[:2]])
     check_headers(p for job in jobs for p in job[:2])   # before a model takes memory
     if method == "ddcgan":
@@ -195,7 +202,8 @@ def presets():
         return
     for preset in found:
         meta = preset.metadata
-        source = (meta.get("data_source") or {}).get("vis_dir")
+        folders = meta.get("data_source") or {}
+        source = folders.get("detail_dir") or folders.get("vis_dir")   # vis_dir: before 0.5
         data = f"{meta.get('data', '?')}" + (f" (from {source})" if source else "")
         what = (f"{preset.modality}, scale {preset.scale}x" if preset.task == "fusion"
                 else f"direction {meta.get('direction', '?')}")
