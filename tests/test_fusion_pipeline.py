@@ -318,3 +318,31 @@ def test_writing_integers_leaves_them_as_they_were(tmp_path):
     write_image(tmp_path / "a.png", image)
     np.testing.assert_array_equal(image, kept)
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "a.png"))[..., ::-1], kept)
+
+
+@pytest.mark.parametrize("method", ["average", "max"])
+def test_pixelwise_baselines_fuse_a_band_at_a_time_to_the_same_pixels(method, tmp_path, monkeypatch):
+    """`--method average|max` on a file: bands of rows (bounded memory, issue 30), the same
+    result as the whole-image computation of the baseline, its color put back."""
+    import cv2
+
+    from tf_irgan import baselines, rows
+    from tf_irgan.color import COLOR_SPACES
+    from tf_irgan.images import decode_image, quantized
+
+    monkeypatch.setattr(rows, "BAND_PIXELS", 130 * 7)   # bands of 7 rows
+    rng = np.random.default_rng(4)
+    vis = (rng.random((60, 130, 3)) * 255).astype(np.uint8)
+    ir = (rng.random((60, 130)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "v.png"), vis[..., ::-1])
+    cv2.imwrite(str(tmp_path / "i.png"), ir)
+    calls = []
+    original = baselines.METHODS[method]
+    monkeypatch.setitem(baselines.METHODS, method, lambda a, b: calls.append(len(a)) or original(a, b))
+    banded = fuse_images(decode_image(tmp_path / "v.png"), decode_image(tmp_path / "i.png"),
+                         method=method, bit_depth=8)
+    space = COLOR_SPACES["ycbcr"]
+    vis_f = vis / np.float32(255)
+    expected = space.restore_color(original(space.luminance(vis_f), ir / np.float32(255)), vis_f)
+    assert len(calls) >= 8 and banded.image.dtype == np.uint8
+    np.testing.assert_array_equal(banded.image, quantized(np.clip(expected, 0, 1)))

@@ -72,6 +72,9 @@ METHODS = {
     "max": maximum,
     "laplacian": laplacian_pyramid,
 }
+# Those whose result at a pixel depends on that pixel alone: `fuse` runs them a band of rows at
+# a time on large images.
+PER_PIXEL = ("average", "max")
 
 
 class LinearMap:

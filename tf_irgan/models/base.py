@@ -4,7 +4,8 @@ A model module defines a config dataclass (subclass of `Config`) with its named 
 networks, and a subclass of `GAN` that declares:
 
 - `task` ("fusion" | "translation"), `input_roles` and `output_role`: what the inference
-  pipeline feeds the generator and what it returns (fusion: {"detail", "intensity"} -> "fused");
+  pipeline feeds the generator and what it returns (fusion: the generator takes {"detail",
+  "intensity"}; its roles are the modality's, "vis" and "ir" by default -> "fused");
 - `config(name, **overrides)` and `config_names()`: the named hyper-parameter sets;
   `options()` and `config_from_options(options)`: the model's own `train` options;
 - `networks()` (name -> Keras network; `generator` is the one presets keep) and
@@ -165,7 +166,7 @@ class GAN:
     """Base class of the registered GAN models (see the module docstring for the contract)."""
 
     task = "fusion"
-    input_roles = ("detail", "intensity")
+    input_roles = ("vis", "ir")   # a fusion model's by its modality (DDcGAN: `modalities`)
     output_role = "fused"
     config_class = Config
     # Former name -> name of a network, an optimizer or a log: checkpoints and history.csv

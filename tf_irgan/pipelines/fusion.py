@@ -460,32 +460,42 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
             loaded = _load_fusion_preset(default_preset(ratio, ir_name, vis_name), precision)
         check_serves(loaded.scale, ratio, loaded.name, ir_name, kind.labels, notes,
                      same_size=ir_g.shape == vis_y.shape)
+    banded = not stretch and (not in_color or colored.shape[:2] == vis_y.shape)
+    if banded:
+        # A band of rows at a time from the fusion to the output's integers.
+        out = np.empty(colored.shape if in_color else vis_y.shape,
+                       np.float32 if bit_depth is None else _INTEGERS[bit_depth])
+
+        def finish(top, rows):
+            if loaded is not None:
+                check_finite(rows, loaded, vis_name)
+            for start, end in _sub_bands(top, top + len(rows), rows.shape[1]):
+                part = np.clip(rows[start - top:end - top], 0.0, 1.0)
+                if in_color:
+                    part = space.restore_color(part, colored.rows(start, end))
+                out[start:end] = part if bit_depth is None else quantized(part, bit_depth)
+    if method == "ddcgan":
         small = ir_g
         if ir_g.shape != ir_grid(*vis_y.shape, loaded.scale)[0]:   # small: resampled whole
             small = align_ir(vis_y.shape, ir_g.whole(), loaded.scale, notes, ir_name, kind.labels)
-        if not stretch and (not in_color or colored.shape[:2] == vis_y.shape):
-            # A band of rows at a time from the generator to the output's integers.
-            out = np.empty(colored.shape if in_color else vis_y.shape,
-                           np.float32 if bit_depth is None else _INTEGERS[bit_depth])
-
-            def finish(top, rows):
-                check_finite(rows, loaded, vis_name)
-                for start, end in _sub_bands(top, top + len(rows), rows.shape[1]):
-                    part = np.clip(rows[start - top:end - top], 0.0, 1.0)
-                    if in_color:
-                        part = space.restore_color(part, colored.rows(start, end))
-                    out[start:end] = part if bit_depth is None else quantized(part, bit_depth)
+        if banded:
             run_generator(loaded.model, vis_y, small, loaded.scale, sink=finish)
             return result(out, loaded.name)
         fused, used = run_generator(loaded.model, vis_y, small, loaded.scale), loaded.name
         check_finite(fused, loaded, vis_name)
     else:
-        from tf_irgan.baselines import METHODS
+        from tf_irgan.baselines import METHODS, PER_PIXEL
         if method not in METHODS:
             raise UserError(f"--method {method}: use ddcgan or one of {', '.join(METHODS)}")
         if preset_name:
             raise UserError(f"--preset applies to --method ddcgan, not {method} (--checkpoint is "
                             "its old name)")
+        if banded and method in PER_PIXEL and ir_g.shape == vis_y.shape:
+            # Pixel by pixel: each band alone gives its rows of the result.
+            height, width = vis_y.shape
+            for top, bottom in _sub_bands(0, height, width):
+                finish(top, METHODS[method](vis_y.rows(top, bottom), ir_g.rows(top, bottom)))
+            return result(out, None)
         vis_y, ir_g = vis_y.whole(), ir_g.whole()
         if ir_g.shape != vis_y.shape:
             import cv2
