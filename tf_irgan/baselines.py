@@ -72,9 +72,12 @@ METHODS = {
     "max": maximum,
     "laplacian": laplacian_pyramid,
 }
-# Those whose result at a pixel depends on that pixel alone: `fuse` runs them a band of rows at
-# a time on large images.
-PER_PIXEL = ("average", "max")
+# How `fuse` runs each a band of rows at a time on large images: (unit, margin), the band's
+# first row on a multiple of `unit` (where the whole image's pyramid samples) and `margin` rows
+# of context above and below, past the reach of the filters (the pyramid's 5x5 kernels, down
+# and up four levels: under 64 rows). Each band then gives exactly its rows of the whole
+# image's result.
+BANDED = {"average": (1, 0), "max": (1, 0), "laplacian": (16, 128)}
 
 
 class LinearMap:

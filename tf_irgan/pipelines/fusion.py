@@ -300,6 +300,22 @@ def run_generator(model, vis, ir, scale: int, tile: int = TILE, margin: int | No
     return out
 
 
+def run_by_bands(function, first, second, unit: int, margin: int, sink) -> None:
+    """`function(first_rows, second_rows)` on full-width bands of rows of two same-size images
+    (`GrayRows` or arrays), each band starting on a multiple of `unit` with `margin` rows of
+    context above and below; each band's own rows of the result go to `sink(top, rows)`."""
+    from tf_irgan.rows import band_rows
+
+    first, second = _rows_of(first), _rows_of(second)
+    height, width = first.shape
+    step = max(unit, band_rows(width) // unit * unit)
+    margin += -margin % unit
+    for top in range(0, height, step):
+        y0, y1 = max(0, top - margin), min(height, top + step + margin)
+        rows = function(first.rows(y0, y1), second.rows(y0, y1))
+        sink(top, rows[top - y0:min(height, top + step) - y0])
+
+
 def _rows_of(image):
     return image if hasattr(image, "rows") else ImageRows.of(image)
 
@@ -484,17 +500,14 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
         fused, used = run_generator(loaded.model, vis_y, small, loaded.scale), loaded.name
         check_finite(fused, loaded, vis_name)
     else:
-        from tf_irgan.baselines import METHODS, PER_PIXEL
+        from tf_irgan.baselines import BANDED, METHODS
         if method not in METHODS:
             raise UserError(f"--method {method}: use ddcgan or one of {', '.join(METHODS)}")
         if preset_name:
             raise UserError(f"--preset applies to --method ddcgan, not {method} (--checkpoint is "
                             "its old name)")
-        if banded and method in PER_PIXEL and ir_g.shape == vis_y.shape:
-            # Pixel by pixel: each band alone gives its rows of the result.
-            height, width = vis_y.shape
-            for top, bottom in _sub_bands(0, height, width):
-                finish(top, METHODS[method](vis_y.rows(top, bottom), ir_g.rows(top, bottom)))
+        if banded and method in BANDED and ir_g.shape == vis_y.shape:
+            run_by_bands(METHODS[method], vis_y, ir_g, *BANDED[method], sink=finish)
             return result(out, None)
         vis_y, ir_g = vis_y.whole(), ir_g.whole()
         if ir_g.shape != vis_y.shape:
