@@ -273,3 +273,64 @@ def test_sequences_that_cannot_be_one_stream_are_refused_before_harm(pair, tmp_p
     one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence",
                         "-o", tmp_path / "b.mkv"]), "two images named frame1")
     assert not list(tmp_path.glob("*.mkv*"))
+
+
+def test_streams_at_different_rates_are_paired_by_time(pair, tmp_path):
+    """--pair-by time: a 10 frames/s IR beside a 30 frames/s visible stream: each visible frame
+    with the IR frame nearest in time (each IR frame serves three), fused as that still pair."""
+    vis, _ = _frames(pair, 10, noise=0)
+    _, ir = _frames(pair, 9, pan=6, noise=0)   # the IR pans as fast per frame: a third the rate
+    ir = ir[:3]
+    vis_path, ir_path = _write(tmp_path / "vis.mkv", vis, fps=30), _write(tmp_path / "ir.mkv", ir, fps=10)
+    out = tmp_path / "fused.mkv"
+    one_line_error(run(["fuse", vis_path, ir_path, "-o", out]), "30 frames/s", "--pair-by time")
+    result = run(["fuse", vis_path, ir_path, "-o", out, "--pair-by", "time", "--method", "average"])
+    assert result.exit_code == 0, result.output
+    assert "paired by time: 9 visible frames with 3 IR frames" in result.output
+    assert "visible frames left out, with no IR frame within reach: 1" in result.output
+    assert "0 before the IR stream begins, 1 after it ends" in result.output
+    rows = list(csv.DictReader((tmp_path / "fused.mkv.csv").open()))
+    # visible t = 0, 1/30, ... 0.3; IR t = 0, 0.1, 0.2: the nearest, within 0.075 s (0.3 is not)
+    assert [(int(r["frame"]), int(r["ir_frame"])) for r in rows] == [
+        (0, 0), (1, 0), (2, 1), (3, 1), (4, 1), (5, 2), (6, 2), (7, 2), (8, 2)]
+    fused = _read(out)
+    assert len(fused) == 9
+    for number, ir_number in ((2, 1), (7, 2)):
+        still = fuse_images(vis[number][..., ::-1] / 255.0, ir[ir_number] / 255.0, method="average").image
+        expected = np.round(np.clip(still, 0, 1) * 255)[..., ::-1]
+        assert np.abs(fused[number].astype(np.float32) - expected).mean() < 0.6
+
+
+def test_frame_folders_named_by_their_times_are_paired_by_time(pair, tmp_path):
+    """Frame files named by times (a ROS export's nanoseconds, say): an IR stream that starts
+    later and drops a frame; visible frames without an IR frame near them are left out, said."""
+    vis, ir = _frames(pair, 10, noise=0)
+    start = 1_650_000_000_000_000_000
+    step = 40_000_000   # 25 frames/s in nanoseconds
+    vis_dir = tmp_path / "vis"
+    vis_dir.mkdir()
+    for k, frame in enumerate(vis):
+        cv2.imwrite(str(vis_dir / f"{start + k * step}.png"), frame)
+    ir_dir = tmp_path / "ir"
+    ir_dir.mkdir()
+    for k in (2, 3, 4, 7, 8, 9):   # begins two frames late, 5 and 6 dropped; 3 ms of jitter
+        cv2.imwrite(str(ir_dir / f"{start + k * step + 3_000_000}.png"), ir[k])
+    out = tmp_path / "fused"
+    result = run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence", "--out-dir", out,
+                  "--pair-by", "time", "--method", "average"])
+    assert result.exit_code == 0, result.output
+    assert "2 before the IR stream begins, 0 after it ends, 2 in its gaps" in result.output
+    rows = list(csv.DictReader((out / "frames.csv").open()))
+    assert [(int(r["frame"]), int(r["ir_frame"])) for r in rows] == [
+        (2, 0), (3, 1), (4, 2), (7, 3), (8, 4), (9, 5)]
+    written = cv2.imread(str(out / f"{start + 7 * step}.png"))
+    still = fuse_images(vis[7][..., ::-1] / 255.0, ir[7] / 255.0, method="average").image
+    assert np.abs(written.astype(np.float32) - np.round(np.clip(still, 0, 1) * 255)[..., ::-1]).mean() < 0.6
+    # A frame whose name holds no time, and times that go back, are refused before any work.
+    (ir_dir / "still.png").write_bytes((ir_dir / f"{start + 2 * step + 3_000_000}.png").read_bytes())
+    one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence", "-o",
+                        tmp_path / "x.mkv", "--pair-by", "time"]), "still.png", "holds no number")
+    (ir_dir / "still.png").rename(ir_dir / "a1.png")
+    one_line_error(run(["fuse", "--vis-dir", vis_dir, "--ir-dir", ir_dir, "--sequence", "-o",
+                        tmp_path / "x.mkv", "--pair-by", "time"]), "not after the frame before it")
+    assert not (tmp_path / "x.mkv").exists()

@@ -56,13 +56,17 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
               help="--vis-dir and --ir-dir hold numbered frames of two streams (paired in name "
                    "order, fused as a video is: one intensity mapping, registration once, still "
                    "regions steadied); write a video (-o OUT.mp4) or frames (--out-dir D).")
+@click.option("--pair-by", type=click.Choice(["index", "time"]), default="index", show_default=True,
+              help="Videos and --sequence: pair the n-th frames of the two streams, or each "
+                   "visible frame with the IR frame nearest in time (streams at different rates; "
+                   "frame files named by their times, e.g. 1650000000.125.png).")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True),
               help="--sequence: the frames' rate, for the output video and the CSV's seconds "
                    "(default 25).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modality, color_space,
          stretch, ir_range, vis_range, register, register_fallback, precision, bit_depth,
-         side_by_side, start, frames, sequence, fps, overwrite):
+         side_by_side, start, frames, sequence, pair_by, fps, overwrite):
     """Fuse a visible image VIS with an infrared image IR (or two folders of pairs).
 
     MRI/PET: pass the MRI as VIS and the color PET as IR with an MRI/PET preset, e.g.
@@ -97,14 +101,16 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
                                 "either -o OUT.mp4 (a video) or --out-dir D (fused frames)")
             return _fuse_videos(vis_dir, ir_dir, output or out_dir, preset, method, gray,
                                 register or register_fallback, precision, side_by_side, start,
-                                frames, overwrite, fps=fps, sequence=True, ranges=ranges)
+                                frames, overwrite, fps=fps, sequence=True, ranges=ranges,
+                                pair_by=pair_by)
         if fps is not None:
             raise UserError("--fps applies to --sequence (a video carries its own rate)")
         return _fuse_videos(vis, ir, output, preset, method, gray, register or register_fallback,
-                            precision, side_by_side, start, frames, overwrite, ranges=ranges)
-    if side_by_side or start or frames or fps is not None:
-        raise UserError("--side-by-side, --start, --frames and --fps apply to videos (VIS and IR "
-                        "given as .mp4, .avi, .mkv or .mov) and --sequence")
+                            precision, side_by_side, start, frames, overwrite, ranges=ranges,
+                            pair_by=pair_by)
+    if side_by_side or start or frames or fps is not None or pair_by != "index":
+        raise UserError("--side-by-side, --start, --frames, --pair-by and --fps apply to videos "
+                        "(VIS and IR given as .mp4, .avi, .mkv or .mov) and --sequence")
     single = vis is not None or ir is not None
     batch = any(x is not None for x in (vis_dir, ir_dir, out_dir))
     if single == batch:
@@ -217,7 +223,7 @@ def presets():
 
 
 def _fuse_videos(vis, ir, output, preset, method, gray, register, precision, side_by_side, start,
-                 frames, overwrite, fps=None, sequence=False, ranges=None):
+                 frames, overwrite, fps=None, sequence=False, ranges=None, pair_by="index"):
     """`fuse VIS_VIDEO IR_VIDEO -o OUT_VIDEO` (or `--sequence` frame folders): the two streams
     fused frame by frame."""
     import sys
@@ -255,7 +261,8 @@ def _fuse_videos(vis, ir, output, preset, method, gray, register, precision, sid
     stream = FusionStream(preset, method, register=register, gray=gray, precision=precision,
                           ranges=ranges)
     record = fuse_videos(vis, ir, output, stream, start=start, frames=frames,
-                         side_by_side=side_by_side, overwrite=overwrite, progress=progress, fps=fps)
+                         side_by_side=side_by_side, overwrite=overwrite, progress=progress, fps=fps,
+                         pair_by=pair_by)
     for note in record.notes:
         click.echo(f"note: {note}", err=True)
     flicker = record.flicker

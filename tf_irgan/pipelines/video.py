@@ -44,6 +44,11 @@ RECHECK_EVERY = 250          # frames between registration checks (10 s at 25 fr
 MOVED = 2.0                  # px: a new confident registration this far away replaces the old
 RATE_TOLERANCE = 0.001       # relative difference of two frame rates taken as the same
 QUEUE = 8                    # frames decoded ahead / waiting to be encoded
+PAIRINGS = ("index", "time")  # how the frames of two streams are paired (`fuse_videos`)
+# --pair-by time: a visible frame is fused only with an IR frame at most this many of the
+# streams' typical frame intervals (the longer of the two medians) away from it; a shorter
+# reach would drop frames at every rate jitter, a longer one would pair across a gap.
+PAIR_REACH = 0.75
 STEADY = 0.5                 # weight of a new frame where the scene is still (`FusionStream`)
 CHANNEL_MEAN = np.full((1, 3), 1 / 3, np.float32)   # cv2.transform: (H, W, 3) -> their mean
 
@@ -332,9 +337,9 @@ def _check_streams(vis_path, ir_path, vis_info, ir_info, start, frames) -> int:
     (_, vis_fps, vis_count), (_, ir_fps, ir_count) = vis_info, ir_info
     if vis_fps and ir_fps and abs(vis_fps - ir_fps) > RATE_TOLERANCE * max(vis_fps, ir_fps):
         raise UserError(f"{vis_path} runs at {vis_fps:g} frames/s and {ir_path} at {ir_fps:g} frames/s: "
-                        f"frames paired by index would drift apart; resample one to the other's "
-                        f"rate first, e.g. ffmpeg -i {ir_path} -r {vis_fps:g} ir-{vis_fps:g}fps"
-                        f"{Path(ir_path).suffix}")
+                        f"frames paired by index would drift apart; pair them by time with "
+                        f"--pair-by time, or resample one to the other's rate first, e.g. "
+                        f"ffmpeg -i {ir_path} -r {vis_fps:g} ir-{vis_fps:g}fps{Path(ir_path).suffix}")
     available = min(vis_count, ir_count) - start
     if start < 0 or available <= 0:
         raise UserError(f"--start {start}: the videos hold {vis_count} and {ir_count} frames; "
@@ -351,16 +356,89 @@ def _check_streams(vis_path, ir_path, vis_info, ir_info, start, frames) -> int:
     return frames
 
 
+def _frame_times(path, info) -> np.ndarray:
+    """Each frame's time: a video's from its frame rate (seconds), a frame folder's from the
+    last number in each file name (in the names' own unit: only differences matter)."""
+    import re
+
+    capture, fps, count = info
+    if isinstance(capture, FrameFolder):
+        times = []
+        for frame in capture.paths:
+            numbers = re.findall(r"\d+(?:\.\d+)?", frame.stem)
+            if not numbers:
+                raise UserError(f"{frame}: --pair-by time reads each frame's time from its file "
+                                "name (e.g. 1650000000.125.png); this one holds no number")
+            times.append(float(numbers[-1]))
+        times = np.asarray(times)
+        back = np.flatnonzero(np.diff(times) <= 0)
+        if len(back):
+            raise UserError(f"{capture.paths[back[0] + 1]}: its time {times[back[0] + 1]:g} is not "
+                            f"after the frame before it ({capture.paths[back[0]].name}); --pair-by "
+                            "time needs times that grow in name order")
+        return times
+    if not fps:
+        raise UserError(f"{path}: carries no frame rate, so its frames have no times; pair by "
+                        "index (--pair-by index)")
+    return np.arange(count) / fps
+
+
+def time_plan(vis_times, ir_times, start, frames, vis_path, ir_path) -> tuple[list, list]:
+    """([(visible frame, IR frame)], notes): from visible frame `start` on, each visible frame
+    with the IR frame nearest to it in time; visible frames with no IR frame within reach
+    (`PAIR_REACH`: before the IR stream begins, after it ends, in its gaps) are left out and
+    counted in the notes. `frames` limits the pairs."""
+    vis_times, ir_times = np.asarray(vis_times, float), np.asarray(ir_times, float)
+    if start >= len(vis_times):
+        raise UserError(f"--start {start}: {vis_path} holds {len(vis_times)} frames; start within it")
+    intervals = [np.median(np.diff(t)) for t in (vis_times, ir_times) if len(t) > 1]
+    reach = PAIR_REACH * max(intervals) if intervals else np.inf
+    wanted = vis_times[start:]
+    following = np.searchsorted(ir_times, wanted)   # the first IR frame at or after each
+    below = np.clip(following - 1, 0, len(ir_times) - 1)
+    above = np.clip(following, 0, len(ir_times) - 1)
+    nearest = np.where(np.abs(ir_times[below] - wanted) <= np.abs(ir_times[above] - wanted),
+                       below, above)
+    close = np.abs(ir_times[nearest] - wanted) <= reach
+    if not close.any():
+        raise UserError(f"{vis_path} and {ir_path}: no visible frame has an IR frame within "
+                        f"{reach:g} of its time (visible {wanted[0]:g} to {wanted[-1]:g}, IR "
+                        f"{ir_times[0]:g} to {ir_times[-1]:g}): the recordings do not overlap in "
+                        "time; check the times, or pair by index (--pair-by index)")
+    plan = [(start + k, int(nearest[k])) for k in np.flatnonzero(close)]
+    if frames is not None:
+        if frames > len(plan):
+            raise UserError(f"--frames {frames}: from --start {start} only {len(plan)} visible "
+                            "frames have an IR frame near them in time")
+        plan = plan[:frames]
+    used = len({i for _, i in plan})
+    notes = [f"paired by time: {len(plan)} visible frames with {used} IR frames, each the nearest "
+             f"in time (at most {reach:.3g} apart)"]
+    left = np.flatnonzero(~close)
+    if len(left):
+        first, last = np.flatnonzero(close)[[0, -1]]
+        before, beyond = int((left < first).sum()), int((left > last).sum())
+        notes.append(f"visible frames left out, with no IR frame within reach: {len(left)} "
+                     f"({before} before the IR stream begins, {beyond} after it ends, "
+                     f"{len(left) - before - beyond} in its gaps)")
+    return plan, notes
+
+
 def fuse_videos(vis_path, ir_path, output, stream: FusionStream, start: int = 0,
                 frames: int | None = None, side_by_side: bool = False, overwrite: bool = False,
-                progress=None, fps: float | None = None) -> VideoRecord:
+                progress=None, fps: float | None = None, pair_by: str = "index") -> VideoRecord:
     """Fuse two streams frame by frame into `output`. A stream is a video file or a folder of
     numbered frames (`FrameFolder`); the output is a video (its suffix picks the container) or,
     for a path without a video suffix, a folder of PNG frames named as the visible frames (or
     numbered, from videos). A CSV of every frame (index, seconds, registration confidence,
     notes) is written beside a video as OUTPUT.csv, inside a frame folder as frames.csv.
     `fps`: the rate of frame folders, which carry none (default 25); the rate of videos is
-    their own. `progress(done, total, frames_per_second)` is called after every frame."""
+    their own. `progress(done, total, frames_per_second)` is called after every frame.
+
+    `pair_by` "index" pairs the n-th frames of the two streams (their rates and lengths must
+    agree); "time" pairs each visible frame with the IR frame nearest to it in time (`time_plan`):
+    streams at different rates (a 9 frames/s thermal core beside a 30 frames/s camera), or
+    frame folders whose file names carry times (1650000000.125.png, ROS-style nanoseconds)."""
     import cv2
 
     from tf_irgan.files import check_outputs
@@ -384,14 +462,22 @@ def fuse_videos(vis_path, ir_path, output, stream: FusionStream, start: int = 0,
     vis_info, ir_info = _open(vis_path, "visible"), _open(ir_path, "IR")
     captures = [vis_info[0], ir_info[0]]
     try:
-        total = _check_streams(vis_path, ir_path, vis_info, ir_info, start, frames)
-        for capture in captures:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-        rate = vis_info[1] or ir_info[1] or fps or DEFAULT_FPS
-        names = ([p.stem for p in captures[0].paths[start:start + total]]
+        if pair_by not in PAIRINGS:
+            raise UserError(f"--pair-by {pair_by}: use {' or '.join(PAIRINGS)}")
+        if pair_by == "index":
+            total = _check_streams(vis_path, ir_path, vis_info, ir_info, start, frames)
+            plan = [(start + k, start + k) for k in range(total)]
+        else:
+            plan, said = time_plan(_frame_times(vis_path, vis_info), _frame_times(ir_path, ir_info),
+                                   start, frames, vis_path, ir_path)
+            stream.notes.extend(said)
+        for capture, first in zip(captures, plan[0]):
+            capture.set(cv2.CAP_PROP_POS_FRAMES, first)
+        rate = vis_info[1] or (ir_info[1] if pair_by == "index" else 0) or fps or DEFAULT_FPS
+        names = ([captures[0].paths[v].stem for v, _ in plan]
                  if isinstance(captures[0], FrameFolder) else None)
-        return _run(captures, total, rate, output, table, stream, side_by_side, overwrite,
-                    progress, vis_path, ir_path, start, names)
+        return _run(captures, plan, rate, output, table, stream, side_by_side, overwrite,
+                    progress, vis_path, ir_path, names)
     finally:
         for capture in captures:
             capture.release()
@@ -421,8 +507,8 @@ class _FrameWriter:
         pass
 
 
-def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, progress,
-         vis_path, ir_path, start, names=None) -> VideoRecord:
+def _run(captures, plan, fps, output, table, stream, side_by_side, overwrite, progress,
+         vis_path, ir_path, names=None) -> VideoRecord:
     import cv2
 
     # FFmpeg's per-frame warnings (a full disk repeats one per frame) would bury the one-line
@@ -439,26 +525,33 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
 
     stopping = threading.Event()
 
+    total = len(plan)
+
     def read():   # decodes ahead while the model runs
+        # Each stream is read forward to the frame the plan names; an IR frame nearest to
+        # several visible ones (a slower IR stream) is decoded once and given to each.
+        at = [plan[0][0] - 1, plan[0][1] - 1]
+        current = [None, None]
         try:
-            for number in range(total):
+            for number, wanted in enumerate(plan):
                 if stopping.is_set():
                     break
-                grabbed = [capture.read() for capture in captures]
-                if not all(ok for ok, _ in grabbed):
-                    which = vis_path if not grabbed[0][0] else ir_path
-                    failure.append(UserError(f"{which}: frame {start + number} cannot be decoded "
-                                             f"(the file ends early or is damaged); fuse fewer "
-                                             f"frames with --frames {number}" if number else
-                                             f"{which}: no frame could be decoded"))
-                    break
-                pairs.put((grabbed[0][1], grabbed[1][1]))
+                for side, (capture, path) in enumerate(zip(captures, (vis_path, ir_path))):
+                    while at[side] < wanted[side]:
+                        ok, current[side] = capture.read()
+                        at[side] += 1
+                        if not ok:
+                            raise UserError(
+                                f"{path}: frame {at[side]} cannot be decoded (the file ends early "
+                                f"or is damaged); fuse fewer frames with --frames {number}"
+                                if number else f"{path}: no frame could be decoded")
+                pairs.put((current[0], current[1]))
         except Exception as error:   # a frame file that cannot be read: said by the main loop
             failure.append(error)
         finally:
             pairs.put(None)
 
-    rows = ["frame,seconds,registration_confidence,notes"]
+    rows = ["frame,seconds,ir_frame,registration_confidence,notes"]
     began = time.perf_counter()
     writer = None
     to_folder = not output.suffix
@@ -500,10 +593,11 @@ def _run(captures, total, fps, output, table, stream, side_by_side, overwrite, p
             done_frames.put(bgr)
             flicker.add(frame.visible, frame.ir_on_frame, frame.image)   # converted once, in fuse
             count += 1
-            seconds = (start + frame.index) / fps
+            vis_number, ir_number = plan[count - 1]
+            seconds = vis_number / fps
             confidence = "" if frame.confidence is None else f"{frame.confidence:.3f}"
             notes = "; ".join(frame.notes).replace('"', "'")
-            rows.append(f'{start + frame.index},{seconds:.3f},{confidence},"{notes}"')
+            rows.append(f'{vis_number},{seconds:.3f},{ir_number},{confidence},"{notes}"')
             if progress is not None:
                 progress(count, total, count / max(time.perf_counter() - began, 1e-9))
         if failure:
