@@ -745,14 +745,37 @@ def check(result: Registration, vis_name="visible", ir_name="IR", advice=ADVICE)
                 "part of the frame swings elsewhere)", advice)
 
 
+# A stream warps every frame with one registration: the positions are computed once for it
+# (5 ms a 640x480 frame), for frames up to this many pixels (a still pair's are used once, and
+# a large one's would stay in memory).
+POSITIONS_KEPT, POSITIONS_PIXELS = 2, 1 << 22
+_positions: dict = {}
+
+
+def _positions_for(result: Registration):
+    """`_ir_positions` of a registration, with the mask's complement (None when the IR covers
+    the whole frame); kept for the last POSITIONS_KEPT registrations of frame-sized images."""
+    key = (result.homography.tobytes(), tuple(result.ir_size), tuple(result.vis_size))
+    if key in _positions:
+        return _positions[key]
+    map_x, map_y, inside = _ir_positions(result.homography, result.ir_size, result.vis_size)
+    found = (map_x, map_y, inside, None if inside.all() else ~inside)
+    if inside.size <= POSITIONS_PIXELS:
+        while len(_positions) >= POSITIONS_KEPT:
+            _positions.pop(next(iter(_positions)))
+        _positions[key] = found
+    return found
+
+
 def warp_onto(ir: np.ndarray, result: Registration, fill: float = 0.0):
     """The IR resampled onto the visible frame: (image, mask), mask True where IR data exists
     (every visible pixel centre that falls on an IR pixel); pixels without data get `fill`."""
-    map_x, map_y, inside = _ir_positions(result.homography, result.ir_size, result.vis_size)
+    map_x, map_y, inside, outside = _positions_for(result)
     # Replicated borders: a centre within half a pixel of the IR's edge is still on the IR.
-    image = cv2.remap(ir.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
+    image = cv2.remap(np.asarray(ir, np.float32), map_x, map_y, cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_REPLICATE)
-    image[~inside] = fill
+    if outside is not None:
+        np.copyto(image, np.float32(fill), where=outside if image.ndim == 2 else outside[..., None])
     return image, inside
 
 
@@ -774,15 +797,17 @@ def onto_visible(vis: np.ndarray, ir: np.ndarray, notes: list, vis_name="visible
                      "as it is (--register-fallback)")
         return ir
     warped, inside = warp_onto(ir, result)
-    if ir.ndim == 3 and vis.ndim == 2:
-        stand_in = np.repeat(vis[..., None], 3, axis=2)
-    elif ir.ndim == 2 and vis.ndim == 3:
-        stand_in = _gray(vis)
-    else:
-        stand_in = vis
-    warped[~inside] = stand_in[~inside]
+    outside = _positions_for(result)[3]
+    if outside is not None:   # where the IR has no data (none: the IR covers the frame)
+        if ir.ndim == 3 and vis.ndim == 2:
+            stand_in = np.repeat(vis[..., None], 3, axis=2)
+        elif ir.ndim == 2 and vis.ndim == 3:
+            stand_in = _gray(vis)
+        else:
+            stand_in = vis
+        np.copyto(warped, stand_in, where=outside if warped.ndim == 2 else outside[..., None])
     notes.append(result.describe() + ("; there the visible image stands in for it"
-                                      if not inside.all() else ""))
+                                      if outside is not None else ""))
     return warped
 
 
