@@ -370,6 +370,18 @@ def test_medical_pairs_are_told_from_camera_pairs_by_their_content(shared_data, 
         assert modality_of_images(first, second)[0] == expected, (first, second)
 
 
+def test_black_or_flat_images_are_not_taken_for_slices(tmp_path):
+    from tf_irgan.modalities import modality_of_images
+    black = np.zeros((64, 64), np.uint8)
+    frame = black.copy()
+    frame[:, :16] = 200    # a quarter of data, three quarters black: slice-like
+    for name, image in (("black.png", black), ("frame.png", frame)):
+        cv2.imwrite(str(tmp_path / name), image)
+    assert modality_of_images(tmp_path / "black.png", tmp_path / "black.png")[0] is None
+    assert modality_of_images(tmp_path / "frame.png", tmp_path / "black.png")[0] is None
+    assert modality_of_images(tmp_path / "frame.png", tmp_path / "frame.png")[0] == "mri-ct"
+
+
 def test_fuse_tells_a_pet_pair_in_unnamed_folders_by_content(shared_data, tmp_path):
     import shutil
     (first, second), = _first_pairs(shared_data, "spect_mri_harvard/test/MRI",
