@@ -95,9 +95,10 @@ def detect_modality(data) -> str | None:
 # What a medical pair looks like when nothing names it (`fuse` on two files in folders named for
 # neither): two slices on the same black background. At least a fifth of each image is near
 # black (at most 2 % of its range) but not all of it (a slice is there: at least 3 %), those
-# backgrounds are largely the same pixels, and the first image is gray. Camera pairs fail this at once: their frames are filled (a black border of a
-# few rows is far from a fifth, and is not shared by the other camera). Images larger than
-# MEDICAL_MAX_SIDE are camera frames, never decoded for this.
+# backgrounds are largely the same pixels, and the first image is gray. Camera pairs fail this
+# at once: their frames are filled (a black border of a few rows is far from a fifth, and is not
+# shared by the other camera). Images larger than MEDICAL_MAX_SIDE are camera frames, never
+# decoded for this.
 MEDICAL_MAX_SIDE = 1024
 BACKGROUND_LEVEL, BACKGROUND_SHARE, BACKGROUND_OVERLAP, SLICE_SHARE = 0.02, 0.2, 0.4, 0.03
 # Pseudo-color (PET, SPECT): the foreground's mean (max - min) over the channels, in [0, 1].
