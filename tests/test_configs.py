@@ -72,3 +72,24 @@ def test_resume_names_run_json_when_its_config_is_bad(tmp_path):
     (run / "checkpoints").mkdir()
     with pytest.raises(UserError, match="run.json: its config does not validate"):
         train(TrainOptions(data=str(tmp_path), out=str(run), resume=True), verbose=False)
+
+
+@pytest.mark.parametrize("model, field, size", [("ddcgan", "patch", 64), ("pix2pix", "crop", 256)])
+def test_a_setting_given_by_its_option_and_by_set_is_refused_once_either_alone_is_used(
+        model, field, size):
+    from types import SimpleNamespace
+
+    from tf_irgan import models
+
+    def options(**given):
+        return SimpleNamespace(**{"batch_size": None, "learning_rate": None, "patch": None,
+                                  "config": None, "overrides": None, "model_options": {},
+                                  "data": "no-data-here", **given})
+    cls = models.get(model)
+    # A whole number for a float setting (`--set learning_rate=0`) becomes a float.
+    config = cls.config_from_options(options(overrides={"learning_rate": 0}))
+    assert config.learning_rate == 0.0 and isinstance(config.learning_rate, float)
+    assert cls.config_from_options(options(learning_rate=0.002)).learning_rate == 0.002
+    assert getattr(cls.config_from_options(options(patch=size)), field) == size
+    with pytest.raises(UserError, match="--lr 0.002 and --set learning_rate=0.001"):
+        cls.config_from_options(options(learning_rate=0.002, overrides={"learning_rate": 0.001}))

@@ -91,8 +91,25 @@ def make_config(cls, values: dict, overrides: dict):
             if not value.is_integer():
                 raise UserError(f"setting {name}={value!r}: expected a whole number")
             value = int(value)
+        if isinstance(current, float) and isinstance(value, int):
+            value = float(value)   # `--set learning_rate=0`: Keras takes floats only
         checked[name] = value
     return cls(**{**values, **checked})
+
+
+def with_named_options(overrides: dict | None, options: dict) -> dict:
+    """`--set` overrides together with the settings that have an option of their own
+    ({"--lr": ("learning_rate", value), ...}; None where the option was not given). Either way
+    alone is used; the same setting given both ways is refused."""
+    merged = dict(overrides or {})
+    for option, (name, value) in options.items():
+        if value is None:
+            continue
+        if name in merged:
+            raise UserError(f"{option} {value} and --set {name}={merged[name]} name the same "
+                            "setting; give one of them")
+        merged[name] = value
+    return merged
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from tf_irgan.models.layers import (RENAMED_ARGUMENTS, BilinearUpsampling, Ident
 from tf_irgan.data.patches import check_scale
 from tf_irgan.errors import UserError
 from tf_irgan.modalities import detect_modality, get_modality
-from tf_irgan.models.base import GAN, Config, Step, make_config, make_optimizer
+from tf_irgan.models.base import GAN, Config, Step, make_config, make_optimizer, with_named_options
 from tf_irgan.models.pyramid import PyramidGenerator
 
 @dataclass
@@ -58,6 +58,8 @@ class DDcGANConfig(Config):
                                    # more of its edges in the bands; docs/ddcgan.md)
     brightness: float = 0.0    # pyramid: how hard the starting rule also picks the brighter
                                # source (0: not at all; for CT bone and tracers, docs/ddcgan.md)
+    brightness_from: int = 0   # pyramid: the finest detail level that term applies to (0: all;
+                               # `levels`: the base only, the fine bands by detail alone)
     disc_filters: tuple = (16, 32, 64)
     weight_clip: float = 8.0
     sync_batch_norm: bool = False  # batch statistics over all replicas (multi-GPU/worker runs)
@@ -122,6 +124,9 @@ class DDcGANConfig(Config):
         if self.brightness and self.generator != "pyramid":
             raise UserError(f"brightness={self.brightness}: a setting of the pyramid generator "
                             f"(generator={self.generator} has no such rule); leave it at 0")
+        if not 0 <= self.brightness_from <= self.levels:
+            raise UserError(f"brightness_from={self.brightness_from}: use 0 (every level) to "
+                            f"levels={self.levels} (the base only)")
         if self.brightness < 0:
             raise UserError(f"brightness={self.brightness}: use 0 (no brighter-source rule) or "
                             "more (how hard the starting rule picks the brighter source)")
@@ -341,7 +346,7 @@ def make_generator(config: DDcGANConfig, name="generator"):
         return PyramidGenerator(scale=config.scale, levels=config.levels,
                                 filters=config.selector_filters, sharpness=config.sharpness,
                                 intensity_upsample=config.intensity_upsample, brightness=config.brightness,
-                                name=name)
+                                brightness_from=config.brightness_from, name=name)
     return Generator.from_ddcgan_config(config, name=name)
 
 
@@ -430,13 +435,14 @@ class DDcGAN(GAN):
 
     @classmethod
     def config_from_options(cls, options):
-        overrides = dict(options.overrides or {})
+        overrides = with_named_options(options.overrides, {
+            "--batch-size": ("batch_size", options.batch_size),
+            "--lr": ("learning_rate", options.learning_rate), "--patch": ("patch", options.patch)})
         # A data folder with MRI/ and PET/ trains the medical setting without being told.
         if "modality" not in overrides and detect_modality(options.data):
             overrides["modality"] = detect_modality(options.data)
         return cls.config(options.config or "official", int(options.model_options.get("scale", 4)),
-                          batch_size=options.batch_size, learning_rate=options.learning_rate,
-                          patch=options.patch, **overrides)
+                          **overrides)
 
     @property
     def modality(self):

@@ -16,7 +16,7 @@ import keras
 from keras import layers, ops
 
 from tf_irgan.errors import UserError
-from tf_irgan.models.base import GAN, Config, Step, make_config, per_example_mean
+from tf_irgan.models.base import GAN, Config, Step, make_config, per_example_mean, with_named_options
 
 DIRECTIONS = {"vis2ir": ("vis", "ir", 3, 1), "ir2vis": ("ir", "vis", 1, 3)}
 NORMS = ("batch", "instance", "sync-batch")  # sync-batch: statistics of the global batch
@@ -370,8 +370,10 @@ class Pix2Pix(GAN):
     @classmethod
     def config_from_options(cls, options):
         return cls.config(options.config or "canonical", options.model_options.get("direction") or "vis2ir",
-                          batch_size=options.batch_size, learning_rate=options.learning_rate,
-                          crop=options.patch, **(options.overrides or {}))
+                          **with_named_options(options.overrides, {
+                              "--batch-size": ("batch_size", options.batch_size),
+                              "--lr": ("learning_rate", options.learning_rate),
+                              "--patch": ("crop", options.patch)}))
 
     def training_data(self, options):
         from tf_irgan.data.pairs import JitteredPairBatches, load_pairs

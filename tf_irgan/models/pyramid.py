@@ -112,16 +112,20 @@ class PyramidGenerator(keras.Model):
     "visible brighter": the pixelwise maximum without its seams. Where one source's signal is
     brightness itself (a CT's bone, a tracer's uptake), the stronger-detail rule alone blends
     it toward the other's dark background. At 0 (the default) there is no such weight, so
-    presets trained before the option load unchanged.
+    presets trained before the option load unchanged. `brightness_from` k > 0 keeps the term
+    off the k finest detail levels: there the stronger detail alone decides (the edges that
+    Qabf measures), while the coarser levels and the base still carry the brighter source's
+    intensity.
     """
 
     def __init__(self, scale=1, levels=4, filters=16, sharpness=4.0, intensity_upsample="bilinear",
-                 brightness=0.0, **kwargs):
+                 brightness=0.0, brightness_from=0, **kwargs):
         super().__init__(**kwargs)
         self.scale, self.levels, self.filters = scale, levels, filters
         self.intensity_upsample = intensity_upsample
         self.sharpness = float(sharpness)
         self.brightness = float(brightness)
+        self.brightness_from = int(brightness_from)
         self.detail = [Selector(filters, name=f"detail{k}") for k in range(levels)]
         self.base = Selector(filters, name="base")
         self.gain = self.add_weight(shape=(), initializer=keras.initializers.Constant(sharpness),
@@ -167,7 +171,7 @@ class PyramidGenerator(keras.Model):
             features = ops.concatenate([d, i, energy_d / 8, energy_i / 8,
                                         d_levels[k], i_levels[k]], axis=-1)
             logit = gain * (energy_d - energy_i) + ops.cast(self.detail[k](features), "float32")
-            if brighter is not None:
+            if brighter is not None and k >= self.brightness_from:
                 logit = logit + brighter * (d_levels[k] - i_levels[k])
             weight = ops.sigmoid(logit)
             fused = pyramid_up(fused, d) + weight * d + (1 - weight) * i
@@ -176,7 +180,8 @@ class PyramidGenerator(keras.Model):
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "levels": self.levels,
                 "filters": self.filters, "sharpness": self.sharpness,
-                "intensity_upsample": self.intensity_upsample, "brightness": self.brightness}
+                "intensity_upsample": self.intensity_upsample, "brightness": self.brightness,
+                "brightness_from": self.brightness_from}
 
     @classmethod
     def from_config(cls, config):
