@@ -129,6 +129,41 @@ def test_the_brighter_source_rule_approaches_the_pixelwise_maximum(tmp_path):
         ddcgan_config("pyramid", 1, brightness=-1.0)
 
 
+def test_the_fine_levels_can_be_kept_to_detail_and_to_the_rule(tmp_path):
+    """`brightness_from` keeps the brighter-source term off the finest levels (the base only at
+    `levels`): its fine bands are the plain rule's; `rule_levels` leaves the finest levels
+    without a network, so a trained model cannot move them and saves fewer weights."""
+    vis = np.full((1, 64, 64, 1), 0.3, np.float32) + 0.05 * _image(64, 64)
+    ir = np.full_like(vis, 0.1)
+    ir[:, :, 32:] = 0.9
+    batch = {"detail": vis, "intensity": ir}
+
+    def finest_band(generator):
+        return np.asarray(laplacian_bands(generator(batch), 1)[0][0])
+    plain, every, base_only = (PyramidGenerator(brightness=b, brightness_from=f)
+                               for b, f in ((0.0, 0), (30.0, 0), (30.0, 4)))
+    assert np.abs(finest_band(every) - finest_band(plain)).max() > 0.01
+    inner = (slice(None), slice(20, -20), slice(8, 24), slice(None))   # far from the IR's edge
+    np.testing.assert_allclose(finest_band(base_only)[inner], finest_band(plain)[inner], atol=2e-3)
+    assert np.abs(np.asarray(base_only(batch)) - np.asarray(plain(batch))).max() > 0.05
+
+    ruled = make_generator(ddcgan_config("pyramid", 1, rule_levels=2, brightness=30.0,
+                                         brightness_from=4))
+    ruled.build_for_inference()
+    assert [selector.name for selector in ruled.detail] == ["detail2", "detail3"]
+    np.testing.assert_allclose(np.asarray(ruled(batch)), np.asarray(base_only(batch)), atol=1e-6)
+    full = make_generator(ddcgan_config("pyramid", 1))
+    assert ruled.macs_per_pixel() < full.macs_per_pixel() / 3
+    for selector in ruled.detail:   # trained: the coarser networks are not at zero any more
+        selector.out.kernel.assign(0.5 * np.ones(selector.out.kernel.shape, np.float32))
+    ruled.save(tmp_path / "r.keras")
+    loaded = keras.saving.load_model(tmp_path / "r.keras")
+    np.testing.assert_allclose(np.asarray(loaded(batch)), np.asarray(ruled(batch)), atol=1e-6)
+    for setting in ("rule_levels", "brightness_from"):
+        with pytest.raises(UserError, match=f"{setting}=5"):
+            ddcgan_config("pyramid", 1, **{setting: 5})
+
+
 def test_macs_per_pixel_within_the_salient_budget():
     generator = make_generator(ddcgan_config("pyramid", 1))
     salient = make_generator(ddcgan_config("salient", 1))

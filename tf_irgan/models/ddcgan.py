@@ -60,6 +60,8 @@ class DDcGANConfig(Config):
                                # source (0: not at all; for CT bone and tracers, docs/ddcgan.md)
     brightness_from: int = 0   # pyramid: the finest detail level that term applies to (0: all;
                                # `levels`: the base only, the fine bands by detail alone)
+    rule_levels: int = 0       # pyramid: the finest detail levels weighed by the rule alone (no
+                               # network: training cannot trade their edges away)
     disc_filters: tuple = (16, 32, 64)
     weight_clip: float = 8.0
     sync_batch_norm: bool = False  # batch statistics over all replicas (multi-GPU/worker runs)
@@ -127,6 +129,9 @@ class DDcGANConfig(Config):
         if not 0 <= self.brightness_from <= self.levels:
             raise UserError(f"brightness_from={self.brightness_from}: use 0 (every level) to "
                             f"levels={self.levels} (the base only)")
+        if not 0 <= self.rule_levels <= self.levels:
+            raise UserError(f"rule_levels={self.rule_levels}: use 0 (a network on every level) "
+                            f"to levels={self.levels} (the rule alone on every detail level)")
         if self.brightness < 0:
             raise UserError(f"brightness={self.brightness}: use 0 (no brighter-source rule) or "
                             "more (how hard the starting rule picks the brighter source)")
@@ -346,7 +351,8 @@ def make_generator(config: DDcGANConfig, name="generator"):
         return PyramidGenerator(scale=config.scale, levels=config.levels,
                                 filters=config.selector_filters, sharpness=config.sharpness,
                                 intensity_upsample=config.intensity_upsample, brightness=config.brightness,
-                                brightness_from=config.brightness_from, name=name)
+                                brightness_from=config.brightness_from,
+                                rule_levels=config.rule_levels, name=name)
     return Generator.from_ddcgan_config(config, name=name)
 
 

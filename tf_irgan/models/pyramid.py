@@ -115,18 +115,22 @@ class PyramidGenerator(keras.Model):
     presets trained before the option load unchanged. `brightness_from` k > 0 keeps the term
     off the k finest detail levels: there the stronger detail alone decides (the edges that
     Qabf measures), while the coarser levels and the base still carry the brighter source's
-    intensity.
+    intensity. `rule_levels` k > 0 gives the k finest detail levels no network: the starting
+    rule alone weighs them, so training cannot trade their edges away (and the finest level's
+    network, most of the multiply-adds, is not run).
     """
 
     def __init__(self, scale=1, levels=4, filters=16, sharpness=4.0, intensity_upsample="bilinear",
-                 brightness=0.0, brightness_from=0, **kwargs):
+                 brightness=0.0, brightness_from=0, rule_levels=0, **kwargs):
         super().__init__(**kwargs)
         self.scale, self.levels, self.filters = scale, levels, filters
         self.intensity_upsample = intensity_upsample
         self.sharpness = float(sharpness)
         self.brightness = float(brightness)
         self.brightness_from = int(brightness_from)
-        self.detail = [Selector(filters, name=f"detail{k}") for k in range(levels)]
+        self.rule_levels = int(rule_levels)
+        # The `rule_levels` finest levels have no network: the rule alone weighs their bands.
+        self.detail = [Selector(filters, name=f"detail{k}") for k in range(rule_levels, levels)]
         self.base = Selector(filters, name="base")
         self.gain = self.add_weight(shape=(), initializer=keras.initializers.Constant(sharpness),
                                     name="sharpness")
@@ -170,7 +174,9 @@ class PyramidGenerator(keras.Model):
             energy_d, energy_i = local_energy(d), local_energy(i)
             features = ops.concatenate([d, i, energy_d / 8, energy_i / 8,
                                         d_levels[k], i_levels[k]], axis=-1)
-            logit = gain * (energy_d - energy_i) + ops.cast(self.detail[k](features), "float32")
+            logit = gain * (energy_d - energy_i)
+            if k >= self.rule_levels:
+                logit = logit + ops.cast(self.detail[k - self.rule_levels](features), "float32")
             if brighter is not None and k >= self.brightness_from:
                 logit = logit + brighter * (d_levels[k] - i_levels[k])
             weight = ops.sigmoid(logit)
@@ -181,7 +187,7 @@ class PyramidGenerator(keras.Model):
         return {**super().get_config(), "scale": self.scale, "levels": self.levels,
                 "filters": self.filters, "sharpness": self.sharpness,
                 "intensity_upsample": self.intensity_upsample, "brightness": self.brightness,
-                "brightness_from": self.brightness_from}
+                "brightness_from": self.brightness_from, "rule_levels": self.rule_levels}
 
     @classmethod
     def from_config(cls, config):
@@ -200,5 +206,6 @@ class PyramidGenerator(keras.Model):
         detail = 9 * 6 * f + 9 * f * f + f
         base = 9 * 2 * f + 9 * f * f + f
         per_level = 2 * 25 + 2 * 9 + 2 * 25 + 9 + 2 * 25  # down, up, energies, collapse up
-        total = sum((detail + per_level) / 4 ** k for k in range(self.levels))
+        total = sum(((detail if k >= self.rule_levels else 0) + per_level) / 4 ** k
+                    for k in range(self.levels))
         return int(round(total + base / 4 ** self.levels))
