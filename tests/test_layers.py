@@ -20,7 +20,7 @@ LAYERS = [
     ("models", ["tf_irgan.models"]),
     ("data and metrics", ["tf_irgan.data", "tf_irgan.metrics", "tf_irgan.baselines",
                           "tf_irgan.losses", "tf_irgan.filters", "tf_irgan.modalities"]),
-    ("images", ["tf_irgan.images"]),
+    ("images", ["tf_irgan.images", "tf_irgan.rowfiles"]),
     ("small utilities", ["tf_irgan.errors", "tf_irgan.files", "tf_irgan.version", "tf_irgan.color",
                          "tf_irgan.ranges", "tf_irgan.rows"]),
 ]

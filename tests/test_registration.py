@@ -299,3 +299,57 @@ def test_fuse_register_in_folder_mode_records_each_pair(shared_data, tmp_path):
             csv.DictReader((out_dir / "manifest.csv").open())}
     assert "registered the IR" in rows["a.png"]["notes"]
     assert "fused as it is (--register-fallback)" in rows["b.png"]["notes"]
+
+
+@pytest.mark.parametrize("extra", [["--method", "laplacian"], []])
+def test_fuse_register_on_a_large_pair_warps_a_band_at_a_time_to_the_same_file(
+        shared_data, tmp_path, monkeypatch, extra):
+    """A large pair (the threshold lowered) is read as streams, registered and warped a band of
+    rows at a time (`WarpedRows`, issue 30): the same file as the whole-image path, with the IR
+    in color and some of the frame without IR data (where the visible image stands in)."""
+    from tf_irgan import rowfiles
+
+    folder = shared_data / "roadscene"
+    vis_path, ir_path = folder / "vi" / f"{PAIRS[3]}.jpg", folder / "ir" / f"{PAIRS[3]}.jpg"
+    ir = cv2.imread(str(ir_path))
+    moved = np.zeros_like(ir)
+    moved[:-7, 11:] = ir[7:, :-11]
+    cv2.imwrite(str(tmp_path / "ir.png"), moved)
+    cv2.imwrite(str(tmp_path / "vis.png"), cv2.imread(str(vis_path)))
+    whole = run(["fuse", tmp_path / "vis.png", tmp_path / "ir.png", "-o", tmp_path / "whole.png",
+                 "--register", *extra])
+    assert whole.exit_code == 0, whole.output
+    monkeypatch.setattr(rowfiles, "STREAM_PIXELS", 1)
+    monkeypatch.setattr(rowfiles, "KEEP_ROWS", 16)
+    bands = []
+    original = rowfiles.RowReader.__getitem__
+    monkeypatch.setattr(rowfiles.RowReader, "__getitem__",
+                        lambda self, index: bands.append(index) or original(self, index))
+    monkeypatch.setattr("tf_irgan.rows.BAND_PIXELS", 64 * 640)
+    banded = run(["fuse", tmp_path / "vis.png", tmp_path / "ir.png", "-o", tmp_path / "banded.png",
+                  "--register", *extra])
+    assert banded.exit_code == 0, banded.output
+    assert len(bands) > 10 and "registered the IR" in banded.stderr
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "banded.png"), cv2.IMREAD_UNCHANGED),
+                                  cv2.imread(str(tmp_path / "whole.png"), cv2.IMREAD_UNCHANGED))
+
+
+def test_a_large_pair_is_registered_on_block_means_as_the_full_pair(shared_data, monkeypatch):
+    """Reduced by whole-number block means before the estimate (still larger than the frame
+    the estimate works on), the transform is given for the full images: the same warp as
+    registering them whole, within a pixel."""
+    from tf_irgan import registration, rowfiles
+    from tf_irgan.images import ImageRows
+
+    vis, ir = _pair(shared_data, PAIRS[1])
+    warp = random_warp(ir, vis.shape, np.random.default_rng(7), displacement=17, elastic=0.0)
+    size = (vis.shape[1] * 3, vis.shape[0] * 3)   # 1608x849: reduced 2x to 804x424
+    vis, moved = (np.clip(cv2.resize(i, size, interpolation=cv2.INTER_CUBIC), 0, 1)
+                  for i in (vis, warp.image))
+    full = register(vis, moved)
+    monkeypatch.setattr(rowfiles, "STREAM_PIXELS", 1)
+    monkeypatch.setattr(registration, "REDUCED_SIDE", 900)
+    reduced = registration.register_rows(ImageRows.of(vis), ImageRows.of(moved))
+    assert reduced.vis_size == full.vis_size and reduced.ir_size == full.ir_size
+    assert registration.mean_distance(np.linalg.inv(reduced.homography),
+                                      np.linalg.inv(full.homography), vis.shape) < 1.0

@@ -131,8 +131,9 @@ class ImageRows:
 
     @classmethod
     def of(cls, image) -> "ImageRows":
-        """Float arrays in [0, 1], as `tf_irgan.pipelines` take them, or ImageRows as they are."""
-        return image if isinstance(image, ImageRows) else cls(np.asarray(image, np.float32))
+        """Float arrays in [0, 1], as `tf_irgan.pipelines` take them, or ImageRows (or other
+        rows, e.g. `registration.WarpedRows`) as they are."""
+        return image if hasattr(image, "rows") else cls(np.asarray(image, np.float32))
 
     @property
     def shape(self) -> tuple:
@@ -161,9 +162,11 @@ class ImageRows:
 
 
 def decode_image(path, value_range=None, notes: list | None = None,
-                 label: str = "IR") -> ImageRows:
+                 label: str = "IR", stream: bool = False) -> ImageRows:
     """`read_image` without the float conversion: the file's pixels and their mapping to
-    [0, 1] (`ImageRows`), for work done a band of rows at a time."""
+    [0, 1] (`ImageRows`), for work done a band of rows at a time. With `stream`, a large
+    PNG/TIFF/JPEG is not decoded here: its rows are decoded as they are asked for
+    (`tf_irgan.rowfiles`), in order, so that the file is never held whole."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found; check the path")
@@ -172,16 +175,23 @@ def decode_image(path, value_range=None, notes: list | None = None,
     size = header_size(path)
     if size is not None:
         check_pixels(path, *size)
-    # imdecode on the raw bytes: imread mis-handles some non-ASCII paths and says nothing useful.
-    raw = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
-    del raw   # the file's bytes: not kept beside the image while it is converted
-    if image is not None and size is None:
-        check_pixels(path, image.shape[1], image.shape[0])
+    image = None
+    if stream and size is not None:
+        from tf_irgan.rowfiles import open_rows
+        image = open_rows(path, *size)
     if image is None:
-        raise UserError(f"{path}: cannot be decoded as an image (corrupt or unsupported format); "
-                        "re-save it as PNG or TIFF")
-    image = _channels(image, path)
+        # imdecode on the raw bytes: imread mis-handles some non-ASCII paths and says nothing useful.
+        raw = np.fromfile(str(path), dtype=np.uint8)
+        image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+        del raw   # the file's bytes: not kept beside the image while it is converted
+        if image is not None and size is None:
+            check_pixels(path, image.shape[1], image.shape[0])
+        if image is None:
+            raise UserError(f"{path}: cannot be decoded as an image (corrupt or unsupported "
+                            "format); re-save it as PNG or TIFF")
+        image = _channels(image, path)
+    elif image.ndim == 3 and _channels_equal_by_bands(image):
+        image = image.first_channel()
     if image.dtype in (np.uint8, np.uint16):
         if value_range is None:
             return ImageRows(image, 0.0, 255.0 if image.dtype == np.uint8 else 65535.0)
@@ -228,6 +238,11 @@ def _in_unit(image: np.ndarray, path: Path) -> bool:
     return not image.size or (float(image.min()) >= 0 and float(image.max()) <= 1.0)
 
 
+def _channels_equal_by_bands(image) -> bool:
+    """`_channels_equal` of a streamed image (`rowfiles.RowReader`), read a band at a time."""
+    return all(_channels_equal(part) for _, part in image.bands(band_rows(3 * image.shape[1])))
+
+
 def _channels_equal(image: np.ndarray) -> bool:
     return bool(np.array_equal(image[..., 0], image[..., 1])
                 and np.array_equal(image[..., 0], image[..., 2]))
@@ -260,7 +275,12 @@ def write_image(path, image: np.ndarray, overwrite: bool = False, bit_depth: int
     leaves a truncated image under the final name.
     """
     path = check_image_output(path, overwrite, bit_depth)
-    suffix = path.suffix.lower()
+    return write_bytes(path, encoded_image(path, image, bit_depth), overwrite)
+
+
+def encoded_image(path, image: np.ndarray, bit_depth: int = 8) -> bytes:
+    """`write_image`'s file contents, in the format `path`'s extension names."""
+    suffix = Path(path).suffix.lower()
     if image.dtype == (np.uint8 if bit_depth == 8 else np.uint16):   # quantized already
         ok, encoded = _encoded_as_is(suffix, image)
     else:
@@ -268,7 +288,7 @@ def write_image(path, image: np.ndarray, overwrite: bool = False, bit_depth: int
                                                      bit_depth))   # BGR for OpenCV
     if not ok:
         raise UserError(f"{path}: could not encode the image as {suffix}")
-    return write_bytes(path, encoded.tobytes(), overwrite)
+    return encoded.tobytes()
 
 
 def _encoded_as_is(suffix: str, image: np.ndarray):

@@ -84,7 +84,7 @@ def container_of(image: np.ndarray) -> float:
     smallest of 12/14/16 bits that holds its maximum."""
     if image.dtype == np.uint8:
         return 255.0
-    top = float(image.max()) if image.size else 0.0
+    top = max((float(part.max()) for part in _bands(image) if part.size), default=0.0)
     return float(next(c for c in CONTAINERS if top <= c))
 
 
@@ -164,9 +164,7 @@ def percentiles(image: np.ndarray, qs) -> tuple:
     """np.percentile(image, qs) (linear interpolation) of an 8/16-bit image, from its histogram,
     counted a band of rows at a time: no sorted float copy of the whole image."""
     counts = np.zeros(65536 if image.dtype == np.uint16 else 256, np.int64)
-    flat = image.reshape(image.shape[0], -1)
-    for top in range(0, flat.shape[0], band_rows(flat.shape[1])):
-        part = flat[top:top + band_rows(flat.shape[1])]
+    for part in _bands(image):
         counts += np.bincount(part.ravel(), minlength=len(counts))
     order = np.cumsum(counts)
     total = int(order[-1])
@@ -178,3 +176,10 @@ def percentiles(image: np.ndarray, qs) -> tuple:
         above = float(np.searchsorted(order, min(lower + 1, total - 1), side="right"))
         values.append(below + (index - lower) * (above - below))
     return tuple(values)
+
+
+def _bands(image):
+    """Bands of rows of an array, or of a streamed image (`rowfiles.RowReader`), in order."""
+    step = band_rows(int(np.prod(image.shape[1:])))
+    for top in range(0, image.shape[0], step):
+        yield image[top:top + step]

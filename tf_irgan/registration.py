@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -116,6 +116,15 @@ class Registration:
         return (f"registered the IR onto the visible frame ({self.model}): against the "
                 f"edge-to-edge stretch, centre moved ({shift[0]:+.1f}, {shift[1]:+.1f}) px, zoom "
                 f"{zoom:.3f}; {sure}; {1 - self.overlap:.1%} of the frame has no IR data")
+
+    def enlarged(self, vis_factor: int, ir_factor: int, vis_size, ir_size) -> "Registration":
+        """This registration of two images reduced by whole-number block means (`vis_factor`,
+        `ir_factor`), as the registration of the full images (`vis_size`, `ir_size`)."""
+        to_vis = (np.linalg.inv(scaling(1 / vis_factor, 1 / vis_factor)) @ self.homography
+                  @ scaling(1 / ir_factor, 1 / ir_factor))
+        return replace(self, homography=to_vis / to_vis[2, 2], vis_size=tuple(vis_size),
+                       ir_size=tuple(ir_size), residual=self.residual * vis_factor,
+                       expected_error=self.expected_error * vis_factor)
 
     def map_points(self, points) -> np.ndarray:
         """IR pixel coordinates (N, 2) -> visible pixel coordinates (N, 2)."""
@@ -308,13 +317,18 @@ def _fit(src, dst, model, threshold):
     return matrix, inliers
 
 
-def _ir_positions(to_vis, ir_size, vis_size):
+def _ir_positions(to_vis, ir_size, vis_size, rows=None):
     """For every visible pixel centre, where it lies on the IR (map_x, map_y, float32) and
-    whether that is on the IR image (its pixels' outer edges included)."""
+    whether that is on the IR image (its pixels' outer edges included); for rows top..bottom-1
+    only with `rows`. Computed pixel by pixel (no matrix product, whose blocking would depend on
+    the size), so a band's positions are exactly the whole frame's."""
     (w, h), (iw, ih) = vis_size, ir_size
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
-    points = np.stack([xs, ys, np.ones_like(xs)], axis=-1) @ np.linalg.inv(to_vis).T
-    map_x, map_y = points[..., 0] / points[..., 2], points[..., 1] / points[..., 2]
+    top, bottom = rows or (0, h)
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(top, bottom, dtype=np.float64))
+    m = np.linalg.inv(to_vis)
+    depth = m[2, 0] * xs + m[2, 1] * ys + m[2, 2]
+    map_x = (m[0, 0] * xs + m[0, 1] * ys + m[0, 2]) / depth
+    map_y = (m[1, 0] * xs + m[1, 1] * ys + m[1, 2]) / depth
     inside = (map_x >= -0.5) & (map_x <= iw - 0.5) & (map_y >= -0.5) & (map_y <= ih - 0.5)
     return map_x.astype(np.float32), map_y.astype(np.float32), inside
 
@@ -779,33 +793,129 @@ def warp_onto(ir: np.ndarray, result: Registration, fill: float = 0.0):
     return image, inside
 
 
-def onto_visible(vis: np.ndarray, ir: np.ndarray, notes: list, vis_name="visible",
-                 ir_name="IR", fallback: bool = False,
-                 result: Registration | None = None) -> np.ndarray:
+# `fuse --register` on a large pair (`_large`): the estimate works on block means of both
+# images, reduced to at most this many pixels a side and read a band of rows at a time (it
+# works on a WORK_SIZE frame anyway), and the IR is warped a band of rows at a time
+# (`WarpedRows`): neither image is held whole as float.
+REDUCED_SIDE = 4 * WORK_SIZE
+
+
+def _large(image) -> bool:
+    from tf_irgan.rowfiles import STREAM_PIXELS
+
+    return hasattr(image, "rows") and image.shape[0] * image.shape[1] >= STREAM_PIXELS
+
+
+def register_rows(vis, ir, **kwargs) -> Registration:
+    """`register` of two images given as arrays or rows (`images.ImageRows`): a large one is
+    reduced by whole-number block means to at most REDUCED_SIDE a side first, and the transform
+    is given for the full images."""
+    factors = [max(1, math.ceil(max(image.shape[:2]) / REDUCED_SIDE)) if _large(image) else 1
+               for image in (vis, ir)]
+    if factors == [1, 1]:
+        return register(*(i.whole() if hasattr(i, "rows") else i for i in (vis, ir)), **kwargs)
+    small = register(*(_block_means(image, f) for image, f in zip((vis, ir), factors)), **kwargs)
+    return small.enlarged(*factors, (vis.shape[1], vis.shape[0]), (ir.shape[1], ir.shape[0]))
+
+
+def _block_means(image, factor: int) -> np.ndarray:
+    """The gray of `image` (arrays or rows) reduced by block means of factor x factor pixels
+    (the last rows and columns that do not fill a block are left out), a band at a time."""
+    from tf_irgan.rows import band_rows
+
+    if not hasattr(image, "rows"):
+        from tf_irgan.images import ImageRows
+        image = ImageRows.of(image)
+    height, width = (image.shape[0] // factor, image.shape[1] // factor)
+    out = np.empty((height, width), np.float32)
+    step = max(1, band_rows(image.shape[1]) // factor) * factor
+    for top in range(0, height * factor, step):
+        bottom = min(height * factor, top + step)
+        gray = _gray(image.rows(top, bottom))[:, :width * factor]
+        out[top // factor:bottom // factor] = gray.reshape(
+            (bottom - top) // factor, factor, width, factor).mean(axis=(1, 3))
+    return out
+
+
+class WarpedRows:
+    """`onto_visible`'s result for a large pair: the IR resampled onto the visible frame a band
+    of rows at a time (`rows(top, bottom)`, as `warp_onto` gives the whole), the visible image
+    standing in where the IR has no data. Each band reads only the IR rows it lands on."""
+
+    def __init__(self, vis, ir, result: Registration):
+        self.vis, self.ir, self.result = vis, ir, result
+        self.shape = tuple(vis.shape[:2]) + tuple(ir.shape[2:])
+        self.ndim = len(self.shape)
+
+    def rows(self, top, bottom):
+        from tf_irgan.rows import band_rows
+
+        out = np.empty((bottom - top,) + self.shape[1:], np.float32)
+        # The positions and the stand-in's color conversion make float64 arrays of their own:
+        # a megapixel at a time.
+        step = band_rows(self.shape[1], 1 << 20)
+        for start in range(top, bottom, step):
+            end = min(bottom, start + step)
+            part = out[start - top:end - top]
+            part[...] = _stand_in(self.vis.rows(start, end), self.ir.ndim)
+            self._warp_into(part, start, end)
+        return out
+
+    def _warp_into(self, out, top, bottom):
+        (iw, ih) = self.result.ir_size
+        map_x, map_y, inside = _ir_positions(self.result.homography, self.result.ir_size,
+                                             self.result.vis_size, (top, bottom))
+        if inside.any():
+            # The IR rows the band's pixels fall between (linear interpolation: floor and the
+            # next), so the remap reads exactly what it would on the whole IR.
+            first = int(np.clip(np.floor(map_y[inside].min()) - 1, 0, ih - 1))
+            last = int(np.clip(np.ceil(map_y[inside].max()) + 2, first + 1, ih))
+            source = np.asarray(self.ir.rows(first, last), np.float32)
+            warped = cv2.remap(source, map_x, map_y - np.float32(first), cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+            np.copyto(out, warped, where=inside if out.ndim == 2 else inside[..., None])
+
+    def whole(self) -> np.ndarray:
+        return self.rows(0, self.shape[0])
+
+
+def _stand_in(vis: np.ndarray, ir_ndim: int) -> np.ndarray:
+    """The visible image in the IR's form (gray or RGB), to stand in where the IR has no data."""
+    if ir_ndim == 3 and vis.ndim == 2:
+        return np.repeat(vis[..., None], 3, axis=2)
+    if ir_ndim == 2 and vis.ndim == 3:
+        return _gray(vis)
+    return np.array(vis, np.float32)
+
+
+def onto_visible(vis, ir, notes: list, vis_name="visible", ir_name="IR", fallback: bool = False,
+                 result: Registration | None = None):
     """`fuse --register`: the IR registered and resampled onto the visible frame. Where it has
     no data the visible image stands in for it, so the fused image there follows the visible
     image (no black band, nothing invented). With `fallback`, a pair that cannot be registered is returned
     as it is, with a note; otherwise the refusal is raised. `result`: a registration of this
-    pair made before (folder mode registers every pair before fusing any)."""
+    pair made before (folder mode registers every pair before fusing any). Arrays, or rows
+    (`images.ImageRows`): a large pair is registered on reduced copies and warped a band of rows
+    at a time (`WarpedRows`), a small one as arrays."""
     try:
-        result = result or register(vis, ir, vis_name=vis_name, ir_name=ir_name,
-                                    advice=FUSE_ADVICE)
+        result = result or register_rows(vis, ir, vis_name=vis_name, ir_name=ir_name,
+                                         advice=FUSE_ADVICE)
     except Refused as refusal:
         if not fallback:
             raise
         notes.append(f"{ir_name}: not registered onto {vis_name} ({refusal.reason}); fused "
                      "as it is (--register-fallback)")
         return ir
+    if _large(vis):
+        notes.append(result.describe() + ("; there the visible image stands in for it"
+                                          if result.overlap < 1 else ""))
+        return WarpedRows(vis, ir, result)
+    vis, ir = (i.whole() if hasattr(i, "rows") else i for i in (vis, ir))
     warped, inside = warp_onto(ir, result)
     outside = _positions_for(result)[3]
     if outside is not None:   # where the IR has no data (none: the IR covers the frame)
-        if ir.ndim == 3 and vis.ndim == 2:
-            stand_in = np.repeat(vis[..., None], 3, axis=2)
-        elif ir.ndim == 2 and vis.ndim == 3:
-            stand_in = _gray(vis)
-        else:
-            stand_in = vis
-        np.copyto(warped, stand_in, where=outside if warped.ndim == 2 else outside[..., None])
+        np.copyto(warped, _stand_in(vis, ir.ndim),
+                  where=outside if warped.ndim == 2 else outside[..., None])
     notes.append(result.describe() + ("; there the visible image stands in for it"
                                       if outside is not None else ""))
     return warped

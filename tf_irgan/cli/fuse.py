@@ -74,11 +74,12 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     MRI's size and the PET's color.
     """
     from tf_irgan.errors import UserError
-    from tf_irgan.files import check_not_inputs
+    from tf_irgan.files import atomic_path, check_not_inputs
     from tf_irgan.cli.jobs import (check_manifest, check_outputs, run_jobs, summary_of,
                                    write_manifest)
-    from tf_irgan.images import (check_headers, check_out_dir, decode_image, pair_folders,
-                                 read_image, write_image)
+    from tf_irgan.images import (check_headers, check_image_output, check_out_dir, decode_image,
+                                 pair_folders)
+    from tf_irgan.rowfiles import ResultFile
 
     from tf_irgan.ranges import parse_range
 
@@ -156,29 +157,39 @@ def fuse(vis, ir, output, vis_dir, ir_dir, out_dir, preset, method, gray, modali
     if register and not register_fallback and not single:
         # Every pair is registered before any is fused: a refusal stops the run with nothing
         # written, not halfway through a folder.
-        from tf_irgan.registration import FUSE_ADVICE, register as estimate
+        from tf_irgan.registration import FUSE_ADVICE, register_rows
         for vis_path, ir_path, _ in jobs:
-            registrations[vis_path] = estimate(
-                read_image(vis_path, vis_range, [], "visible"),
-                read_image(ir_path, ir_range, [], "IR"), vis_name=str(vis_path),
+            registrations[vis_path] = register_rows(
+                decode_image(vis_path, vis_range, [], "visible", stream=True),
+                decode_image(ir_path, ir_range, [], "IR", stream=True), vis_name=str(vis_path),
                 ir_name=str(ir_path), advice=FUSE_ADVICE + " (nothing was written)")
 
     def run(vis_path, ir_path, out_path):
         read_notes = []
         # As the files hold them: the fusion turns them into float a band of rows at a time.
-        vis_image = decode_image(vis_path, vis_range, read_notes, "visible")
-        ir_image = decode_image(ir_path, ir_range, read_notes, "IR")
+        # Large files are decoded a band of rows at a time as the fusion reaches them, and a
+        # large PNG result is encoded as its rows come (`tf_irgan.rowfiles`).
+        vis_image = decode_image(vis_path, vis_range, read_notes, "visible", stream=True)
+        ir_image = decode_image(ir_path, ir_range, read_notes, "IR", stream=True)
         if register or register_fallback:
             from tf_irgan.registration import onto_visible
-            ir_image = onto_visible(vis_image.whole(), ir_image.whole(), read_notes, str(vis_path),
+            ir_image = onto_visible(vis_image, ir_image, read_notes, str(vis_path),
                                     str(ir_path), fallback=register_fallback,
                                     result=registrations.get(vis_path))
-        result = fuse_images(vis_image, ir_image, preset=preset,
-                             method=method, gray=gray, vis_name=str(vis_path), ir_name=str(ir_path),
-                             color_space=color_space, modality=modality, stretch=stretch,
-                             precision=precision, bit_depth=int(bit_depth))
-        del vis_image, ir_image   # not held beside the result while it is encoded
-        write_image(out_path, result.image, overwrite=overwrite, bit_depth=int(bit_depth))
+        check_image_output(out_path, overwrite, int(bit_depth))
+        with atomic_path(out_path, overwrite) as partial:
+            target = ResultFile(partial, Path(out_path))
+            try:
+                result = fuse_images(vis_image, ir_image, preset=preset, method=method, gray=gray,
+                                     vis_name=str(vis_path), ir_name=str(ir_path),
+                                     color_space=color_space, modality=modality, stretch=stretch,
+                                     precision=precision, bit_depth=int(bit_depth),
+                                     rows_out=target)
+                del vis_image, ir_image   # not held beside the result while it is encoded
+                target.finish(result.image, int(bit_depth))
+            except BaseException:
+                target.abandon()
+                raise
         result.notes[:0] = read_notes
         return result
 

@@ -393,7 +393,8 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
                 gray: bool = False, vis_name: str = "visible", ir_name: str = "IR",
                 checkpoint=None, color_space: str | None = None,
                 modality: str | None = None, stretch: bool = False,
-                precision: str = "auto", bit_depth: int | None = None) -> FuseResult:
+                precision: str = "auto", bit_depth: int | None = None,
+                rows_out=None) -> FuseResult:
     """Fuse a detail image (visible, MRI) with an intensity image (IR, PET); arrays float in [0, 1],
     gray or RGB.
 
@@ -409,7 +410,9 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     `vis` and `ir` may also be `images.ImageRows` (the file's integers, as `tf-irgan fuse` reads
     them): the generator, the color and `bit_depth`'s quantization then run a band of rows at
     a time, so a large image is never held whole as float. `bit_depth` 8 or 16 gives the result
-    as integers of that depth; None, float32 in [0, 1].
+    as integers of that depth; None, float32 in [0, 1]. `rows_out(shape, dtype)`, when given,
+    may return an object that takes those integers' rows in order (`rowfiles.PngRows`, a file
+    encoded as it goes): the result is then that object, and never held whole.
     """
     vis, ir = ImageRows.of(vis), ImageRows.of(ir)
     preset_name = preset or checkpoint
@@ -476,27 +479,49 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
             loaded = _load_fusion_preset(default_preset(ratio, ir_name, vis_name), precision)
         check_serves(loaded.scale, ratio, loaded.name, ir_name, kind.labels, notes,
                      same_size=ir_g.shape == vis_y.shape)
-    banded = not stretch and (not in_color or colored.shape[:2] == vis_y.shape)
+    banded = not in_color or colored.shape[:2] == vis_y.shape
     if banded:
         # A band of rows at a time from the fusion to the output's integers.
-        out = np.empty(colored.shape if in_color else vis_y.shape,
-                       np.float32 if bit_depth is None else _INTEGERS[bit_depth])
+        shape = colored.shape if in_color else vis_y.shape
+        dtype = np.float32 if bit_depth is None else _INTEGERS[bit_depth]
+        out = rows_out(shape, dtype) if rows_out is not None and bit_depth is not None else None
+        out = np.empty(shape, dtype) if out is None else out
+        extremes = [np.inf, -np.inf]   # --stretch: the fused intensity's, from a first pass
+
+        def measure(top, rows):
+            if loaded is not None:
+                check_finite(rows, loaded, vis_name)
+            part = np.clip(rows, 0.0, 1.0)
+            extremes[:] = min(extremes[0], float(part.min())), max(extremes[1], float(part.max()))
 
         def finish(top, rows):
             if loaded is not None:
                 check_finite(rows, loaded, vis_name)
+            low, high = extremes
             for start, end in _sub_bands(top, top + len(rows), rows.shape[1]):
                 part = np.clip(rows[start - top:end - top], 0.0, 1.0)
+                if stretch and high > low:
+                    part = (part - low) / (high - low)
                 if in_color:
                     part = space.restore_color(part, colored.rows(start, end))
                 out[start:end] = part if bit_depth is None else quantized(part, bit_depth)
+
+        def banded_result(run, used):
+            """`run(sink)` fuses band by band; with --stretch it runs twice (the first pass
+            finds the extremes), so the fused intensity is never held whole."""
+            if stretch:
+                run(measure)
+                notes.append(f"output min-max stretched from [{extremes[0]:.3f}, "
+                             f"{extremes[1]:.3f}] to [0, 1] (--stretch)")
+            run(finish)
+            return result(out, used)
     if method == "ddcgan":
         small = ir_g
         if ir_g.shape != ir_grid(*vis_y.shape, loaded.scale)[0]:   # small: resampled whole
             small = align_ir(vis_y.shape, ir_g.whole(), loaded.scale, notes, ir_name, kind.labels)
         if banded:
-            run_generator(loaded.model, vis_y, small, loaded.scale, sink=finish)
-            return result(out, loaded.name)
+            return banded_result(lambda sink: run_generator(loaded.model, vis_y, small,
+                                                            loaded.scale, sink=sink), loaded.name)
         fused, used = run_generator(loaded.model, vis_y, small, loaded.scale), loaded.name
         check_finite(fused, loaded, vis_name)
     else:
@@ -507,8 +532,8 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
             raise UserError(f"--preset applies to --method ddcgan, not {method} (--checkpoint is "
                             "its old name)")
         if banded and method in BANDED and ir_g.shape == vis_y.shape:
-            run_by_bands(METHODS[method], vis_y, ir_g, *BANDED[method], sink=finish)
-            return result(out, None)
+            return banded_result(lambda sink: run_by_bands(METHODS[method], vis_y, ir_g,
+                                                           *BANDED[method], sink=sink), None)
         vis_y, ir_g = vis_y.whole(), ir_g.whole()
         if ir_g.shape != vis_y.shape:
             import cv2
