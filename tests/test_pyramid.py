@@ -164,6 +164,30 @@ def test_the_fine_levels_can_be_kept_to_detail_and_to_the_rule(tmp_path):
             ddcgan_config("pyramid", 1, **{setting: 5})
 
 
+def test_the_noise_aware_rule_averages_noise_and_keeps_an_edge():
+    """`noise_levels`: where both sources hold noise alone, the plain rule takes the noisier
+    one's noise and the noise-aware rule averages the two (less noisy than either); an edge
+    that only one source has is kept by both rules."""
+    rng = np.random.default_rng(2)
+    vis = 0.5 + 0.02 * rng.standard_normal((1, 96, 96, 1)).astype(np.float32)
+    ir = 0.5 + 0.03 * rng.standard_normal((1, 96, 96, 1)).astype(np.float32)
+    ir[:, :, 48:] += 0.3                                  # an IR-only edge
+    batch = {"detail": vis, "intensity": ir}
+    flat = (slice(None), slice(8, -8), slice(8, 36), slice(None))
+
+    def noise(image):   # of the finest band, where the noise-aware level works
+        return float(np.abs(np.asarray(laplacian_bands(image, 1)[0][0]))[flat].mean())
+    plain = PyramidGenerator(rule_levels=1)(batch)
+    aware = PyramidGenerator(rule_levels=1, noise_levels=1)(batch)
+    assert noise(plain) > 0.9 * noise(ir)
+    assert noise(aware) < 0.8 * noise(ir)
+    for result in (plain, aware):
+        step = np.asarray(result)[0, 20:-20, 52:60, 0].mean() - np.asarray(result)[0, 20:-20, 36:44, 0].mean()
+        assert step > 0.1
+    with pytest.raises(UserError, match="noise_levels=5"):
+        ddcgan_config("pyramid", 1, noise_levels=5)
+
+
 def test_macs_per_pixel_within_the_salient_budget():
     generator = make_generator(ddcgan_config("pyramid", 1))
     salient = make_generator(ddcgan_config("salient", 1))

@@ -62,6 +62,8 @@ class DDcGANConfig(Config):
                                # `levels`: the base only, the fine bands by detail alone)
     rule_levels: int = 0       # pyramid: the finest detail levels weighed by the rule alone (no
                                # network: training cannot trade their edges away)
+    noise_levels: int = 0      # pyramid: the finest levels whose rule weighs the detail above
+                               # each source's noise (flat regions averaged, not the noisier kept)
     disc_filters: tuple = (16, 32, 64)
     weight_clip: float = 8.0
     sync_batch_norm: bool = False  # batch statistics over all replicas (multi-GPU/worker runs)
@@ -132,6 +134,9 @@ class DDcGANConfig(Config):
         if not 0 <= self.rule_levels <= self.levels:
             raise UserError(f"rule_levels={self.rule_levels}: use 0 (a network on every level) "
                             f"to levels={self.levels} (the rule alone on every detail level)")
+        if not 0 <= self.noise_levels <= self.levels:
+            raise UserError(f"noise_levels={self.noise_levels}: use 0 (the plain rule) to "
+                            f"levels={self.levels}")
         if self.brightness < 0:
             raise UserError(f"brightness={self.brightness}: use 0 (no brighter-source rule) or "
                             "more (how hard the starting rule picks the brighter source)")
@@ -352,7 +357,8 @@ def make_generator(config: DDcGANConfig, name="generator"):
                                 filters=config.selector_filters, sharpness=config.sharpness,
                                 intensity_upsample=config.intensity_upsample, brightness=config.brightness,
                                 brightness_from=config.brightness_from,
-                                rule_levels=config.rule_levels, name=name)
+                                rule_levels=config.rule_levels, noise_levels=config.noise_levels,
+                                name=name)
     return Generator.from_ddcgan_config(config, name=name)
 
 

@@ -59,10 +59,33 @@ def laplacian_bands(images, levels):
     return bands, gaussians, current
 
 
-def local_energy(band):
+def local_energy(band, noise=None):
     """log of the binomial-weighted mean of band^2 around each pixel: how much detail a source
     has there, on a log scale so that the rule depends on the ratio of the two sources."""
-    return ops.log(blur(ops.square(band)) + ENERGY_EPS)
+    return log_energy(blur(ops.square(band)))
+
+
+def log_energy(power, noise=None, floor=None):
+    """`local_energy` from the band's local power (blur(band^2)). With `noise` (the band's
+    noise variance, `noise_variance`), only what exceeds it counts, over a common `floor` (the
+    larger of the two sources' noise variances): where both sources hold noise alone, both
+    energies sit at the floor and the rule averages them; a scene's detail rises above it."""
+    if noise is not None:
+        return ops.log(ops.maximum(power - noise, 0.0) + floor + ENERGY_EPS)
+    return ops.log(power + ENERGY_EPS)
+
+
+# The median absolute value of a band of Gaussian noise is 0.6745 of its standard deviation.
+MAD_TO_SIGMA = 0.6745
+
+
+def noise_variance(band):
+    """Each image's noise variance in a detail band, (B, 1, 1, 1): (median |band| / 0.6745)^2,
+    the robust estimate of wavelet denoising (a scene's edges are few against its pixels, so
+    the median sees the noise). The median of every 4th row and column: a 16th of the sort."""
+    sample = ops.abs(band[:, ::4, ::4, :])
+    median = ops.quantile(ops.reshape(sample, (ops.shape(sample)[0], -1)), 0.5, axis=1)
+    return ops.reshape(ops.square(median / MAD_TO_SIGMA), (-1, 1, 1, 1))
 
 
 @keras.saving.register_keras_serializable("tf_irgan")
@@ -121,7 +144,7 @@ class PyramidGenerator(keras.Model):
     """
 
     def __init__(self, scale=1, levels=4, filters=16, sharpness=4.0, intensity_upsample="bilinear",
-                 brightness=0.0, brightness_from=0, rule_levels=0, **kwargs):
+                 brightness=0.0, brightness_from=0, rule_levels=0, noise_levels=0, **kwargs):
         super().__init__(**kwargs)
         self.scale, self.levels, self.filters = scale, levels, filters
         self.intensity_upsample = intensity_upsample
@@ -129,6 +152,7 @@ class PyramidGenerator(keras.Model):
         self.brightness = float(brightness)
         self.brightness_from = int(brightness_from)
         self.rule_levels = int(rule_levels)
+        self.noise_levels = int(noise_levels)
         # The `rule_levels` finest levels have no network: the rule alone weighs their bands.
         self.detail = [Selector(filters, name=f"detail{k}") for k in range(rule_levels, levels)]
         self.base = Selector(filters, name="base")
@@ -171,10 +195,17 @@ class PyramidGenerator(keras.Model):
         fused = weight * d_base + (1 - weight) * i_base
         for k in reversed(range(self.levels)):
             d, i = d_bands[k], i_bands[k]
-            energy_d, energy_i = local_energy(d), local_energy(i)
+            power_d, power_i = blur(ops.square(d)), blur(ops.square(i))
+            energy_d, energy_i = log_energy(power_d), log_energy(power_i)
+            if k < self.noise_levels:   # the rule weighs the signal above each source's noise
+                noise_d, noise_i = noise_variance(d), noise_variance(i)
+                floor = ops.maximum(noise_d, noise_i)
+                rule = (log_energy(power_d, noise_d, floor) - log_energy(power_i, noise_i, floor))
+            else:
+                rule = energy_d - energy_i
             features = ops.concatenate([d, i, energy_d / 8, energy_i / 8,
                                         d_levels[k], i_levels[k]], axis=-1)
-            logit = gain * (energy_d - energy_i)
+            logit = gain * rule
             if k >= self.rule_levels:
                 logit = logit + ops.cast(self.detail[k - self.rule_levels](features), "float32")
             if brighter is not None and k >= self.brightness_from:
@@ -187,7 +218,8 @@ class PyramidGenerator(keras.Model):
         return {**super().get_config(), "scale": self.scale, "levels": self.levels,
                 "filters": self.filters, "sharpness": self.sharpness,
                 "intensity_upsample": self.intensity_upsample, "brightness": self.brightness,
-                "brightness_from": self.brightness_from, "rule_levels": self.rule_levels}
+                "brightness_from": self.brightness_from, "rule_levels": self.rule_levels,
+                "noise_levels": self.noise_levels}
 
     @classmethod
     def from_config(cls, config):
