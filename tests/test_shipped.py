@@ -12,7 +12,7 @@ from tf_irgan.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-SHIPPED = {"ddcgan-ir-vis": 1, "ddcgan-ir-vis-x4": 4}
+SHIPPED = {"ddcgan-ir-vis": 1, "ddcgan-ir-vis-x4": 4, "ddcgan-ir-vis-video": 1}
 
 
 @pytest.fixture(autouse=True)
@@ -51,10 +51,33 @@ def test_fuse_examples_with_the_default_checkpoint(tmp_path):
                                       "-o", str(out)])
     assert result.exit_code == 0, (result.output, result.exception)
     assert "ddcgan-ir-vis" in result.stdout and "x4" not in result.stdout
+    assert "video" not in result.stdout   # the video preset is for streams
     vis = cv2.imread(str(EXAMPLES / "vis.png"), cv2.IMREAD_UNCHANGED)
     fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert fused.shape == vis.shape
     assert fused.std() > 5  # an image, not a flat field
+
+
+def test_the_video_preset_is_quieter_than_the_sources_where_there_is_no_scene(shared_data):
+    """`ddcgan-ir-vis-video` (what same-size streams get): on held-out RoadScene pairs it keeps
+    more than the Laplacian pyramid (VIF) and is less noisy in flat regions than the noisier
+    source, where the still default and the pyramid are about as noisy (docs/training.md)."""
+    from tf_irgan import baselines
+    from tf_irgan.images import read_image, to_gray
+    from tf_irgan.metrics.fusion import flat_noise, fusion_vif
+    from tf_irgan.pipelines.fusion import VIDEO_MODEL, default_preset, fuse_images
+
+    assert default_preset(1.0, video=True) == VIDEO_MODEL and default_preset(1.0) != VIDEO_MODEL
+    noise, gain = [], []
+    for name in ("FLIR_00548", "FLIR_05053", "FLIR_08220"):   # held out from its training
+        vis = to_gray(read_image(shared_data / "roadscene" / "vi" / f"{name}.jpg"))
+        ir = to_gray(read_image(shared_data / "roadscene" / "ir" / f"{name}.jpg"))
+        fused = fuse_images(vis, ir, preset=VIDEO_MODEL, gray=True, precision="fp32").image
+        a, b = ir * 255, vis * 255
+        noise.append(flat_noise(a, b, np.round(fused * 255)))
+        pyramid = np.round(np.clip(baselines.laplacian_pyramid(vis, ir), 0, 1) * 255)
+        gain.append(fusion_vif(a, b, np.round(fused * 255)) - fusion_vif(a, b, pyramid))
+    assert np.nanmean(noise) < 0.85 and np.mean(gain) > 0, (noise, gain)
 
 
 def test_fuse_examples_with_quarter_ir_picks_the_x4_model(tmp_path):

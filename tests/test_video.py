@@ -67,13 +67,14 @@ def test_two_videos_are_fused_frame_by_frame_as_still_pairs(pair, tmp_path):
     out = tmp_path / "fused.mkv"
     result = run(["fuse", vis_path, ir_path, "-o", out])
     assert result.exit_code == 0, result.output
-    assert "with ddcgan-ir-vis (6 frames" in result.output and "frame-to-frame change" in result.output
+    # Same-size video goes to the video preset (the still pairs' default is ddcgan-ir-vis).
+    assert "with ddcgan-ir-vis-video (6 frames" in result.output and "frame-to-frame change" in result.output
     fused = _read(out)
     assert len(fused) == 6 and fused[0].shape == (SIZE[1], SIZE[0], 3)
     assert np.abs(fused[0][..., 0].astype(int) - fused[0][..., 2]).mean() > 2   # color kept
     for number in (0, 5):   # each frame is the still pair's fusion (lossless codec: 1 level;
         # where the scene is still the stream averages with the last frame: about the noise)
-        still = fuse_images(vis[number][..., ::-1] / 255.0, ir[number] / 255.0).image
+        still = fuse_images(vis[number][..., ::-1] / 255.0, ir[number] / 255.0, video=True).image
         expected = np.round(np.clip(still, 0, 1) * 255)[..., ::-1]
         assert np.abs(fused[number].astype(np.float32) - expected).mean() < 0.6
     rows = list(csv.DictReader((tmp_path / "fused.mkv.csv").open()))
@@ -221,7 +222,8 @@ def test_frame_folders_are_fused_as_a_stream_into_a_video_or_frames(pair, tmp_pa
     for number in (1, 10):   # name order, not text order: frame10 is the tenth frame
         written = cv2.imread(str(frames / f"frame{number}.png"))
         assert np.abs(written.astype(int) - as_video[number - 1]).mean() < 0.5
-        still = fuse_images(vis[number - 1][..., ::-1] / 255.0, ir[number - 1] / 255.0).image
+        still = fuse_images(vis[number - 1][..., ::-1] / 255.0, ir[number - 1] / 255.0,
+                            video=True).image
         expected = np.round(np.clip(still, 0, 1) * 255)[..., ::-1]
         assert np.abs(written.astype(np.float32) - expected).mean() < 0.6
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]

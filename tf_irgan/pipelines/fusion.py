@@ -30,6 +30,10 @@ from tf_irgan.modalities import RELATED, get_modality
 from tf_irgan.presets import check_finite
 
 SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
+# Same-size video: the finest level by the rule alone, averaged where neither source has a
+# scene, so a stream's flat regions do not crawl with the noisier camera's noise
+# (docs/training.md, "A video preset").
+VIDEO_MODEL = "ddcgan-ir-vis-video"
 # The default presets of each medical modality, by the scale they were trained at: a PET at
 # the MRI's size or at 1/4, a SPECT at the MRI's size. The size ratio picks among them as it
 # does between the IR/visible defaults.
@@ -73,12 +77,13 @@ def size_ratio(vis_shape, ir_shape, vis_name="visible", ir_name="IR", notes=None
     return (vis_shape[0] / ir_shape[0] + vis_shape[1] / ir_shape[1]) / 2
 
 
-def default_preset(ratio: float, ir_name="IR", vis_name="visible") -> str:
+def default_preset(ratio: float, ir_name="IR", vis_name="visible", video: bool = False) -> str:
+    """The IR/visible preset for this size ratio (`video`: of a stream's frames)."""
     if ratio < 1 / SLACK:
         raise UserError(f"{ir_name}: is {1 / ratio:.1f}x larger per side than {vis_name}; "
                         "pass the visible image first, then the IR image")
     if ratio < 2:
-        return SAME_SIZE_MODEL
+        return VIDEO_MODEL if video else SAME_SIZE_MODEL
     if ratio <= 4 * SLACK:
         return X4_MODEL
     raise UserError(f"{ir_name}: is {ratio:.2f}x smaller per side than {vis_name}; the shipped models "
@@ -394,7 +399,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
                 checkpoint=None, color_space: str | None = None,
                 modality: str | None = None, stretch: bool = False,
                 precision: str = "auto", bit_depth: int | None = None,
-                rows_out=None) -> FuseResult:
+                rows_out=None, video: bool = False) -> FuseResult:
     """Fuse a detail image (visible, MRI) with an intensity image (IR, PET); arrays float in [0, 1],
     gray or RGB.
 
@@ -412,7 +417,8 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     a time, so a large image is never held whole as float. `bit_depth` 8 or 16 gives the result
     as integers of that depth; None, float32 in [0, 1]. `rows_out(shape, dtype)`, when given,
     may return an object that takes those integers' rows in order (`rowfiles.PngRows`, a file
-    encoded as it goes): the result is then that object, and never held whole.
+    encoded as it goes): the result is then that object, and never held whole. `video`: the
+    frames of a stream, for which the size ratio picks the video presets (`VIDEO_MODEL`).
     """
     vis, ir = ImageRows.of(vis), ImageRows.of(ir)
     preset_name = preset or checkpoint
@@ -476,7 +482,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
         return FuseResult(image, method, used, notes, ratio)
     if method == "ddcgan":
         if loaded is None:
-            loaded = _load_fusion_preset(default_preset(ratio, ir_name, vis_name), precision)
+            loaded = _load_fusion_preset(default_preset(ratio, ir_name, vis_name, video), precision)
         check_serves(loaded.scale, ratio, loaded.name, ir_name, kind.labels, notes,
                      same_size=ir_g.shape == vis_y.shape)
     banded = not in_color or colored.shape[:2] == vis_y.shape

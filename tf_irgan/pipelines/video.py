@@ -175,7 +175,7 @@ class FusionStream:
         if self.register:
             ir_image, confidence = self._registered(vis_image, ir_image, said)
         result = fuse_images(vis_image, ir_image, preset=self.preset, method=self.method,
-                             gray=self.gray, precision=self.precision)
+                             gray=self.gray, precision=self.precision, video=True)
         self.used = result.preset or result.method   # what fused the frames (the size ratio's)
         for note in result.notes:
             self._note(note, said)
