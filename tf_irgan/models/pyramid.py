@@ -59,17 +59,13 @@ def laplacian_bands(images, levels):
     return bands, gaussians, current
 
 
-def local_energy(band, noise=None):
-    """log of the binomial-weighted mean of band^2 around each pixel: how much detail a source
-    has there, on a log scale so that the rule depends on the ratio of the two sources."""
-    return log_energy(blur(ops.square(band)))
-
-
 def log_energy(power, noise=None, floor=None):
-    """`local_energy` from the band's local power (blur(band^2)). With `noise` (the band's
-    noise variance, `noise_variance`), only what exceeds it counts, over a common `floor` (the
-    larger of the two sources' noise variances): where both sources hold noise alone, both
-    energies sit at the floor and the rule averages them; a scene's detail rises above it."""
+    """log of a band's local power (blur(band^2), the binomial-weighted mean of band^2 around
+    each pixel): how much detail a source has there, on a log scale so that the rule depends on
+    the ratio of the two sources. With `noise` (the band's noise variance, `noise_variance`),
+    only what exceeds it counts, over a common `floor` (the larger of the two sources' noise
+    variances): where both sources hold noise alone, both energies sit at the floor and the
+    rule averages them; a scene's detail rises above it."""
     if noise is not None:
         return ops.log(ops.maximum(power - noise, 0.0) + floor + ENERGY_EPS)
     return ops.log(power + ENERGY_EPS)
