@@ -15,7 +15,7 @@ import numpy as np
 
 from tf_irgan.errors import UserError
 from tf_irgan.files import check_outputs, write_bytes
-from tf_irgan.rows import band_rows, by_rows
+from tf_irgan.rows import band_rows, bands_of, by_rows
 
 # Registered pairs from two sensors need not have the same pixel aspect: RoadScene's
 # high-resolution visible frames differ from their IR frames by up to 10 % in aspect ratio and
@@ -240,7 +240,7 @@ def _in_unit(image: np.ndarray, path: Path) -> bool:
 
 def _channels_equal_by_bands(image) -> bool:
     """`_channels_equal` of a streamed image (`rowfiles.RowReader`), read a band at a time."""
-    return all(_channels_equal(part) for _, part in image.bands(band_rows(3 * image.shape[1])))
+    return all(_channels_equal(part) for part in bands_of(image))
 
 
 def _channels_equal(image: np.ndarray) -> bool:

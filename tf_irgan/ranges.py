@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tf_irgan.errors import UserError
-from tf_irgan.rows import band_rows, by_rows
+from tf_irgan.rows import bands_of, by_rows
 
 AUTO_PERCENTILES = (0.5, 99.5)
 NARROW = 0.25  # a 16-bit frame whose percentile band spans less than this share is stretched
@@ -84,7 +84,7 @@ def container_of(image: np.ndarray) -> float:
     smallest of 12/14/16 bits that holds its maximum."""
     if image.dtype == np.uint8:
         return 255.0
-    top = max((float(part.max()) for part in _bands(image) if part.size), default=0.0)
+    top = max((float(part.max()) for part in bands_of(image) if part.size), default=0.0)
     return float(next(c for c in CONTAINERS if top <= c))
 
 
@@ -164,7 +164,7 @@ def percentiles(image: np.ndarray, qs) -> tuple:
     """np.percentile(image, qs) (linear interpolation) of an 8/16-bit image, from its histogram,
     counted a band of rows at a time: no sorted float copy of the whole image."""
     counts = np.zeros(65536 if image.dtype == np.uint16 else 256, np.int64)
-    for part in _bands(image):
+    for part in bands_of(image):
         counts += np.bincount(part.ravel(), minlength=len(counts))
     order = np.cumsum(counts)
     total = int(order[-1])
@@ -176,10 +176,3 @@ def percentiles(image: np.ndarray, qs) -> tuple:
         above = float(np.searchsorted(order, min(lower + 1, total - 1), side="right"))
         values.append(below + (index - lower) * (above - below))
     return tuple(values)
-
-
-def _bands(image):
-    """Bands of rows of an array, or of a streamed image (`rowfiles.RowReader`), in order."""
-    step = band_rows(int(np.prod(image.shape[1:])))
-    for top in range(0, image.shape[0], step):
-        yield image[top:top + step]

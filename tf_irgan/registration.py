@@ -862,7 +862,7 @@ class WarpedRows:
         return out
 
     def _warp_into(self, out, top, bottom):
-        (iw, ih) = self.result.ir_size
+        ih = self.result.ir_size[1]
         map_x, map_y, inside = _ir_positions(self.result.homography, self.result.ir_size,
                                              self.result.vis_size, (top, bottom))
         if inside.any():

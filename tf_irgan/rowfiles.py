@@ -123,18 +123,6 @@ class RowReader:
         self._restart()
         return self
 
-    def __len__(self):
-        return self.shape[0]
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    def bands(self, rows: int):
-        """(top, rows) of the whole image, `rows` at a time, in order."""
-        for top in range(0, self.shape[0], rows):
-            yield top, self[top:top + rows]
-
 
 def _first_line(error) -> str:
     return str(error).strip().splitlines()[-1].strip() if str(error).strip() else type(error).__name__

@@ -20,6 +20,14 @@ def band_rows(width: int, pixels: int | None = None) -> int:
     return max(1, (pixels or BAND_PIXELS) // max(1, width))
 
 
+def bands_of(image):
+    """Bands of rows of an array (any channels), or of anything sliced by rows as one is (a
+    streamed file, `rowfiles.RowReader`), top to bottom."""
+    step = band_rows(int(np.prod(image.shape[1:])))
+    for top in range(0, image.shape[0], step):
+        yield image[top:top + step]
+
+
 def by_rows(function, out: np.ndarray, *arrays: np.ndarray, pixels: int | None = None) -> np.ndarray:
     """out[r0:r1] = function(*(a[r0:r1] for a in arrays)) for bands of rows; returns `out`.
     Every array has the image's rows first; `function` must be elementwise or per pixel

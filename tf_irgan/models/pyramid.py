@@ -199,10 +199,10 @@ class PyramidGenerator(keras.Model):
                 rule = (log_energy(power_d, noise_d, floor) - log_energy(power_i, noise_i, floor))
             else:
                 rule = energy_d - energy_i
-            features = ops.concatenate([d, i, energy_d / 8, energy_i / 8,
-                                        d_levels[k], i_levels[k]], axis=-1)
             logit = gain * rule
-            if k >= self.rule_levels:
+            if k >= self.rule_levels:   # a level with a network: its features, only there
+                features = ops.concatenate([d, i, energy_d / 8, energy_i / 8,
+                                            d_levels[k], i_levels[k]], axis=-1)
                 logit = logit + ops.cast(self.detail[k - self.rule_levels](features), "float32")
             if brighter is not None and k >= self.brightness_from:
                 logit = logit + brighter * (d_levels[k] - i_levels[k])
