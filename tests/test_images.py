@@ -285,6 +285,24 @@ def test_replace_luma_and_intensity_keep_color():
     np.testing.assert_allclose(rgb_to_ihs(out)[..., 1:], rgb_to_ihs(rgb)[..., 1:], atol=1e-5)
 
 
+
+def test_the_planes_gamut_fit_is_the_reference_one():
+    """`restore_color` (numpy and OpenCV, on planes) computes `fit_gamut`'s numbers: random
+    intensities under strong colors, neutral pixels and the cube's corners included."""
+    from tf_irgan.color import COLOR_SPACES, fit_gamut
+
+    rng = np.random.default_rng(2)
+    rgb = rng.random((40, 50, 3)).astype(np.float32)
+    rgb[:5] = rgb[:5, :, :1]                          # gray pixels: no chroma
+    rgb[5:8, :, :] = [1.0, 0.0, 0.0]                  # a saturated red
+    intensity = rng.random((40, 50)).astype(np.float32)
+    intensity[10:12] = 1.0
+    intensity[12:14] = 0.0
+    for space in COLOR_SPACES.values():
+        chroma = (rgb.astype(np.float64) @ (space.inverse[:, 1:] @ space.forward[1:]).T).astype(np.float32)
+        expected = fit_gamut(intensity[..., None], chroma, np)
+        np.testing.assert_allclose(space.restore_color(intensity, rgb), expected, atol=2e-6)
+
 def _huge_png(path, side):
     """A PNG whose header says side x side and that holds no pixel data: what a user's
     425 KB 20000x20000 file costs before any pixel is read."""

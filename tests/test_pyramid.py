@@ -322,3 +322,50 @@ def test_shipped_preset_in_bf16_stays_within_a_level(shared_data):
         fp32 = fuse_images(vis, ir_input, preset=name, precision="fp32").image
         bf16 = fuse_images(vis, ir_input, preset=name, precision="bf16").image
         assert bf16.dtype == np.float32 and np.abs(bf16 - fp32).mean() < 1 / 255
+
+
+@pytest.mark.parametrize("h,w", [(37, 53), (9, 4), (1, 1), (480, 640)])
+def test_opencv_filters_equal_the_keras_ones(h, w):
+    """`models.pyramid_opencv.separable` is `filters.separable` (renormalised borders included)
+    for every filter the generator uses: the blur, the pyramid's down and up, the IR's
+    enlargements at x2 and x4."""
+    from tf_irgan import filters, losses
+    from tf_irgan.models import pyramid, pyramid_opencv
+
+    x = _image(h, w)
+    cases = [(pyramid.BINOMIAL, 1, False), (pyramid.BINOMIAL, 2, False),
+             (pyramid.BINOMIAL_UP, 2, True), (losses.cubic_taps(4), 4, True),
+             (1 - np.abs(np.arange(4) - 1.5) / 2, 2, True)]
+    for taps, stride, transpose in cases:
+        keras_out = np.asarray(filters.separable(x, taps, stride=stride, transpose=transpose))[0, :, :, 0]
+        ours = pyramid_opencv.separable(x[0, :, :, 0], taps, stride, transpose)
+        assert ours.shape == keras_out.shape
+        np.testing.assert_allclose(ours, keras_out, atol=2e-6)
+
+
+@pytest.mark.parametrize("scale,settings", [
+    (1, {}),
+    (1, {"rule_levels": 1, "noise_levels": 1}),                         # the video preset's
+    (1, {"levels": 3, "brightness": 10.0, "brightness_from": 1, "rule_levels": 2}),
+    (4, {"intensity_upsample": "bicubic"}),
+    (2, {"intensity_upsample": "bilinear", "noise_levels": 2}),
+])
+def test_opencv_engine_equals_the_keras_generator(scale, settings):
+    """What `fuse` runs for a `pyramid` generator (fixed filters in OpenCV, selectors in one
+    TensorFlow graph) gives the Keras model's output, on odd sizes and every setting."""
+    from tf_irgan.models.pyramid_opencv import OpenCVPyramid
+    from tf_irgan.pipelines.fusion import _compiled
+
+    generator = PyramidGenerator(scale=scale, **settings)
+    generator.build_for_inference()
+    rng = np.random.default_rng(3)
+    for layer in generator.detail + [generator.base]:   # a network that is not the plain rule
+        layer.out.kernel.assign(rng.normal(0, 0.5, layer.out.kernel.shape).astype(np.float32))
+    h, w = 61 * scale, 83 * scale
+    vis = cv2.GaussianBlur(RNG.random((h, w)).astype(np.float32), (0, 0), 1.5)
+    ir = cv2.GaussianBlur(RNG.random((h // scale, w // scale)).astype(np.float32), (0, 0), 1.0)
+    expected = _compiled(generator)({"detail": vis[None, :, :, None],
+                                     "intensity": ir[None, :, :, None]}).numpy()[0, :, :, 0]
+    fused = OpenCVPyramid(generator)(vis, ir)
+    assert fused.shape == (h, w)
+    np.testing.assert_allclose(fused, expected, atol=2e-5)

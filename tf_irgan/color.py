@@ -74,24 +74,32 @@ def fit_gamut(gray, chroma, ops):
     return ops.minimum(ops.maximum(gray + t * chroma, 0.0), 1.0)
 
 
-def _fit_gamut_numpy(gray, chroma):
-    """`fit_gamut` in numpy, a channel plane at a time (the same numbers, float32): per channel
-    the room left, (1 - gray) / chroma upward or gray / -chroma downward, 1 where the color is
-    neutral; the smallest over the channels scales the chroma. Planes, not (H, W, 3) arrays:
-    numpy reduces and selects along a trailing axis of 3 several times slower."""
+def _fit_gamut_planes(level, planes):
+    """`fit_gamut` in numpy and OpenCV on planes (float32 (H, W) each: the intensity, and the
+    RGB offset of the color per channel), the same numbers to float rounding: the chroma may
+    grow until the channel it pushes furthest up reaches 1, (1 - level) / max(offset), and the
+    one it pushes furthest down reaches 0, level / -min(offset); the smaller, at most 1, scales
+    it. Planes, not (H, W, 3) arrays: numpy reduces and selects along a trailing axis of 3
+    several times slower, and OpenCV's split of one costs more than the whole fit here."""
     import cv2
 
-    level = np.ascontiguousarray(gray[..., 0], np.float32)
-    planes = cv2.split(np.ascontiguousarray(chroma, np.float32))
-    t = np.ones_like(level)
-    for plane in planes:
-        magnitude = np.abs(plane)
-        room = np.where(plane > 0, 1.0 - level, level)
-        limit = np.divide(room, magnitude, out=np.ones_like(level), where=magnitude > 1e-6)
-        np.minimum(t, limit, out=t)
+    tiny = np.float32(1e-6)   # a neutral channel sets no limit (its bound is then over 1)
+    highest = cv2.max(cv2.max(planes[0], planes[1]), planes[2])
+    lowest = cv2.min(cv2.min(planes[0], planes[1]), planes[2])
+    np.maximum(highest, tiny, out=highest)
+    np.minimum(lowest, -tiny, out=lowest)
+    t = np.subtract(np.float32(1.0), level, dtype=np.float32)
+    np.divide(t, highest, out=t)
+    np.divide(level, lowest, out=lowest)
+    np.negative(lowest, out=lowest)
+    np.minimum(t, lowest, out=t)
     np.clip(t, 0.0, 1.0, out=t)
-    out = cv2.merge([np.clip(plane * t + level, 0.0, 1.0) for plane in planes])
-    return out.reshape(chroma.shape)
+    out = []
+    for plane in planes:
+        channel = cv2.multiply(plane, t)
+        cv2.add(channel, level, dst=channel)
+        out.append(np.clip(channel, 0.0, 1.0, out=channel))
+    return cv2.merge(out)
 
 
 class _ColorSpace:
@@ -129,8 +137,10 @@ class _ColorSpace:
         per_pixel = (self.inverse[:, 1:] @ self.forward[1:]).astype(np.float32)
 
         def band(level, color):
-            chroma = cv2.transform(np.ascontiguousarray(color, np.float32), per_pixel)
-            return _fit_gamut_numpy(np.asarray(level, np.float32)[..., None], chroma)
+            color = np.ascontiguousarray(color, np.float32)
+            planes = [cv2.transform(color, per_pixel[c:c + 1]) for c in range(3)]
+            gray = np.ascontiguousarray(level, np.float32)
+            return _fit_gamut_planes(gray, planes).reshape(color.shape)
         return by_rows(band, np.empty(colored.shape, np.float32), intensity, colored)
 
     def luminance_tensor(self, rgb):

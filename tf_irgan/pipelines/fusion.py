@@ -44,10 +44,13 @@ MEDICAL_MODEL = MEDICAL_MODELS["mri-pet"][4]   # the paper's setting
 # [1 / 1.5, 2]. Ratios between two models go to the nearer one (in octaves), whose IR input is
 # then resampled to its scale.
 SLACK = 1.5
-# Tiles: the image is split into equal tiles of at most TILE pixels a side (so a 640x480 image is
-# one tile and 1280x1024 two), each with MARGIN pixels of context, or the generator's own
-# `context` where it is larger, so tiled and whole-image results agree.
+# Tiles: the image is split into equal tiles of at most TILE pixels a side, each with MARGIN
+# pixels of context, or the generator's own `context` where it is larger, so tiled and
+# whole-image results agree. An image of at most WHOLE pixels (a full-HD video frame) is one
+# tile: its tiles' context would be work done twice (a 1280x1024 frame in two tiles computes
+# 1.4x its pixels), and it fits in memory whole.
 TILE, MARGIN = 1024, 32
+WHOLE = 1920 * 1088
 # A border row or column of one value at most this bright carries no data (`framed`),
 # when such rows or columns take at most FRAME_SHARE of the image on each side: a thin frame.
 # Wider black bands are more likely scene clipped to black (a sky colder than --ir-range).
@@ -254,7 +257,7 @@ def _tiles(length: int, tile: int, scale: int) -> list[int]:
     return list(range(0, length, size)), size
 
 
-def run_generator(model, vis, ir, scale: int, tile: int = TILE, margin: int | None = None,
+def run_generator(model, vis, ir, scale: int, tile: int | None = None, margin: int | None = None,
                   sink=None) -> np.ndarray | None:
     """Generator output for a visible luminance (H, W) and an IR image already on the padded grid
     (ceil(H/s), ceil(W/s)), in overlapping tiles; equals `fuse_tensor` on the whole image.
@@ -264,13 +267,13 @@ def run_generator(model, vis, ir, scale: int, tile: int = TILE, margin: int | No
     `GrayRows`): the tiles are taken a band of rows at a time, and only that band is held as
     float. Each band's result goes to `sink(top, rows)` when given (None is returned), else
     into the returned array."""
-    import tensorflow as tf
-
     vis, ir = _rows_of(vis), _rows_of(ir)
     height, width = vis.shape
     # `pad_to_multiple` in numpy (numpy's "reflect" is TF's REFLECT), and each tile becomes a
     # tensor on its own: whole-image tensors would be two more copies of a large image.
     full_h, full_w = height + (-height) % scale, width + (-width) % scale
+    if tile is None:
+        tile = max(full_h, full_w) if full_h * full_w <= WHOLE else TILE
     # Tiles start on the generator's own grid (a pyramid's coarsest level) as well as the IR's,
     # so a tile decimates where the whole image would; a farther-seeing one gets more context.
     # Both optional for a fusion generator (a registered model's may not declare them): `grid`
@@ -296,9 +299,7 @@ def run_generator(model, vis, ir, scale: int, tile: int = TILE, margin: int | No
         fused_band = np.empty((min(tile_h, full_h - y), full_w), np.float32)
         for x in starts_x:
             x0, x1 = max(0, x - margin), min(full_w, x + tile_w + margin)
-            batch = {"detail": tf.constant(band[None, :, x0:x1, None]),
-                     "intensity": tf.constant(ir_band[None, :, x0 // scale:x1 // scale, None])}
-            fused = _compiled(model)(batch).numpy()[0, :, :, 0]
+            fused = _inference(model)(band[:, x0:x1], ir_band[:, x0 // scale:x1 // scale])
             fused_band[:, x:x + tile_w] = fused[y - y0:y - y0 + tile_h, x - x0:x - x0 + tile_w]
         if y < height:
             sink(y, fused_band[:height - y, :width])
@@ -356,6 +357,30 @@ class GrayRows:
 
     def whole(self) -> np.ndarray:
         return self.rows(0, self.shape[0])
+
+
+def _inference(model):
+    """The generator as a function of a visible and an IR array (H, W) -> the fused (H, W):
+    the `pyramid` generator's fixed filters in OpenCV (`models.pyramid_opencv`, the same numbers
+    in a fraction of the time), any other generator as one TensorFlow graph."""
+    if model not in _ENGINES:
+        from tf_irgan.models.pyramid import PyramidGenerator
+
+        generator = getattr(model, "generator", model)
+        if isinstance(generator, PyramidGenerator):
+            from tf_irgan.models.pyramid_opencv import OpenCVPyramid
+            _ENGINES[model] = OpenCVPyramid(generator)
+        else:
+            import tensorflow as tf
+
+            graph = _compiled(model)
+            _ENGINES[model] = lambda vis, ir: graph(
+                {"detail": tf.constant(vis[None, :, :, None]),
+                 "intensity": tf.constant(ir[None, :, :, None])}).numpy()[0, :, :, 0]
+    return _ENGINES[model]
+
+
+_ENGINES = weakref.WeakKeyDictionary()
 
 
 def _compiled(model):
