@@ -6,7 +6,9 @@ The preset's network alone (the model's two gray inputs at one size, its output)
 images, in one process, the engines taking turns so that load on the machine falls on all of
 them alike:
 
-- TensorFlow: the Keras model in a `tf.function` (what `fuse` runs), fp32 and bf16;
+- TensorFlow: the Keras model in a `tf.function`, fp32 and bf16;
+- for a `pyramid` generator, what `fuse` runs: its fixed filters in OpenCV and its selectors in
+  one TensorFlow graph (`tf_irgan.models.pyramid_opencv`), fp32 and bf16;
 - XLA: the same function with `jit_compile=True`, fp32;
 - TFLite: `tf-irgan export --format tflite` (float16 weights), TensorFlow's interpreter with
   the XNNPACK delegate, 2 threads (the pipeline's alignment is in that graph too: a few ops);
@@ -45,6 +47,14 @@ def engines(preset_name: str, height: int, width: int, folder: Path) -> dict:
         graph = tf.function(lambda batch, model=model: tf.cast(model(batch, training=False), tf.float32))
         out[f"TensorFlow {precision}"] = (lambda graph: lambda vis, ir: graph(
             {"detail": tf.constant(vis), "intensity": tf.constant(ir)}).numpy())(graph)
+        # What `fuse` runs for a `pyramid` generator: the fixed filters in OpenCV, the selectors
+        # in one TensorFlow graph (`tf_irgan.models.pyramid_opencv`).
+        from tf_irgan.models.pyramid import PyramidGenerator
+        if isinstance(model, PyramidGenerator):
+            from tf_irgan.models.pyramid_opencv import OpenCVPyramid
+            engine = OpenCVPyramid(model)
+            out[f"OpenCV filters + TensorFlow selectors {precision}"] = (
+                lambda engine: lambda vis, ir: engine(vis[0, :, :, 0], ir[0, :, :, 0]))(engine)
         if precision == "fp32":
             xla = tf.function(lambda batch, model=model: model(batch, training=False), jit_compile=True)
             out["XLA fp32"] = lambda vis, ir: xla({"detail": tf.constant(vis), "intensity": tf.constant(ir)}).numpy()
