@@ -112,7 +112,8 @@ def main() -> None:
             rows.append(f"| {size} | {name} | {median * 1000:.1f} | {median / base:.2f} |")
             print(rows[-1], flush=True)
     publish("Engines for the fusion generator",
-            f"Command: `python benchmarks/bench_engines.py --sizes {' '.join(args.sizes)}`; "
+            f"Command: `python benchmarks/bench_engines.py --preset {args.preset} "
+            f"--sizes {' '.join(args.sizes)}`; "
             f"`{args.preset}`'s network on random images, median of {args.runs} calls, the "
             "engines taking turns in one process.",
             ["| size | engine | ms | vs TensorFlow fp32 |", "|---|---|---:|---:|", *rows], args.write)
