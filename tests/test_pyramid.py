@@ -251,6 +251,14 @@ def test_low_light_darkens_only_when_asked():
     dark = photometric(images, np.random.default_rng(0), low_light=1.0)
     plain = photometric(images, np.random.default_rng(0), low_light=0.0)
     assert dark.mean() < 0.6 * plain.mean()
+    # The config's share reaches the batches: none darkened at 0, all at 1.
+    patches = PatchSet(np.full((64, 84, 84), 0.6, np.float32), np.full((64, 21, 21), 0.6, np.float32),
+                       4, "test", {})
+    means = [next(PatchBatches(patches, 64, seed=1, augment=True, low_light=share).iterate(0))
+             ["detail"].mean(axis=(1, 2, 3)) for share in (0.0, 1.0)]
+    assert means[0].min() > 0.3 and means[1].max() < 0.4
+    with pytest.raises(UserError, match="low_light"):
+        ddcgan_config("pyramid", 4, low_light=1.5)
 
 
 def test_patch_batches_augment_under_the_seed_and_resume_exactly():

@@ -49,7 +49,9 @@ def photometric(images: np.ndarray, rng: np.random.Generator, low_light: float =
     return np.clip(out, 0.0, 1.0).astype(images.dtype)
 
 
-def augment_pair(vis: np.ndarray, ir: np.ndarray, rng: np.random.Generator):
-    """Geometry shared by both images, photometry of each its own (low light: visible only)."""
+def augment_pair(vis: np.ndarray, ir: np.ndarray, rng: np.random.Generator,
+                 low_light: float = LOW_LIGHT):
+    """Geometry shared by both images, photometry of each its own (low light: visible only,
+    a `low_light` share of the examples)."""
     vis, ir = flip_and_rotate([vis, ir], rng)
-    return photometric(vis, rng, low_light=LOW_LIGHT), photometric(ir, rng)
+    return photometric(vis, rng, low_light=low_light), photometric(ir, rng)

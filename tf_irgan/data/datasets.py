@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tf_irgan.data.augment import augment_pair
+from tf_irgan.data.augment import LOW_LIGHT, augment_pair
 from tf_irgan.data.patches import PatchSet, patches_from_folders, read_patches
 from tf_irgan.errors import UserError
 from tf_irgan.modalities import get_modality, subfolders
@@ -50,13 +50,14 @@ class PatchBatches:
     `iterate(start_batch)`, numpy batches from global batch `start_batch` on, for any backend.
     """
 
-    def __init__(self, patches: PatchSet, batch_size: int, seed: int = 0, augment: bool = False):
+    def __init__(self, patches: PatchSet, batch_size: int, seed: int = 0, augment: bool = False,
+                 low_light: float = LOW_LIGHT):
         if len(patches) < batch_size:
             raise UserError(f"only {len(patches)} patches for a batch of {batch_size}; "
                             "use more images, a smaller --stride or a smaller --batch-size")
         self.patches, self.batch_size, self.seed = patches, batch_size, seed
         # tf_irgan.data.augment, drawn from (seed, epoch, batch): a resumed run sees the same.
-        self.augment = augment
+        self.augment, self.low_light = augment, low_light
         self.steps_per_epoch = len(patches) // batch_size
         self.size, self.attrs = len(patches), patches.attrs
 
@@ -74,7 +75,7 @@ class PatchBatches:
                 detail, intensity = self.patches.detail[idx], self.patches.intensity[idx]
                 if self.augment:
                     rng = np.random.default_rng([self.seed, epoch, b, AUGMENT_STREAM])
-                    detail, intensity = augment_pair(detail, intensity, rng)
+                    detail, intensity = augment_pair(detail, intensity, rng, self.low_light)
                 yield {"detail": detail[..., None], "intensity": intensity[..., None]}
             epoch, offset = epoch + 1, 0
 

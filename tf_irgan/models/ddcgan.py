@@ -101,8 +101,10 @@ class DDcGANConfig(Config):
     shared_g_repeats: bool = False
     separate_adversarial_optimizer: bool = False
     # Training data: random flips/rotations shared by both inputs and photometric changes of
-    # each (gamma, contrast, low light, noise: tf_irgan.data.augment).
+    # each (gamma, contrast, low light, noise: tf_irgan.data.augment); `low_light` is the share
+    # of visible patches darkened to a night frame's range there.
     augment: bool = False
+    low_light: float = 0.25
     renamed: ClassVar[dict] = {"ir_weight": "intensity_weight", "vis_weight": "detail_weight",
                                "ir_fidelity_weight": "intensity_fidelity_weight",
                                **RENAMED_ARGUMENTS}
@@ -137,6 +139,9 @@ class DDcGANConfig(Config):
         if not 0 <= self.noise_levels <= self.levels:
             raise UserError(f"noise_levels={self.noise_levels}: use 0 (the plain rule) to "
                             f"levels={self.levels}")
+        if not 0 <= self.low_light <= 1:
+            raise UserError(f"low_light={self.low_light}: the share of visible patches darkened "
+                            "under augment, from 0 (none) to 1 (all)")
         if self.brightness < 0:
             raise UserError(f"brightness={self.brightness}: use 0 (no brighter-source rule) or "
                             "more (how hard the starting rule picks the brighter source)")
@@ -468,7 +473,8 @@ class DDcGAN(GAN):
         from tf_irgan.data.datasets import PatchBatches, load_training_patches
         patches = load_training_patches(options.data, self.config.scale, self.config.patch,
                                         options.stride, options.holdout_every, self.config.modality)
-        return PatchBatches(patches, self.config.batch_size, options.seed, self.config.augment)
+        return PatchBatches(patches, self.config.batch_size, options.seed, self.config.augment,
+                            self.config.low_light)
 
     def summary(self) -> str:
         return f"{self.config.name}, x{self.config.scale}"
