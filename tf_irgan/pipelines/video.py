@@ -561,10 +561,11 @@ def _run(captures, plan, fps, output, table, stream, side_by_side, overwrite, pr
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
 
-    def write_all(writer):   # encodes behind
+    def write_all(writer):   # converts, measures and encodes behind the fusion
         try:
-            while (item := done_frames.get()) is not None:
-                writer.write(item)
+            while (frame := done_frames.get()) is not None:
+                writer.write(_frame_bgr(frame, side_by_side))
+                flicker.add(frame.visible, frame.ir_on_frame, frame.image)   # in order: one thread
         except Exception as error:   # a full disk while writing frames: said by the main loop
             failure.append(error)
             while done_frames.get() is not None:   # let the main loop finish its puts
@@ -578,22 +579,19 @@ def _run(captures, plan, fps, output, table, stream, side_by_side, overwrite, pr
                 raise failure[0]
             vis, ir = item
             frame = stream.fuse(vis, ir)
-            bgr = _to_bgr(frame.image)
-            if side_by_side:
-                bgr = np.hstack([_to_bgr(frame.visible), _to_bgr(frame.ir_on_frame),
-                                 bgr])
             if writer is None:
                 remove(hidden)
                 output.parent.mkdir(parents=True, exist_ok=True)
+                height, width = frame.image.shape[:2]
+                size = (width * (3 if side_by_side else 1), height)
                 writer = _FrameWriter(hidden, names) if to_folder else cv2.VideoWriter(str(hidden), cv2.VideoWriter_fourcc(*CODECS[output.suffix.lower()]),
-                                         fps, (bgr.shape[1], bgr.shape[0]))
+                                         fps, size)
                 if not writer.isOpened():
                     raise UserError(f"{output}: OpenCV cannot write this container here; use "
                                     f"{' or '.join(CODECS)}")
                 encoder = threading.Thread(target=write_all, args=(writer,), daemon=True)
                 encoder.start()
-            done_frames.put(bgr)
-            flicker.add(frame.visible, frame.ir_on_frame, frame.image)   # converted once, in fuse
+            done_frames.put(frame)
             count += 1
             vis_number, ir_number = plan[count - 1]
             seconds = vis_number / fps
@@ -688,12 +686,25 @@ def _publish(hidden: Path, output: Path, overwrite: bool) -> None:
     os.replace(hidden, output)
 
 
-def _to_bgr(image: np.ndarray) -> np.ndarray:
-    from tf_irgan.images import quantized
+def _frame_bgr(frame: StreamFrame, side_by_side: bool) -> np.ndarray:
+    """What the encoder takes for a fused frame: 8-bit BGR, with the inputs beside it when
+    asked (visible | IR | fused)."""
+    bgr = _to_bgr(frame.image)
+    if side_by_side:
+        bgr = np.hstack([_to_bgr(frame.visible), _to_bgr(frame.ir_on_frame), bgr])
+    return bgr
 
-    if image.ndim == 2:
-        return np.repeat(quantized(image)[..., None], 3, axis=2)
-    return quantized(image[..., ::-1])
+
+def _to_bgr(image: np.ndarray) -> np.ndarray:
+    """[0, 1] float RGB or gray -> 8-bit BGR, rounded and clipped as `images.quantized` (in
+    OpenCV: numpy's copy of a channel-reversed view costs several ms a frame)."""
+    import cv2
+
+    image = np.ascontiguousarray(image, np.float32)
+    levels = np.clip(image, 0.0, 1.0)
+    levels *= 255.0
+    levels = cv2.convertScaleAbs(levels)   # rounds to nearest (even on ties), as np.round
+    return cv2.cvtColor(levels, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
 
 
 def frames_per_second_text(done: int, total: int, rate: float) -> str:
