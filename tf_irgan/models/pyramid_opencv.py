@@ -93,18 +93,35 @@ def laplacian_bands(image, levels):
 
 
 def _log_energy(power, noise=None, floor=None):
-    if noise is not None:
-        return cv2.log(np.maximum(power - noise, 0.0) + np.float32(floor + pyramid.ENERGY_EPS))
-    return cv2.log(power + np.float32(pyramid.ENERGY_EPS))
+    """`pyramid.log_energy` (a new array; `power` is kept)."""
+    if noise is None:
+        out = power + np.float32(pyramid.ENERGY_EPS)
+    else:
+        out = power - np.float32(noise)
+        np.maximum(out, 0.0, out=out)
+        out += np.float32(floor + pyramid.ENERGY_EPS)
+    return cv2.log(out, dst=out)
 
 
 def _noise_variance(band) -> float:
+    """`pyramid.noise_variance` of one image."""
     median = np.median(np.abs(band[::4, ::4]))
     return float(np.float32(median / pyramid.MAD_TO_SIGMA) ** 2)
 
 
-def _sigmoid(logit):
-    return 1.0 / (1.0 + cv2.exp(-logit))
+def _sigmoid_of(logit):
+    """sigmoid(logit), computed in `logit`'s own array (which it returns)."""
+    np.negative(logit, out=logit)
+    cv2.exp(logit, dst=logit)
+    logit += np.float32(1.0)
+    return np.reciprocal(logit, out=logit)
+
+
+def _blend(weight, d, i):
+    """weight * d + (1 - weight) * i, in `weight`'s array."""
+    weight *= d - i
+    weight += i
+    return weight
 
 
 class OpenCVPyramid:
@@ -142,12 +159,15 @@ class OpenCVPyramid:
         for k in range(m.levels):
             d, i = d_bands[k], i_bands[k]
             power_d, power_i = pyramid_blur(d * d), pyramid_blur(i * i)
-            energies[k] = (_log_energy(power_d), _log_energy(power_i))
+            # The plain energies: the rule's, unless the noise-aware one replaces it, and a
+            # network's features (a rule-only level with the noise-aware rule needs neither).
+            if k >= m.rule_levels or k >= m.noise_levels:
+                energies[k] = (_log_energy(power_d), _log_energy(power_i))
             if k < m.noise_levels:
                 noise_d, noise_i = _noise_variance(d), _noise_variance(i)
                 floor = max(noise_d, noise_i)
-                rules[k] = (_log_energy(power_d, noise_d, floor)
-                            - _log_energy(power_i, noise_i, floor))
+                rules[k] = _log_energy(power_d, noise_d, floor)
+                rules[k] -= _log_energy(power_i, noise_i, floor)
             else:
                 rules[k] = energies[k][0] - energies[k][1]
         features = []
@@ -157,23 +177,24 @@ class OpenCVPyramid:
             features.append(tf.constant(cv2.merge(planes)[None]))
         features.append(tf.constant(cv2.merge([d_base, i_base])[None]))
         logits = [logit.numpy()[0, :, :, 0] for logit in self._selectors(features)]
-        gain = float(m.gain.numpy())
-        brighter = float(m.brightness_gain.numpy()) if m.brightness else None
-        logit = logits[-1]
+        gain = np.float32(m.gain.numpy())
+        brighter = np.float32(m.brightness_gain.numpy()) if m.brightness else None
+        logit = np.array(logits[-1], np.float32)
         if brighter is not None:
-            logit = logit + brighter * (d_base - i_base)
-        weight = _sigmoid(logit)
-        fused = weight * (d_base - i_base) + i_base
+            logit += brighter * (d_base - i_base)
+        fused = _blend(_sigmoid_of(logit), d_base, i_base)
         for k in reversed(range(m.levels)):
             d, i = d_bands[k], i_bands[k]
-            logit = gain * rules[k]
+            logit = rules[k]
+            logit *= gain
             if k >= m.rule_levels:
-                logit = logit + logits[k - m.rule_levels]
+                logit += logits[k - m.rule_levels]
             if brighter is not None and k >= m.brightness_from:
-                logit = logit + brighter * (d_levels[k] - i_levels[k])
-            weight = _sigmoid(logit)
-            fused = pyramid_up(fused, d.shape) + weight * (d - i) + i
-        return np.clip(fused, 0.0, 1.0)
+                logit += brighter * (d_levels[k] - i_levels[k])
+            band = _blend(_sigmoid_of(logit), d, i)
+            band += pyramid_up(fused, d.shape)
+            fused = band
+        return np.clip(fused, 0.0, 1.0, out=fused)
 
 
 def pyramid_blur(image):
