@@ -328,10 +328,13 @@ def flat_border(gray) -> tuple | None:
     column_min = np.full(width, np.inf, np.float32)
     step = band_rows(width)
     for top in range(0, height, step):
-        part = gray.rows(top, min(height, top + step))
-        row_max[top:top + len(part)], row_min[top:top + len(part)] = part.max(axis=1), part.min(axis=1)
-        np.maximum(column_max, part.max(axis=0), out=column_max)
-        np.minimum(column_min, part.min(axis=0), out=column_min)
+        part = np.ascontiguousarray(gray.rows(top, min(height, top + step)), np.float32)
+        # OpenCV's reductions: numpy's max and min over each axis cost ~4x as much, and this
+        # runs on both frames of every video frame pair.
+        row_max[top:top + len(part)] = cv2.reduce(part, 1, cv2.REDUCE_MAX)[:, 0]
+        row_min[top:top + len(part)] = cv2.reduce(part, 1, cv2.REDUCE_MIN)[:, 0]
+        np.maximum(column_max, cv2.reduce(part, 0, cv2.REDUCE_MAX)[0], out=column_max)
+        np.minimum(column_min, cv2.reduce(part, 0, cv2.REDUCE_MIN)[0], out=column_min)
     sides = []
     for flat in (row_max == row_min, column_max == column_min):
         if flat.all():
