@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +66,9 @@ class FuseResult:
     preset: str | None = None       # the name of the preset used (None for a baseline)
     notes: list = field(default_factory=list)
     ratio: float | None = None      # visible/IR size ratio per side
+    # With `fuse_images(color_later=True)` on a color input: `image` is the fused intensity and
+    # this puts the color back (a function of that intensity), so it can run elsewhere.
+    colorize: Callable | None = None
 
     @property
     def checkpoint(self) -> str | None:
@@ -424,7 +428,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
                 checkpoint=None, color_space: str | None = None,
                 modality: str | None = None, stretch: bool = False,
                 precision: str = "auto", bit_depth: int | None = None,
-                rows_out=None, video: bool = False) -> FuseResult:
+                rows_out=None, video: bool = False, color_later: bool = False) -> FuseResult:
     """Fuse a detail image (visible, MRI) with an intensity image (IR, PET); arrays float in [0, 1],
     gray or RGB.
 
@@ -444,6 +448,8 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     may return an object that takes those integers' rows in order (`rowfiles.PngRows`, a file
     encoded as it goes): the result is then that object, and never held whole. `video`: the
     frames of a stream, for which the size ratio picks the video presets (`VIDEO_MODEL`).
+    `color_later`: a color result comes back as its fused intensity with `colorize` (a video
+    stream puts the color back in another thread while the next frame is fused).
     """
     vis, ir = ImageRows.of(vis), ImageRows.of(ir)
     preset_name = preset or checkpoint
@@ -497,6 +503,12 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
         vis_y, ir_g = framed(vis_y, notes, vis_name), framed(ir_g, notes, ir_name)
     colored = images[kind.color_role]
     in_color = not gray and colored.ndim == 3
+    colorize = None
+    if in_color and color_later and bit_depth is None and rows_out is None:
+        def colorize(intensity):   # `loaded` as it is when called: chosen below
+            return restore_color(intensity, colored.whole(), space,
+                                 loaded.scale if loaded else round(ratio))
+        in_color = False
     gray_note = (not gray and colored.ndim == 2 and kind.color_role != detail_role
                  and kind.name != "mri-ct")   # CT is gray: no note
 
@@ -504,7 +516,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
         if gray_note:
             notes.append(f"{names[kind.color_role]}: gray {kind.labels[1]} image, so the result "
                          "is gray")
-        return FuseResult(image, method, used, notes, ratio)
+        return FuseResult(image, method, used, notes, ratio, colorize)
     if method == "ddcgan":
         if loaded is None:
             loaded = _load_fusion_preset(default_preset(ratio, ir_name, vis_name, video), precision)

@@ -67,13 +67,30 @@ class StreamFrame:
     visible: np.ndarray | None = None       # the visible frame as fused (float [0, 1], RGB/gray)
 
 
+@dataclass
+class PendingFrame:
+    """A frame pair fused by `FusionStream.start`, for `FusionStream.finish`."""
+    fused: np.ndarray                  # the fused image, or its intensity when `colorize` is set
+    colorize: object                   # puts the visible color back (None: nothing to do)
+    index: int
+    visible: np.ndarray
+    ir_on_frame: np.ndarray
+    notes: list
+    confidence: float | None
+
+
 class FusionStream:
     """Fuse frame pairs as they come: `stream.fuse(vis, ir)` per pair, the model kept warm.
 
     Frames are numpy arrays: uint8 (as cameras and `cv2.VideoCapture` give them, BGR unless
     `rgb=True`) or float in [0, 1] RGB/gray. The IR may be smaller than the visible frame (the
     size ratio picks the preset, as for still pairs). Returns a `StreamFrame` whose image is
-    RGB float [0, 1]; `notes` holds, with frame numbers, every setting the stream made once."""
+    RGB float [0, 1]; `notes` holds, with frame numbers, every setting the stream made once.
+
+    `fuse` is `finish(start(vis, ir))`. The halves may run in two threads, each taking the
+    frames in order (`tf-irgan fuse` on videos does): `start` fuses the intensities (the model),
+    `finish` puts the color back and steadies the still regions, so the next frame's fusion
+    runs beside this one's color."""
 
     def __init__(self, preset: str | None = None, method: str = "ddcgan", register: bool = False,
                  recheck_every: int = RECHECK_EVERY, gray: bool = False, rgb: bool = False,
@@ -167,6 +184,10 @@ class FusionStream:
         return np.divide(frame, np.float32(255.0), dtype=np.float32)
 
     def fuse(self, vis: np.ndarray, ir: np.ndarray) -> StreamFrame:
+        return self.finish(self.start(vis, ir))
+
+    def start(self, vis: np.ndarray, ir: np.ndarray) -> PendingFrame:
+        """The frame pair fused, its color not yet back (see the class)."""
         from tf_irgan.pipelines.fusion import fuse_images
 
         said: list = []
@@ -175,7 +196,8 @@ class FusionStream:
         if self.register:
             ir_image, confidence = self._registered(vis_image, ir_image, said)
         result = fuse_images(vis_image, ir_image, preset=self.preset, method=self.method,
-                             gray=self.gray, precision=self.precision, video=True)
+                             gray=self.gray, precision=self.precision, video=True,
+                             color_later=True)
         self.used = result.preset or result.method   # what fused the frames (the size ratio's)
         for note in result.notes:
             self._note(note, said)
@@ -183,10 +205,18 @@ class FusionStream:
         if on_frame.shape != result.image.shape[:2]:
             import cv2
             on_frame = cv2.resize(on_frame, result.image.shape[1::-1], interpolation=cv2.INTER_CUBIC)
-        image = self._steadied(result.image, vis_image, on_frame) if self.steady else result.image
-        frame = StreamFrame(image, self.index, on_frame, said, confidence, vis_image)
+        pending = PendingFrame(result.image, result.colorize, self.index, vis_image, on_frame,
+                               said, confidence)
         self.index += 1
-        return frame
+        return pending
+
+    def finish(self, pending: PendingFrame) -> StreamFrame:
+        """A started frame's color put back and its still regions steadied (frames in order)."""
+        image = pending.fused if pending.colorize is None else pending.colorize(pending.fused)
+        if self.steady:
+            image = self._steadied(image, pending.visible, pending.ir_on_frame)
+        return StreamFrame(image, pending.index, pending.ir_on_frame, pending.notes,
+                           pending.confidence, pending.visible)
 
     def _steadied(self, fused, vis, ir_on_frame):
         """Where both inputs are still (each changed by less than sensor noise since the last
@@ -563,7 +593,8 @@ def _run(captures, plan, fps, output, table, stream, side_by_side, overwrite, pr
 
     def write_all(writer):   # converts, measures and encodes behind the fusion
         try:
-            while (frame := done_frames.get()) is not None:
+            while (pending := done_frames.get()) is not None:
+                frame = stream.finish(pending)
                 writer.write(_frame_bgr(frame, side_by_side))
                 flicker.add(frame.visible, frame.ir_on_frame, frame.image)   # in order: one thread
         except Exception as error:   # a full disk while writing frames: said by the main loop
@@ -578,11 +609,11 @@ def _run(captures, plan, fps, output, table, stream, side_by_side, overwrite, pr
             if failure:   # the encoder met a full disk: stop now, not after every frame
                 raise failure[0]
             vis, ir = item
-            frame = stream.fuse(vis, ir)
+            frame = stream.start(vis, ir)   # its color and steadying: in the encoder's thread
             if writer is None:
                 remove(hidden)
                 output.parent.mkdir(parents=True, exist_ok=True)
-                height, width = frame.image.shape[:2]
+                height, width = frame.fused.shape[:2]
                 size = (width * (3 if side_by_side else 1), height)
                 writer = _FrameWriter(hidden, names) if to_folder else cv2.VideoWriter(str(hidden), cv2.VideoWriter_fourcc(*CODECS[output.suffix.lower()]),
                                          fps, size)
