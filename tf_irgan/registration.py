@@ -884,7 +884,10 @@ def _stand_in(vis: np.ndarray, ir_ndim: int) -> np.ndarray:
     if ir_ndim == 3 and vis.ndim == 2:
         return np.repeat(vis[..., None], 3, axis=2)
     if ir_ndim == 2 and vis.ndim == 3:
-        return _gray(vis)
+        # `to_gray`'s luminance by OpenCV's per-pixel product (float32): its float64 matrix
+        # product costs ~10 ms a 640x480 frame, and a registered stream pays it every frame.
+        from tf_irgan.color import COLOR_SPACES
+        return COLOR_SPACES["ycbcr"].luminance(np.asarray(vis[..., :3], np.float32))
     return np.array(vis, np.float32)
 
 

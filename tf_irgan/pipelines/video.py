@@ -53,6 +53,16 @@ STEADY = 0.5                 # weight of a new frame where the scene is still (`
 CHANNEL_MEAN = np.full((1, 3), 1 / 3, np.float32)   # cv2.transform: (H, W, 3) -> their mean
 
 
+def _is_gray(image: np.ndarray) -> bool:
+    """Whether an (H, W, 3) frame's channels are equal: gray stored as color. A sample of its
+    pixels first, so that a color frame (the visible stream's every frame) is told at once."""
+    for part in (image[::16, ::16], image):
+        if not (np.array_equal(part[..., 0], part[..., 1])
+                and np.array_equal(part[..., 1], part[..., 2])):
+            return False
+    return True
+
+
 def is_video(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
@@ -162,8 +172,7 @@ class FusionStream:
                                 "gray or color frames")
             if frame.dtype in (np.uint8, np.uint16) and not self.rgb:
                 image = image[..., ::-1]          # OpenCV's BGR
-            if np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1],
-                                                                               image[..., 2]):
+            if _is_gray(image):
                 image = image[..., 0]             # gray stored as color (most thermal video)
         elif image.ndim != 2:
             raise UserError(f"{role} frame {self.index}: shape {image.shape}; give (H, W) or "
@@ -177,7 +186,7 @@ class FusionStream:
         import cv2
 
         frame = frame[..., :3]
-        if np.array_equal(frame[..., 0], frame[..., 1]) and np.array_equal(frame[..., 1], frame[..., 2]):
+        if _is_gray(frame):
             return np.divide(frame[..., 0], np.float32(255.0), dtype=np.float32)
         if not self.rgb:
             frame = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2RGB)
