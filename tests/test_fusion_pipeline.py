@@ -72,6 +72,12 @@ def test_rgb_visible_keeps_its_chrominance(tiny_presets):
     np.testing.assert_allclose(rgb_to_ycbcr(color.image)[inside][:, 1:],
                                rgb_to_ycbcr(vis)[inside][:, 1:], atol=1e-4)
     np.testing.assert_allclose(rgb_to_ycbcr(color.image)[inside][:, 0], gray.image[inside], atol=1e-4)
+    # `color_later` (a video stream's second thread): the intensity now, the same color later.
+    later = fuse_images(vis, ir, checkpoint=str(tiny_presets["x4"]), color_later=True)
+    assert later.image.shape == (40, 56) and later.colorize is not None
+    np.testing.assert_array_equal(later.image, gray.image)
+    np.testing.assert_allclose(later.colorize(later.image), color.image, atol=1e-6)
+    assert fuse_images(vis[..., 0], ir, checkpoint=str(tiny_presets["x4"]), color_later=True).colorize is None
 
 
 def test_color_ir_is_reduced_to_luminance(tiny_presets):
