@@ -326,7 +326,9 @@ def test_shipped_preset_in_bf16_stays_within_a_level(shared_data):
     for name, ir_input in (("ddcgan-ir-vis", ir), ("ddcgan-ir-vis-x4", ir_small)):
         model = load_preset(name, "bf16").model
         convs = [layer for layer in model._flatten_layers() if type(layer).__name__ == "Conv2D"]
-        assert len(convs) == 15 and {c.compute_dtype for c in convs} == {"bfloat16"}
+        # Three convolutions per selector: one per level with a network, one for the base.
+        assert len(convs) == 3 * (len(model.detail) + 1) >= 9
+        assert {c.compute_dtype for c in convs} == {"bfloat16"}
         fp32 = fuse_images(vis, ir_input, preset=name, precision="fp32").image
         bf16 = fuse_images(vis, ir_input, preset=name, precision="bf16").image
         assert bf16.dtype == np.float32 and np.abs(bf16 - fp32).mean() < 1 / 255

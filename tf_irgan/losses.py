@@ -107,8 +107,13 @@ def upsample_bilinear(images, scale: int):
     renormalised, which is what clamping gives for linear interpolation."""
     if scale == 1:
         return images
-    taps = 1 - np.abs(np.arange(2 * scale) - (scale - 0.5)) / scale
-    return filters.separable(images, taps, stride=scale, transpose=True)
+    return filters.separable(images, linear_taps(scale), stride=scale, transpose=True)
+
+
+def linear_taps(scale: int) -> np.ndarray:
+    """Linear interpolation sampled for a `scale`-times enlargement with half-pixel centres:
+    2 * scale taps, as a transposed convolution's kernel."""
+    return (1 - np.abs(np.arange(2 * scale) - (scale - 0.5)) / scale).astype(np.float32)
 
 
 def cubic_taps(scale: int) -> np.ndarray:

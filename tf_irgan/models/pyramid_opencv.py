@@ -16,7 +16,9 @@ import functools
 import cv2
 import numpy as np
 
+from tf_irgan import losses
 from tf_irgan.models import pyramid
+
 
 @functools.lru_cache(maxsize=128)
 def _edges(length: int, taps: tuple, stride: int, transpose: bool) -> tuple:
@@ -64,8 +66,8 @@ def separable(image: np.ndarray, taps: np.ndarray, stride: int = 1,
     rows and columns whose taps fell partly outside (the interior's is in the taps)."""
     taps = np.asarray(taps, np.float32)
     key = tuple(taps.tolist())
-    (row_scale, row_edges) = _edges(image.shape[0], key, stride, transpose)
-    (column_scale, column_edges) = _edges(image.shape[1], key, stride, transpose)
+    row_scale, row_edges = _edges(image.shape[0], key, stride, transpose)
+    column_scale, column_edges = _edges(image.shape[1], key, stride, transpose)
     out = _filtered(image, taps, stride, transpose, np.sqrt(row_scale * column_scale))
     for j, factor in row_edges:
         out[j] *= factor
@@ -74,15 +76,23 @@ def separable(image: np.ndarray, taps: np.ndarray, stride: int = 1,
     return out
 
 
+def blur(image):
+    """`pyramid.blur` of one image."""
+    return separable(image, pyramid.BINOMIAL)
+
+
 def pyramid_down(image):
+    """`pyramid.pyramid_down` of one image."""
     return separable(image, pyramid.BINOMIAL, stride=2)
 
 
 def pyramid_up(image, like_shape):
+    """`pyramid.pyramid_up` of one image, cropped to `like_shape`."""
     return separable(image, pyramid.BINOMIAL_UP, stride=2, transpose=True)[:like_shape[0], :like_shape[1]]
 
 
 def laplacian_bands(image, levels):
+    """`pyramid.laplacian_bands` of one image."""
     bands, gaussians, current = [], [], image
     for _ in range(levels):
         smaller = pyramid_down(current)
@@ -150,15 +160,15 @@ class OpenCVPyramid:
         detail = np.ascontiguousarray(detail, np.float32)
         intensity = np.ascontiguousarray(intensity, np.float32)
         if m.scale > 1:
-            taps = (pyramid.losses.cubic_taps(m.scale) if m.intensity_upsample == "bicubic"
-                    else 1 - np.abs(np.arange(2 * m.scale) - (m.scale - 0.5)) / m.scale)
+            taps = (losses.cubic_taps(m.scale) if m.intensity_upsample == "bicubic"
+                    else losses.linear_taps(m.scale))
             intensity = separable(intensity, taps, stride=m.scale, transpose=True)
         d_bands, d_levels, d_base = laplacian_bands(detail, m.levels)
         i_bands, i_levels, i_base = laplacian_bands(intensity, m.levels)
         energies, rules = {}, {}
         for k in range(m.levels):
             d, i = d_bands[k], i_bands[k]
-            power_d, power_i = pyramid_blur(d * d), pyramid_blur(i * i)
+            power_d, power_i = blur(d * d), blur(i * i)
             # The plain energies: the rule's, unless the noise-aware one replaces it, and a
             # network's features (a rule-only level with the noise-aware rule needs neither).
             if k >= m.rule_levels or k >= m.noise_levels:
@@ -195,7 +205,3 @@ class OpenCVPyramid:
             band += pyramid_up(fused, d.shape)
             fused = band
         return np.clip(fused, 0.0, 1.0, out=fused)
-
-
-def pyramid_blur(image):
-    return separable(image, pyramid.BINOMIAL)
