@@ -10,6 +10,8 @@ import pytest
 
 from cli_helpers import one_line_error, run
 
+from tf_irgan.images import read_image
+
 
 @pytest.fixture
 def pairs(tmp_path, copy_roadscene):
@@ -121,13 +123,15 @@ def test_gray_second_image_for_a_pet_preset_gets_a_note(shared_data, tmp_path):
     assert result.exit_code == 0 and "trained on" not in result.stderr
 
 
-def test_ct_goes_to_the_pet_preset_with_a_note(shared_data, tmp_path):
-    # No MRI-CT preset passed its selection (docs/training.md): the PET one, and it says so.
+def test_ct_goes_to_its_own_preset(shared_data, tmp_path):
     mri, _, gray = _medical_pair(shared_data, tmp_path)
     result = run(["fuse", mri, gray, "-o", tmp_path / "f.png", "--modality", "mri-ct"])
     assert result.exit_code == 0, result.output
-    assert "with ddcgan-mri-pet\n" in result.stdout     # the same-size PET model: a same-size CT
-    assert "not with CT" in result.stderr
+    assert "with ddcgan-mri-ct\n" in result.stdout and "trained on" not in result.stderr
+    assert read_image(tmp_path / "f.png").ndim == 2             # both gray: the result is gray
+    # Without --modality a gray slice beside an MRI is told as a CT by its content.
+    result = run(["fuse", mri, gray, "-o", tmp_path / "g.png"])
+    assert result.exit_code == 0 and "with ddcgan-mri-ct\n" in result.stdout, result.output
 
 
 def test_spect_goes_to_its_own_preset(shared_data, tmp_path):

@@ -334,6 +334,26 @@ def test_spect_preset_fuses_a_test_pair_in_color_and_keeps_the_hue(shared_data):
         assert difference.mean() < 5.0, (name, difference.mean())
 
 
+# ------------------------------------------------------------------ MRI-CT
+
+def test_ct_preset_fuses_a_test_pair_in_gray_and_keeps_the_bone(shared_data):
+    """`ddcgan-mri-ct` on real pairs of its set's test split: gray in, gray out at the MRI's
+    size, and the CT's bright bone kept (where the CT is bright, the result is nearly as bright:
+    the skull's ring does not fade into the MRI's dark rim)."""
+    folder = "ct_mri_harvard/test"
+    names = sorted(p.name for p in (shared_data / folder / "MRI").iterdir())
+    for name in names[:3]:
+        mri = read_image(shared_data / folder / "MRI" / name)
+        ct = read_image(shared_data / folder / "CT" / name)
+        mri, ct = (image if image.ndim == 2 else image.mean(-1) for image in (mri, ct))
+        result = fuse_images(mri, ct, modality="mri-ct")
+        assert result.preset == "ddcgan-mri-ct" and not result.notes
+        fused = result.image
+        assert fused.shape == mri.shape and np.isfinite(fused).all()
+        bone = ct > 0.8
+        assert bone.sum() > 100 and fused[bone].mean() > 0.9 * ct[bone].mean(), name
+
+
 def test_modalities_are_read_from_folder_names(tmp_path):
     from tf_irgan.modalities import detect_modality, modality_of_folder
     for name, expected in (("PET", "mri-pet"), ("SPECT", "mri-spect"), ("ct", "mri-ct"), ("ir", None)):
@@ -345,11 +365,13 @@ def test_modalities_are_read_from_folder_names(tmp_path):
     assert detect_modality(data) == "mri-spect"
 
 
-def test_presets_lists_the_spect_preset_with_its_data():
+@pytest.mark.parametrize("name,modality,data", [("ddcgan-mri-spect", "mri-spect", "spect_mri_harvard/train"),
+                                                ("ddcgan-mri-ct", "mri-ct", "ct_mri_harvard/train")])
+def test_presets_lists_the_medical_presets_with_their_data(name, modality, data):
     result = CliRunner().invoke(cli, ["presets"])
     assert result.exit_code == 0
-    block = result.output.split("ddcgan-mri-spect\n", 1)[1].split("\n\n")[0]
-    assert "mri-spect" in block and "spect_mri_harvard/train" in block
+    block = result.output.split(f"{name}\n", 1)[1].split("\n\n")[0]
+    assert modality in block and data in block
 
 
 def _first_pairs(shared_data, detail, intensity, count):

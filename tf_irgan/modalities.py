@@ -45,10 +45,6 @@ MODALITIES = {
 MEDICAL = ("mri-pet", "mri-spect", "mri-ct")
 
 
-# A second image no shipped preset was trained on: fused as the modality it resembles, with a
-# note (`fuse --modality mri-ct`: no MRI-CT preset has passed its selection yet).
-RELATED = {"mri-ct": ("mri-pet", "CT")}
-
 
 def get_modality(name: str) -> Modality:
     if name not in MODALITIES:

@@ -26,9 +26,9 @@ METHODS = ["ddcgan", "average", "max", "laplacian"]
               help="What the two images are (a preset knows what it was trained on): mri-pet "
                    "and mri-spect fuse the MRI with the PET's or SPECT's intensity and keep its "
                    "color (ddcgan-mri-pet for a PET at the MRI's size, ddcgan-mri-pet-x4 at 1/4, "
-                   "ddcgan-mri-spect); mri-ct is fused as MRI/PET, with "
-                   "a note that no preset learned it. Default: read from the second image's "
-                   "folder name (PET/, SPECT/, CT/), else ir-vis.")
+                   "ddcgan-mri-spect); mri-ct fuses two gray images (ddcgan-mri-ct, a CT at the "
+                   "MRI's size). Default: read from the second image's folder name (PET/, "
+                   "SPECT/, CT/), or told from the pair's content, else ir-vis.")
 @click.option("--color-space", type=click.Choice(["ycbcr", "ihs"]),
               help="Where color inputs are fused and their color restored (default: the preset's; "
                    "YCbCr for IR/visible, IHS for MRI/PET).")

@@ -27,7 +27,7 @@ import numpy as np
 from tf_irgan.color import COLOR_SPACES
 from tf_irgan.errors import UserError
 from tf_irgan.images import ImageRows, check_aspect, quantized
-from tf_irgan.modalities import RELATED, get_modality
+from tf_irgan.modalities import get_modality
 from tf_irgan.presets import check_finite
 
 SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
@@ -39,7 +39,7 @@ VIDEO_MODEL = "ddcgan-ir-vis-video"
 # the MRI's size or at 1/4, a SPECT at the MRI's size. The size ratio picks among them as it
 # does between the IR/visible defaults.
 MEDICAL_MODELS = {"mri-pet": {1: "ddcgan-mri-pet", 4: "ddcgan-mri-pet-x4"},
-                  "mri-spect": {1: "ddcgan-mri-spect"}}
+                  "mri-spect": {1: "ddcgan-mri-spect"}, "mri-ct": {1: "ddcgan-mri-ct"}}
 MEDICAL_MODEL = MEDICAL_MODELS["mri-pet"][4]   # the paper's setting
 # A model trained at scale s > 1 serves size ratios in [s / 2, 1.5 s]; a same-size model serves
 # [1 / 1.5, 2]. Ratios between two models go to the nearer one (in octaves), whose IR input is
@@ -455,9 +455,6 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     preset_name = preset or checkpoint
     notes = []
     loaded = None
-    named_second = None  # "CT", "SPECT": a second image no shipped preset was trained on
-    if modality in RELATED and not (method == "ddcgan" and preset_name):
-        modality, named_second = RELATED[modality]
     if method == "ddcgan" and (preset_name or modality in MEDICAL_MODELS):
         loaded = _load_fusion_preset(preset_name or medical_preset(modality, vis.shape, ir.shape),
                                      precision)
@@ -471,10 +468,7 @@ def fuse_images(vis: np.ndarray, ir: np.ndarray, preset=None, method: str = "ddc
     if loaded is not None and kind.name in ("mri-pet", "mri-spect"):
         trained = loaded.metadata.get("data") or f"{'/'.join(kind.labels)} pairs"
         functional = kind.labels[1]
-        if named_second:
-            notes.append(f"{loaded.name} was trained on MRI with color {functional} ({trained}), "
-                         f"not with {named_second}: check the result against the {named_second} image")
-        elif ir.ndim == 2:
+        if ir.ndim == 2:
             notes.append(f"{ir_name}: a gray image; {loaded.name} was trained on color "
                          f"{functional} ({trained}): a gray CT is not what it learned (the "
                          "skull's bright ring can fade); say what it is with --modality mri-ct")
