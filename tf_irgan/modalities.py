@@ -45,7 +45,6 @@ MODALITIES = {
 MEDICAL = ("mri-pet", "mri-spect", "mri-ct")
 
 
-
 def get_modality(name: str) -> Modality:
     if name not in MODALITIES:
         raise UserError(f"modality '{name}': unknown; use one of {', '.join(MODALITIES)}")

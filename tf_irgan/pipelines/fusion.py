@@ -36,8 +36,8 @@ SAME_SIZE_MODEL, X4_MODEL = "ddcgan-ir-vis", "ddcgan-ir-vis-x4"
 # (docs/training.md, "A video preset").
 VIDEO_MODEL = "ddcgan-ir-vis-video"
 # The default presets of each medical modality, by the scale they were trained at: a PET at
-# the MRI's size or at 1/4, a SPECT at the MRI's size. The size ratio picks among them as it
-# does between the IR/visible defaults.
+# the MRI's size or at 1/4, a SPECT or a CT at the MRI's size. The size ratio picks among them
+# as it does between the IR/visible defaults.
 MEDICAL_MODELS = {"mri-pet": {1: "ddcgan-mri-pet", 4: "ddcgan-mri-pet-x4"},
                   "mri-spect": {1: "ddcgan-mri-spect"}, "mri-ct": {1: "ddcgan-mri-ct"}}
 MEDICAL_MODEL = MEDICAL_MODELS["mri-pet"][4]   # the paper's setting
@@ -370,10 +370,9 @@ def _inference(model):
     if model not in _ENGINES:
         from tf_irgan.models.pyramid import PyramidGenerator
 
-        generator = getattr(model, "generator", model)
-        if isinstance(generator, PyramidGenerator):
+        if isinstance(model, PyramidGenerator):
             from tf_irgan.models.pyramid_opencv import OpenCVPyramid
-            _ENGINES[model] = OpenCVPyramid(generator)
+            _ENGINES[model] = OpenCVPyramid(model)
         else:
             import tensorflow as tf
 

@@ -27,6 +27,7 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +82,7 @@ class StreamFrame:
 class PendingFrame:
     """A frame pair fused by `FusionStream.start`, for `FusionStream.finish`."""
     fused: np.ndarray                  # the fused image, or its intensity when `colorize` is set
-    colorize: object                   # puts the visible color back (None: nothing to do)
+    colorize: Callable | None          # puts the visible color back (None: nothing to do)
     index: int
     visible: np.ndarray
     ir_on_frame: np.ndarray
@@ -618,11 +619,11 @@ def _run(captures, plan, fps, output, table, stream, side_by_side, overwrite, pr
             if failure:   # the encoder met a full disk: stop now, not after every frame
                 raise failure[0]
             vis, ir = item
-            frame = stream.start(vis, ir)   # its color and steadying: in the encoder's thread
+            pending = stream.start(vis, ir)   # its color and steadying: in the encoder's thread
             if writer is None:
                 remove(hidden)
                 output.parent.mkdir(parents=True, exist_ok=True)
-                height, width = frame.fused.shape[:2]
+                height, width = pending.fused.shape[:2]
                 size = (width * (3 if side_by_side else 1), height)
                 writer = _FrameWriter(hidden, names) if to_folder else cv2.VideoWriter(str(hidden), cv2.VideoWriter_fourcc(*CODECS[output.suffix.lower()]),
                                          fps, size)
@@ -631,12 +632,12 @@ def _run(captures, plan, fps, output, table, stream, side_by_side, overwrite, pr
                                     f"{' or '.join(CODECS)}")
                 encoder = threading.Thread(target=write_all, args=(writer,), daemon=True)
                 encoder.start()
-            done_frames.put(frame)
+            done_frames.put(pending)
             count += 1
             vis_number, ir_number = plan[count - 1]
             seconds = vis_number / fps
-            confidence = "" if frame.confidence is None else f"{frame.confidence:.3f}"
-            notes = "; ".join(frame.notes).replace('"', "'")
+            confidence = "" if pending.confidence is None else f"{pending.confidence:.3f}"
+            notes = "; ".join(pending.notes).replace('"', "'")
             rows.append(f'{vis_number},{seconds:.3f},{ir_number},{confidence},"{notes}"')
             if progress is not None:
                 progress(count, total, count / max(time.perf_counter() - began, 1e-9))
