@@ -251,15 +251,20 @@ def _matches(vis_map, ir_on_vis, inside, size, reach):
     the visible image, if the correlation peak is clear. Returns (points on the IR-on-visible
     frame, matching visible points, peak scores)."""
     h, w = vis_map.shape[:2]
-    strength = np.linalg.norm(vis_map, axis=2)
+    strength = np.sqrt(_dot(vis_map, vis_map))
     strong = strength > np.percentile(strength, 75)
+    # Per block, pixels outside the IR and strong edge pixels, from summed-area tables.
+    outside = cv2.integral((~inside).astype(np.uint8))
+    strong_count = cv2.integral(strong.astype(np.uint8))
+    def count(table, y, x):
+        return table[y + size, x + size] - table[y, x + size] - table[y + size, x] + table[y, x]
     src, dst, scores = [], [], []
     size = min(size, h, w) // 2 * 2   # small frames: blocks no larger than the frame
     for y, x in _blocks((h, w), size):
-        if not inside[y:y + size, x:x + size].all():
+        if count(outside, y, x) or count(strong_count, y, x) < 0.05 * size * size:
             continue
         template = ir_on_vis[y:y + size, x:x + size]
-        if template.std() < 1e-4 or strong[y:y + size, x:x + size].mean() < 0.05:
+        if template.std() < 1e-4:
             continue
         y0, y1 = max(0, y - reach), min(h, y + size + reach)
         x0, x1 = max(0, x - reach), min(w, x + size + reach)
@@ -406,23 +411,38 @@ def fit_model(src, dst, kind: str) -> np.ndarray:
     return matrix / matrix[2, 2]
 
 
+_CHANNEL_SUM = np.ones((1, 2), np.float32)   # cv2.transform with it sums a map's two channels
+
+
+def _dot(first, second) -> np.ndarray:
+    """Per pixel, the dot product of two (H, W, 2) edge maps (OpenCV: 4x numpy's time less)."""
+    return cv2.transform(cv2.multiply(first, second), _CHANNEL_SUM)
+
+
 class _Tiles:
     """The work frame cut into TILE-px tiles in a checkerboard of two folds: a model is fitted
     on the blocks of one fold and scored on the pixels of the other."""
 
     def __init__(self, shape, size=TILE):
-        h, w = shape
-        self.size = size
+        self.shape, self.size = tuple(shape), size
+        h, w = self.shape
         self.columns, self.rows = -(-w // size), -(-h // size)
-        ys, xs = np.mgrid[0:h, 0:w]
-        self.index = ((ys // size) * self.columns + xs // size).ravel()
         tx, ty = np.arange(self.count) % self.columns, np.arange(self.count) // self.columns
         self.fold = (tx + ty) % 2
-        self.area = np.bincount(self.index, minlength=self.count)
+        self.area = self.sums(np.ones(self.shape, np.float32))
 
     @property
     def count(self) -> int:
         return self.columns * self.rows
+
+    def sums(self, values) -> np.ndarray:
+        """Per tile (row by row), the sum of `values` (H, W float32): block means of the frame
+        padded with zeros to whole tiles (OpenCV's area resize is exact at a whole factor)."""
+        h, w = self.shape
+        padded = cv2.copyMakeBorder(values, 0, self.rows * self.size - h, 0,
+                                    self.columns * self.size - w, cv2.BORDER_CONSTANT, value=0)
+        means = cv2.resize(padded, (self.columns, self.rows), interpolation=cv2.INTER_AREA)
+        return means.ravel().astype(np.float64) * self.size ** 2
 
     def fold_of(self, points) -> np.ndarray:
         x = np.clip(np.asarray(points)[:, 0] // self.size, 0, self.columns - 1).astype(int)
@@ -433,16 +453,14 @@ class _Tiles:
         """Per tile, the normalised correlation of the visible edge map with the IR's resampled
         by `to_ir` (visible -> IR); NaN where a tile has too little of both."""
         h, w = vis_map.shape[:2]
-        warped = cv2.warpPerspective(ir_map, to_ir, (w, h),
-                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-        inside = cv2.warpPerspective(np.ones(ir_map.shape[:2], np.float32), to_ir, (w, h),
-                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP) > 0.999
-        def total(values):
-            return np.bincount(self.index, weights=(values * inside).ravel(),
-                               minlength=self.count)
-        product = total((vis_map * warped).sum(axis=2))
-        vis_energy, ir_energy = total((vis_map ** 2).sum(axis=2)), total((warped ** 2).sum(axis=2))
-        covered = total(np.ones((h, w), np.float32)) / self.area
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        warped = cv2.warpPerspective(ir_map, to_ir, (w, h), flags=flags)
+        inside = (cv2.warpPerspective(np.ones(ir_map.shape[:2], np.float32), to_ir, (w, h),
+                                      flags=flags) > 0.999).astype(np.float32)
+        product = self.sums(_dot(vis_map, warped) * inside)
+        vis_energy = self.sums(_dot(vis_map, vis_map) * inside)
+        ir_energy = self.sums(_dot(warped, warped) * inside)
+        covered = self.sums(inside) / self.area
         # An edge map's energy per pixel is ~0.1-1 where there are edges; a tile with almost
         # none on either side says nothing about where the edges are.
         usable = (covered > 0.5) & (vis_energy > 0.02 * self.area) & (ir_energy > 0.02 * self.area)
