@@ -99,7 +99,7 @@ def test_registration_is_estimated_once_reused_and_re_estimated_after_a_jump(pai
     calls = []
     real = registration.register
     monkeypatch.setattr(registration, "register", lambda *a, **k: calls.append(1) or real(*a, **k))
-    stream = FusionStream(method="average", register=True, recheck_every=3)
+    stream = FusionStream(method="average", register=True, recheck_every=3, check_lag=0)
     results = [stream.fuse(v, i) for v, i in zip(vis, ir)]
     assert len(calls) == 3                       # frames 0, 3, 6: estimated once, checked twice
     assert results[0].notes and "registration estimated" in results[0].notes[0]
@@ -112,6 +112,55 @@ def test_registration_is_estimated_once_reused_and_re_estimated_after_a_jump(pai
     # (The registration of one 256x192 frame: within its ~2 px accuracy, docs/registration.md.)
     np.testing.assert_allclose(stream.registration.map_points(point), point - [18, -12], atol=2.5)
     assert all(0.5 < r.confidence <= 1 for r in results)
+
+
+def test_later_estimates_run_beside_the_fusion_and_are_used_a_fixed_number_of_frames_on(
+        pair, monkeypatch):
+    # The same bump at frame 6; checks every 3 frames, each used 2 frames after the frame it
+    # was made on, whatever its thread took: the same input gives the same output.
+    import threading
+
+    from tf_irgan import registration
+
+    vis, ir = _frames(pair, 12, pan=1, shift_ir=lambda t: (9, 6) if t < 6 else (18, -12))
+    threads = []
+    real = registration.register
+    monkeypatch.setattr(registration, "register",
+                        lambda *a, **k: threads.append(threading.current_thread()) or real(*a, **k))
+    stream = FusionStream(method="average", register=True, recheck_every=3, check_lag=2)
+    results = [stream.fuse(v, i) for v, i in zip(vis, ir)]
+    # Frame 0 waits for its estimate; the checks of frames 3, 6 and 9 run in threads of their own.
+    assert len(threads) == 4 and threads[0] is threading.main_thread()
+    assert all(t is not threading.main_thread() for t in threads[1:])
+    moved = [note for note in stream.notes if "re-estimated" in note]
+    assert len(moved) == 1 and moved[0].startswith("frame 8: registration re-estimated "
+                                                   "(estimated on frame 6)")
+    assert any("re-estimated" in note for note in results[8].notes)
+    point = np.array([[120.0, 90.0]])
+    np.testing.assert_allclose(stream.registration.map_points(point), point - [18, -12], atol=2.5)
+
+
+def test_a_stream_that_does_not_register_retries_now_and_then_not_every_frame(pair, monkeypatch):
+    from tf_irgan import registration
+    from tf_irgan.pipelines.video import RETRY_EVERY
+
+    vis, ir = _frames(pair, RETRY_EVERY + 3, pan=1)
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(1)
+        raise registration.Refused("IR: not registered: too few edges match", "too few edges match")
+
+    monkeypatch.setattr(registration, "register", refuse)
+    stream = FusionStream(method="average", register=True, check_lag=1)
+    results = [stream.fuse(v, i) for v, i in zip(vis, ir)]
+    assert len(calls) == 2                       # frame 0 and frame RETRY_EVERY
+    assert "not registered yet (too few edges match)" in results[0].notes[0]
+    assert all(r.confidence is None for r in results)
+    # Fused as they come: the same as a stream that does not register.
+    plain = FusionStream(method="average")
+    for result, v, i in zip(results, vis, ir):
+        np.testing.assert_allclose(result.image, plain.fuse(v, i).image, atol=1e-6)
 
 
 def test_the_fused_stream_flickers_no_more_than_its_inputs(pair, tmp_path):

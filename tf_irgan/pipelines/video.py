@@ -7,7 +7,9 @@ A stream is one scene, so what a still pair decides for itself is decided once h
   (`tf_irgan.registration.register`, the one registration of the package), reused for every
   frame, checked again every `recheck_every` frames and replaced when a new estimate is both
   confident and clearly elsewhere (the cameras were bumped); each change is noted with its
-  frame number. Frames before the first confident fit are fused as they come, with a note.
+  frame number. Frames before the first confident fit are fused as they come, with a note, and
+  a new attempt is made every RETRY_EVERY frames. Only the first frame waits for its estimate:
+  later ones run in a thread beside the fusion and are used `check_lag` frames on.
 - **The model** is loaded once (`FusionStream`): one call per frame pair, arrays in and out.
 - **Still regions stay still**: where neither input changes between frames, the fused frame
   is averaged with the last one (`steady`), so the stream does not shimmer more than its inputs
@@ -42,6 +44,12 @@ DEFAULT_FPS = 25.0           # frame folders carry no rate: the output video's a
 # MPEG-4 Part 2 for mp4/mov, Motion JPEG for avi, lossless FFV1 for mkv.
 CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "FFV1"}
 RECHECK_EVERY = 250          # frames between registration checks (10 s at 25 frames/s)
+RETRY_EVERY = 25             # frames between attempts while no frame has registered yet
+# Every estimate but the stream's first runs in a thread beside the fusion and is used this
+# many frames after the frame it was made on, whether it took less or more (then the stream
+# waits for it): an estimate costs ~0.2-0.4 s, ten frames at 30 frames/s, and a live stream
+# must not stall on it, while the same input must give the same output on every run.
+CHECK_LAG = 8
 MOVED = 2.0                  # px: a new confident registration this far away replaces the old
 RATE_TOLERANCE = 0.001       # relative difference of two frame rates taken as the same
 QUEUE = 8                    # frames decoded ahead / waiting to be encoded
@@ -105,11 +113,14 @@ class FusionStream:
 
     def __init__(self, preset: str | None = None, method: str = "ddcgan", register: bool = False,
                  recheck_every: int = RECHECK_EVERY, gray: bool = False, rgb: bool = False,
-                 precision: str = "auto", steady: bool = True, ranges: dict | None = None):
+                 precision: str = "auto", steady: bool = True, ranges: dict | None = None,
+                 check_lag: int = CHECK_LAG):
         from tf_irgan.ranges import parse_range
 
         if recheck_every < 1:
             raise UserError(f"recheck_every {recheck_every}: give a number of frames, e.g. 250")
+        if check_lag < 0:
+            raise UserError(f"check_lag {check_lag}: give a number of frames, 0 or more")
         # One mapping of integer values for the whole stream: the type's full scale ("auto",
         # "full") or fixed raw bounds; per-frame percentiles would make the stream pulse.
         self.ranges = {}
@@ -126,6 +137,8 @@ class FusionStream:
         self.used: str | None = None
         self.register, self.recheck_every, self.precision = register, recheck_every, precision
         self.registration = None
+        self.check_lag = check_lag
+        self._check: _Estimate | None = None   # an estimate running beside the fusion
         self.index = 0
         self.notes: list[str] = []
         self._said: set = set()
@@ -256,36 +269,87 @@ class FusionStream:
         return fused
 
     def _registered(self, vis, ir, said):
-        """The IR on the visible frame by the stream's registration, estimated or checked when
-        due; (image, confidence of the registration used or None)."""
-        from tf_irgan.registration import Refused, onto_visible, register, mean_distance
+        """The IR on the visible frame by the stream's registration; (image, confidence of the
+        registration used or None). The first frame waits for its estimate; every later one
+        (a retry every RETRY_EVERY frames while none has registered, a check every
+        `recheck_every` frames) runs beside the fusion and is used `check_lag` frames on."""
+        from tf_irgan.registration import onto_visible
 
-        due = self.registration is None or self.index % self.recheck_every == 0
-        if due:
-            try:
-                found = register(vis, ir)
-            except Refused as refusal:
-                found = None
-                if self.registration is None:
-                    self._note(f"not registered yet ({refusal.reason}); frames are fused as "
-                               "they come until a frame registers", said)
-            if found is not None:
-                if self.registration is None:
-                    self.registration = found
-                    self._note("registration estimated: " + found.describe(), said)
-                else:
-                    size = (found.vis_size[1], found.vis_size[0])
-                    moved = mean_distance(np.linalg.inv(found.homography),
-                                          np.linalg.inv(self.registration.homography), size)
-                    if moved > MOVED:
-                        self.registration = found
-                        self.notes.append(f"frame {self.index}: registration re-estimated "
-                                          f"(the cameras moved {moved:.1f} px): {found.describe()}")
-                        said.append(self.notes[-1])
+        if self.index == 0:
+            self._use(_Estimate(vis, ir, self.index), said)
+        elif self._check is not None and self.index >= self._check.due:
+            self._use(self._check, said)
+        every = self.recheck_every if self.registration is not None else RETRY_EVERY
+        if self.index > 0 and self.index % every == 0 and self._check is None:
+            if self.check_lag == 0:
+                self._use(_Estimate(vis, ir, self.index), said)
+            else:
+                self._check = _Estimate(vis, ir, self.index, due=self.index + self.check_lag)
         if self.registration is None:
             return ir, None
         return (onto_visible(vis, ir, [], result=self.registration),
                 self.registration.confidence)
+
+    def _use(self, estimate: "_Estimate", said) -> None:
+        """Take an estimate's outcome: the first confident one is the stream's registration; a
+        later one replaces it only when clearly elsewhere (the cameras were bumped)."""
+        from tf_irgan.registration import mean_distance
+
+        self._check = None
+        found, refusal = estimate.outcome()
+        made = f" (estimated on frame {estimate.frame})" if estimate.frame != self.index else ""
+        if found is None:
+            if self.registration is None:
+                self._note(f"not registered yet ({refusal.reason}); frames are fused as they "
+                           "come until a frame registers", said)
+            return
+        if self.registration is None:
+            self.registration = found
+            self._note(f"registration estimated{made}: " + found.describe(), said)
+            return
+        size = (found.vis_size[1], found.vis_size[0])
+        moved = mean_distance(np.linalg.inv(found.homography),
+                              np.linalg.inv(self.registration.homography), size)
+        if moved > MOVED:
+            self.registration = found
+            self.notes.append(f"frame {self.index}: registration re-estimated{made} (the "
+                              f"cameras moved {moved:.1f} px): {found.describe()}")
+            said.append(self.notes[-1])
+
+
+class _Estimate:
+    """The registration estimate of frame `frame`: made at once, or with `due` (the frame that
+    will use it) in a thread of its own, on copies (a camera loop may reuse its buffers);
+    `outcome` waits for it."""
+
+    def __init__(self, vis, ir, frame: int, due: int | None = None):
+        self.frame, self.due = frame, due
+        self._found = self._refusal = self._error = None
+        if due is not None:
+            vis, ir = np.array(vis), np.array(ir)
+            self._thread = threading.Thread(target=self._run, args=(vis, ir), daemon=True)
+            self._thread.start()
+        else:
+            self._thread = None
+            self._run(vis, ir)
+
+    def _run(self, vis, ir):
+        from tf_irgan.registration import Refused, register
+
+        try:
+            self._found = register(vis, ir)
+        except Refused as refusal:
+            self._refusal = refusal
+        except Exception as error:   # noqa: BLE001 (raised again by `outcome`, in the caller)
+            self._error = error
+
+    def outcome(self):
+        """(registration or None, refusal or None); what else the estimate raised, raised."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._found, self._refusal
 
 
 # ---------------------------------------------------------------- video files
