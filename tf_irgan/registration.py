@@ -34,7 +34,9 @@ from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
-from scipy.stats import t as student_t
+# Student's t quantiles from scipy.special: scipy.stats would add 1.2 s to the import (a video's
+# first frame and every `register` call pay it).
+from scipy.special import stdtrit
 
 from tf_irgan.errors import UserError
 from tf_irgan.images import data_mask, to_gray
@@ -279,19 +281,24 @@ def _matches(vis_map, ir_on_vis, inside, size, reach):
     h, w = vis_map.shape[:2]
     strength = np.sqrt(_dot(vis_map, vis_map))
     strong = strength > np.percentile(strength, 75)
-    # Per block, pixels outside the IR and strong edge pixels, from summed-area tables.
+    # Per block, from summed-area tables: pixels outside the IR, strong edge pixels, and the
+    # sum and the sum of squares of the IR map's values (its variance: a flat block is skipped).
     outside = cv2.integral((~inside).astype(np.uint8))
     strong_count = cv2.integral(strong.astype(np.uint8))
+    ir_sum, ir_squares = cv2.integral2(ir_on_vis, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
     def count(table, y, x):
-        return table[y + size, x + size] - table[y, x + size] - table[y + size, x] + table[y, x]
+        total = table[y + size, x + size] - table[y, x + size] - table[y + size, x] + table[y, x]
+        return total.sum() if np.ndim(total) else total
     src, dst, scores = [], [], []
     size = min(size, h, w) // 2 * 2   # small frames: blocks no larger than the frame
+    values = 2 * size * size          # of a block's two-channel map
     for y, x in _blocks((h, w), size):
         if count(outside, y, x) or count(strong_count, y, x) < 0.05 * size * size:
             continue
-        template = ir_on_vis[y:y + size, x:x + size]
-        if template.std() < 1e-4:
+        mean = count(ir_sum, y, x) / values
+        if count(ir_squares, y, x) / values - mean * mean < 1e-8:   # a standard deviation of 1e-4
             continue
+        template = ir_on_vis[y:y + size, x:x + size]
         y0, y1 = max(0, y - reach), min(h, y + size + reach)
         x0, x1 = max(0, x - reach), min(w, x + size + reach)
         result = cv2.matchTemplate(vis_map[y0:y1, x0:x1], template, cv2.TM_CCOEFF_NORMED)
@@ -526,7 +533,7 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
         gain = float(difference.mean())
         error = float(difference.std(ddof=1) / math.sqrt(len(difference))) + 1e-9
         level = LEAVE_IDENTITY / (len(held) - 1) if kept == "identity" else SELECT
-        needed = float(student_t.ppf(1 - level, len(difference) - 1))
+        needed = float(stdtrit(len(difference) - 1, 1 - level))
         tests[kind] = {"against": kept, "gain": round(gain, 5), "t": round(gain / error, 2),
                        "needed": round(needed, 2), "tiles": int(len(difference))}
         if gain > needed * error:
@@ -625,7 +632,7 @@ def _clearly_better(maps, warp, than, tile: int = TILE) -> bool:
     difference = difference[np.isfinite(difference)]
     if len(difference) < 4:
         return False
-    needed = student_t.ppf(1 - SELECT, len(difference) - 1)
+    needed = stdtrit(len(difference) - 1, 1 - SELECT)
     return bool(difference.mean() > needed * difference.std(ddof=1) / math.sqrt(len(difference)))
 
 
