@@ -279,6 +279,8 @@ def _matches(vis_map, ir_on_vis, inside, size, reach):
     the visible image, if the correlation peak is clear. Returns (points on the IR-on-visible
     frame, matching visible points, peak scores)."""
     h, w = vis_map.shape[:2]
+    size = min(size, h, w) // 2 * 2   # small frames: blocks no larger than the frame
+    values = 2 * size * size          # of a block's two-channel map
     strength = np.sqrt(_dot(vis_map, vis_map))
     strong = strength > np.percentile(strength, 75)
     # Per block, from summed-area tables: pixels outside the IR, strong edge pixels, and the
@@ -286,12 +288,12 @@ def _matches(vis_map, ir_on_vis, inside, size, reach):
     outside = cv2.integral((~inside).astype(np.uint8))
     strong_count = cv2.integral(strong.astype(np.uint8))
     ir_sum, ir_squares = cv2.integral2(ir_on_vis, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+
     def count(table, y, x):
         total = table[y + size, x + size] - table[y, x + size] - table[y + size, x] + table[y, x]
         return total.sum() if np.ndim(total) else total
+
     src, dst, scores = [], [], []
-    size = min(size, h, w) // 2 * 2   # small frames: blocks no larger than the frame
-    values = 2 * size * size          # of a block's two-channel map
     for y, x in _blocks((h, w), size):
         if count(outside, y, x) or count(strong_count, y, x) < 0.05 * size * size:
             continue
