@@ -281,7 +281,7 @@ def _matches(vis_map, ir_on_vis, inside, size, reach):
     h, w = vis_map.shape[:2]
     size = min(size, h, w) // 2 * 2   # small frames: blocks no larger than the frame
     values = 2 * size * size          # of a block's two-channel map
-    strength = np.sqrt(_dot(vis_map, vis_map))
+    strength = _edge_strength(vis_map)
     strong = strength > np.percentile(strength, 75)
     # Per block, from summed-area tables: pixels outside the IR, strong edge pixels, and the
     # sum and the sum of squares of the IR map's values (its variance: a flat block is skipped).
@@ -454,6 +454,11 @@ def _dot(first, second) -> np.ndarray:
     return cv2.transform(cv2.multiply(first, second), _CHANNEL_SUM)
 
 
+def _edge_strength(edge_map) -> np.ndarray:
+    """Per pixel, the length of an (H, W, 2) edge map's vector: how much edge there is."""
+    return np.sqrt(_dot(edge_map, edge_map))
+
+
 class _Tiles:
     """The work frame cut into TILE-px tiles in a checkerboard of two folds: a model is fitted
     on the blocks of one fold and scored on the pixels of the other."""
@@ -602,7 +607,7 @@ def refine(vis_map, ir_map, warp, kind, tile: int = TILE):
     if kind == "identity":
         return warp, False
     def strength(edge_map):
-        return cv2.GaussianBlur(np.linalg.norm(edge_map, axis=2), (0, 0), REFINE_BLUR)
+        return cv2.GaussianBlur(_edge_strength(edge_map), (0, 0), REFINE_BLUR)
     motion = MOTIONS[kind]
     vis_strength, ir_strength = strength(vis_map), strength(ir_map)
     # Half resolution first (most of the way, at a quarter of the cost), then a few steps on

@@ -275,13 +275,11 @@ class FusionStream:
         `recheck_every` frames) runs beside the fusion and is used `check_lag` frames on."""
         from tf_irgan.registration import onto_visible
 
-        if self.index == 0:
-            self._use(_Estimate(vis, ir, self.index), said)
-        elif self._check is not None and self.index >= self._check.due:
+        if self._check is not None and self.index >= self._check.due:
             self._use(self._check, said)
         every = self.recheck_every if self.registration is not None else RETRY_EVERY
-        if self.index > 0 and self.index % every == 0 and self._check is None:
-            if self.check_lag == 0:
+        if self.index % every == 0 and self._check is None:
+            if self.index == 0 or self.check_lag == 0:
                 self._use(_Estimate(vis, ir, self.index), said)
             else:
                 self._check = _Estimate(vis, ir, self.index, due=self.index + self.check_lag)
