@@ -400,3 +400,29 @@ def test_band_by_band_conversions_equal_the_whole_image(tmp_path, monkeypatch):
                      (np.percentile(raw, 99.5) - np.percentile(raw, 0.5)), 0, 1)
     np.testing.assert_allclose(got["range"], manual, atol=1e-6)
     np.testing.assert_array_equal(got["quantized"], np.round(np.clip(rgb, 0, 1) * 65535).astype(np.uint16))
+
+
+def test_flat_border_reads_the_same_from_the_edges_as_from_every_band(monkeypatch):
+    """A one-band image whose four edges all vary has no border (told from the edges alone);
+    any flat edge sends it through the full scan, which must give what a band-by-band scan of
+    the same image gives."""
+    from tf_irgan import images
+    from tf_irgan.images import ImageRows, flat_border
+
+    rng = np.random.default_rng(3)
+    cases = []
+    for top, bottom, left, right, value in [(0, 0, 0, 0, 0.0), (3, 0, 0, 0, 0.0), (0, 2, 0, 5, 0.0),
+                                            (4, 4, 6, 6, 0.1), (0, 0, 1, 0, 0.9)]:
+        image = rng.random((40, 56), dtype=np.float32)
+        image[:top] = value
+        image[40 - bottom:] = value
+        image[:, :left] = value
+        image[:, 56 - right:] = value
+        cases.append(((top, bottom, left, right), image))
+    whole = [flat_border(ImageRows.of(image)) for _, image in cases]
+    monkeypatch.setattr(images, "band_rows", lambda width, pixels=None: 7)   # several bands
+    banded = [flat_border(ImageRows.of(image)) for _, image in cases]
+    assert whole == banded
+    assert [border[:4] for border in whole] == [sides for sides, _ in cases]
+    assert whole[0] == (0, 0, 0, 0, 0.0) and whole[3][4] == pytest.approx(0.1)
+    assert flat_border(ImageRows.of(np.full((40, 56), 0.5, np.float32))) is None

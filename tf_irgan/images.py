@@ -323,10 +323,17 @@ def flat_border(gray) -> tuple | None:
     or every column does. `gray` has `shape` and `rows(top, bottom)` (`ImageRows`, the fusion's
     `GrayRows`): it is read a band of rows at a time."""
     height, width = gray.shape
+    step = band_rows(width)
+    if step >= height:
+        # The whole image in one band: where no edge row or column is flat (most pictures)
+        # there is no border, which its four edges tell without the four full reductions
+        # (~2 ms a 640x480 frame, on both frames of every video frame pair).
+        whole = gray.rows(0, height)
+        if all(edge.max() > edge.min() for edge in (whole[0], whole[-1], whole[:, 0], whole[:, -1])):
+            return 0, 0, 0, 0, 0.0
     row_max, row_min = np.empty(height, np.float32), np.empty(height, np.float32)
     column_max = np.full(width, -np.inf, np.float32)
     column_min = np.full(width, np.inf, np.float32)
-    step = band_rows(width)
     for top in range(0, height, step):
         part = np.ascontiguousarray(gray.rows(top, min(height, top + step)), np.float32)
         # OpenCV's reductions: numpy's max and min over each axis cost ~4x as much, and this
