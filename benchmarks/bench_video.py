@@ -1,6 +1,6 @@
 """Video fusion speed, end to end: decode both streams, fuse, restore color, encode.
 
-    python benchmarks/bench_video.py [--frames 60] [--sizes 640x480 1280x1024] [--write]
+    python benchmarks/bench_video.py [--frames 60] [--sizes 640x480 1280x1024] [--also PRESET ...] [--write]
 
 The clips are made here from a shared pair (TNO 10, 640x480, gray visible and IR; RoadScene
 FLIR_00060 for color): a slow pan across the pair enlarged to twice the frame, 1 level of sensor
@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--sizes", nargs="+", default=["640x480", "1280x1024"])
+    parser.add_argument("--also", nargs="*", default=[], metavar="PRESET",
+                        help="More presets (names or folders) to time on the same clips, a column each.")
     parser.add_argument("--write", action="store_true", help=f"Append the table to {DOC}.")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -83,9 +85,11 @@ def main() -> None:
                                                 args.data / "roadscene" / "ir" / "FLIR_00060.jpg")}
     rows = ["| clip | size | tf-irgan (video default) frames/s | with --register | "
             "after the first frame: without / with --register | "
-            "`ddcgan-ir-vis` (still default) frames/s | Laplacian pyramid frames/s | "
-            "video default / pyramid | still-region change: fused / visible / IR (levels) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "`ddcgan-ir-vis` (still default) frames/s | "
+            + "".join(f"`{Path(preset).name}` frames/s | " for preset in args.also)
+            + "Laplacian pyramid frames/s | video default / pyramid | "
+            "still-region change: fused / visible / IR (levels) |",
+            "|---|---|---|---|---|---|---|---|---|" + "---|" * len(args.also)]
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         for label, (vis_file, ir_file) in sources.items():
@@ -97,16 +101,20 @@ def main() -> None:
                 model, model_after, flicker = run(vis_path, ir_path, folder / "f.mp4", "ddcgan", False)
                 registered, registered_after, _ = run(vis_path, ir_path, folder / "r.mp4", "ddcgan", True)
                 still, _, _ = run(vis_path, ir_path, folder / "s.mp4", "ddcgan", False, "ddcgan-ir-vis")
+                also = [run(vis_path, ir_path, folder / "a.mp4", "ddcgan", False, preset)[0]
+                        for preset in args.also]
                 pyramid, _, _ = run(vis_path, ir_path, folder / "l.mp4", "laplacian", False)
                 change = " / ".join(f"{flicker[k] * 255:.2f}" for k in ("fused", "visible", "ir"))
                 row = (f"| {label} | {text} | {model:.1f} | {registered:.1f} | "
                        f"{model_after:.1f} / {registered_after:.1f} | {still:.1f} | "
-                       f"{pyramid:.1f} | {model / pyramid:.2f} | {change} |")
+                       + "".join(f"{rate:.1f} | " for rate in also)
+                       + f"{pyramid:.1f} | {model / pyramid:.2f} | {change} |")
                 print(row, flush=True)
                 rows.append(row)
     publish("Video fusion",
             f"Command: `python benchmarks/bench_video.py --frames {args.frames} --sizes "
-            f"{' '.join(args.sizes)}`; {args.frames} frames per clip, end to end (decode, fuse, "
+            f"{' '.join(args.sizes)}" + "".join(f" --also {p}" for p in args.also)
+            + f"`; {args.frames} frames per clip, end to end (decode, fuse, "
             "color, encode to MPEG-4), the model loaded and traced before the clock starts; "
             "\"after the first frame\": the rate from the first fused frame to the end, which "
             "leaves out --register's first estimate (a live stream pays it once).",
