@@ -44,12 +44,19 @@ def test_each_kind_of_step_equals_the_released_code(fidelity_dir, scale):
     assert fidelity_check.check(_golden(fidelity_dir, scale), list(fidelity_check.STEPS)) == []
 
 
+# On the other backends each kind of step runs at one scale (the forward pass at both): a
+# generator step of the released graph takes 75-90 s on JAX's CPU compiler (the input
+# gradients of strided convolutions), and the steps share one compiled-step path per backend.
+OTHER_BACKEND_STEPS = {4: ["step_dv", "step_g"], 1: ["step_di", "step_gadv"]}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("scale", SCALES)
 def test_other_backends_equal_the_released_code(fidelity_dir, tmp_path, backend, scale):
+    assert sorted(sum(OTHER_BACKEND_STEPS.values(), [])) == sorted(fidelity_check.STEPS)
     result = run_worker(backend, "fidelity", {"path": str(_golden(fidelity_dir, scale)),
-                                              "parts": ["forward", *fidelity_check.STEPS]},
+                                              "parts": ["forward", *OTHER_BACKEND_STEPS[scale]]},
                         tmp_path / backend)
     assert result["failures"] == []
 

@@ -218,6 +218,7 @@ def test_resume_gives_the_same_step_weights_and_learning_rate(runs):
     assert metadata["direction"] == "vis2ir" and metadata["batches"] == 6
 
 
+@pytest.mark.slow   # a real training: 80 batches
 def test_short_real_run_lowers_the_l1_loss(runs, tmp_path):
     """1 batch, then resumed to 80 at a higher rate: L1 to the IR targets of fixed crops falls."""
     root, options = runs["root"], runs["options"]
