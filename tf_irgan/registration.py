@@ -30,6 +30,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -230,6 +233,35 @@ def _data_levels(mask, size, levels) -> list:
             for level in _pyramid(work, levels)]
 
 
+# ---------------------------------------------------------------- threads
+
+# OpenCV's calls here release the interpreter's lock, and most of a registration's time is spent
+# in many small ones (block correlations, per-tile scores) that OpenCV does not split across
+# cores by itself: independent ones run on a few threads. The outcome does not depend on it
+# (each result is computed whole by one thread, and they are gathered in order).
+WORKERS = min(4, os.cpu_count() or 1)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_in_pool = threading.local()
+
+
+def _mark_worker():
+    _in_pool.active = True
+
+
+def _each(function, items) -> list:
+    """`[function(item) for item in items]`, the items on the registration's threads. Inline
+    with one core, one item, or when called from one of those threads (no waiting on itself)."""
+    global _pool
+    items = list(items)
+    if WORKERS < 2 or len(items) < 2 or getattr(_in_pool, "active", False):
+        return [function(item) for item in items]
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(WORKERS, "tf-irgan-registration", initializer=_mark_worker)
+    return list(_pool.map(function, items))
+
+
 # ---------------------------------------------------------------- coordinate frames
 
 def scaling(sx: float, sy: float) -> np.ndarray:
@@ -293,13 +325,16 @@ def _matches(vis_map, ir_on_vis, inside, size, reach):
         total = table[y + size, x + size] - table[y, x + size] - table[y + size, x] + table[y, x]
         return total.sum() if np.ndim(total) else total
 
-    src, dst, scores = [], [], []
-    for y, x in _blocks((h, w), size):
+    def usable(block):
+        y, x = block
         if count(outside, y, x) or count(strong_count, y, x) < 0.05 * size * size:
-            continue
+            return False
         mean = count(ir_sum, y, x) / values
-        if count(ir_squares, y, x) / values - mean * mean < 1e-8:   # a standard deviation of 1e-4
-            continue
+        return count(ir_squares, y, x) / values - mean * mean >= 1e-8   # a deviation of 1e-4
+
+    def match(block):
+        """(IR-on-visible point, visible point, peak score) of one block, or None."""
+        y, x = block
         template = ir_on_vis[y:y + size, x:x + size]
         y0, y1 = max(0, y - reach), min(h, y + size + reach)
         x0, x1 = max(0, x - reach), min(w, x + size + reach)
@@ -310,19 +345,31 @@ def _matches(vis_map, ir_on_vis, inside, size, reach):
         masked = result.copy()
         masked[max(0, by - r):by + r + 1, max(0, bx - r):bx + r + 1] = -1
         if best < MIN_BLOCK_SCORE or best - masked.max() < MIN_BLOCK_MARGIN * best:
-            continue
+            return None
         # A peak on the search window's edge may be the slope toward a shift beyond the reach
         # (unless that edge is the image's own): such blocks agree with each other and would
         # carry a wrong fit.
         rows, columns = result.shape
         if ((by == 0 and y0 > 0) or (by == rows - 1 and y1 < h)
                 or (bx == 0 and x0 > 0) or (bx == columns - 1 and x1 < w)):
-            continue
+            return None
         py, px = _subpixel(result, by, bx)
         centre = np.array([x + size / 2 - 0.5, y + size / 2 - 0.5])
-        src.append(centre)
-        dst.append(centre + np.array([x0 + px - x, y0 + py - y]))
-        scores.append(best)
+        return centre, centre + np.array([x0 + px - x, y0 + py - y]), best
+
+    def matches(numbers):
+        return [(n, match(blocks[n])) for n in numbers]
+
+    blocks = [block for block in _blocks((h, w), size) if usable(block)]
+    # Interleaved runs of blocks, a few per thread (one block is too little work to hand over),
+    # gathered back in the blocks' order: RANSAC's outcome depends on the order of its points.
+    runs = max(1, min(len(blocks), 2 * WORKERS))
+    parts = _each(matches, [range(i, len(blocks), runs) for i in range(runs)])
+    found = sorted((pair for part in parts for pair in part if pair[1] is not None),
+                   key=lambda pair: pair[0])
+    src = [m[0] for _, m in found]
+    dst = [m[1] for _, m in found]
+    scores = [m[2] for _, m in found]
     return np.array(src).reshape(-1, 2), np.array(dst).reshape(-1, 2), np.array(scores)
 
 
@@ -519,18 +566,21 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
     (kind, evidence)."""
     tiles = _Tiles(vis_map.shape[:2], tile)
     folds = tiles.fold_of(dst)
-    held = {"identity": tiles.scores(vis_map, ir_map, np.eye(3))}
     fold_fits = {}
-    for kind in KINDS[1:KINDS.index(most_general) + 1]:
-        if min((folds == f).sum() for f in (0, 1)) < MIN_FOLD_POINTS:
-            break
-        scores, fits = np.full(tiles.count, np.nan), []
+    if min((folds == f).sum() for f in (0, 1)) >= MIN_FOLD_POINTS:
+        for kind in KINDS[1:KINDS.index(most_general) + 1]:
+            fold_fits[kind] = [fit_model(src[folds != fold], dst[folds != fold], kind)
+                               for fold in (0, 1)]
+    # Every fit's scores on the tiles (all of them independent: on the registration's threads).
+    warps = [np.eye(3)] + [np.linalg.inv(fitted) for fits in fold_fits.values() for fitted in fits]
+    tile_scores = _each(lambda warp: tiles.scores(vis_map, ir_map, warp), warps)
+    held = {"identity": tile_scores[0]}
+    for number, kind in enumerate(fold_fits):
+        scores = np.full(tiles.count, np.nan)
         for fold in (0, 1):
-            fitted = fit_model(src[folds != fold], dst[folds != fold], kind)
-            fits.append(fitted)
             on_fold = tiles.fold == fold
-            scores[on_fold] = tiles.scores(vis_map, ir_map, np.linalg.inv(fitted))[on_fold]
-        held[kind], fold_fits[kind] = scores, fits
+            scores[on_fold] = tile_scores[1 + 2 * number + fold][on_fold]
+        held[kind] = scores
     kept, tests = "identity", {}
     for kind in list(held)[1:]:
         difference = held[kind] - held[kept]
@@ -609,7 +659,7 @@ def refine(vis_map, ir_map, warp, kind, tile: int = TILE):
     def strength(edge_map):
         return cv2.GaussianBlur(_edge_strength(edge_map), (0, 0), REFINE_BLUR)
     motion = MOTIONS[kind]
-    vis_strength, ir_strength = strength(vis_map), strength(ir_map)
+    vis_strength, ir_strength = _each(strength, (vis_map, ir_map))
     # Half resolution first (most of the way, at a quarter of the cost), then a few steps on
     # the full work frame.
     half = scaling(0.5, 0.5)
@@ -627,7 +677,9 @@ def refine(vis_map, ir_map, warp, kind, tile: int = TILE):
     if not np.isfinite(found).all() or mean_distance(found, warp, shape) > MAX_REFINE:
         return warp, False
     tiles = _Tiles(shape, tile)
-    if not _mean(tiles.scores(vis_map, ir_map, found)) > _mean(tiles.scores(vis_map, ir_map, warp)):
+    refined, block_fit = _each(lambda to_ir: _mean(tiles.scores(vis_map, ir_map, to_ir)),
+                               (found, warp))
+    if not refined > block_fit:
         return warp, False   # (also when no tile is usable: NaN compares false)
     return found, True
 
@@ -635,7 +687,8 @@ def refine(vis_map, ir_map, warp, kind, tile: int = TILE):
 def _clearly_better(maps, warp, than, tile: int = TILE) -> bool:
     """Whether `warp` raises the per-tile correlation over `than` (one-sided t-test, SELECT)."""
     tiles = _Tiles(maps[0].shape[:2], tile)
-    difference = tiles.scores(*maps, warp) - tiles.scores(*maps, than)
+    with_warp, with_than = _each(lambda to_ir: tiles.scores(*maps, to_ir), (warp, than))
+    difference = with_warp - with_than
     difference = difference[np.isfinite(difference)]
     if len(difference) < 4:
         return False
@@ -702,8 +755,8 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
             (h0, w0), (h1, w1) = vis_levels[k + 1].shape, vis_levels[k].shape
             warp = _level_change(warp, w1 / w0, h1 / h0)
         if k not in maps:   # the finest level's extra passes reuse its maps
-            maps[k] = (structure(vis_levels[k]) * vis_data[k][..., None],
-                       structure(ir_levels[k]) * ir_data[k][..., None])
+            maps[k] = tuple(_each(lambda image_data: structure(image_data[0]) * image_data[1][..., None],
+                                  ((vis_levels[k], vis_data[k]), (ir_levels[k], ir_data[k]))))
         vis_map, ir_map = maps[k]
         h, w = vis_map.shape[:2]
         size, reach_share, threshold = LEVELS[min(number, len(LEVELS) - 1)]
