@@ -4,8 +4,9 @@
 
 The clips are made here from a shared pair (TNO 10, 640x480, gray visible and IR; RoadScene
 FLIR_00060 for color): a slow pan across the pair enlarged to twice the frame, 1 level of sensor
-noise per frame, written losslessly (FFV1 in .mkv) so decoding costs what a camera's stream
-would. Each row is one `tf-irgan fuse VIS IR -o OUT.mp4` through `tf_irgan.pipelines.video`
+noise per frame, written as Motion JPEG (.avi), the stream USB and IP cameras send (`--codec
+ffv1`: lossless FFV1 in .mkv, whose frames of sensor noise cost ~30x as much to decode: at
+1280x1024 about as much as the whole fusion, so it measures the decoder more than the fusion). Each row is one `tf-irgan fuse VIS IR -o OUT.mp4` through `tf_irgan.pipelines.video`
 (the model loaded and traced once before the clock starts, as a live stream pays once),
 measured in the same run as the still pairs' default preset (`ddcgan-ir-vis`) and the
 classical Laplacian pyramid (`--method laplacian`, OpenCV's pyramids) on the same frames, so the
@@ -32,14 +33,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def make_clip(folder: Path, vis: np.ndarray, ir: np.ndarray, size, frames: int, seed: int = 0):
-    """Two lossless clips of `frames` frames of `size` (w, h) panning across the pair."""
+CODECS = {"mjpg": ("MJPG", ".avi"), "ffv1": ("FFV1", ".mkv")}
+
+
+def make_clip(folder: Path, vis: np.ndarray, ir: np.ndarray, size, frames: int, seed: int = 0,
+              codec: str = "mjpg"):
+    """Two clips of `frames` frames of `size` (w, h) panning across the pair."""
+    fourcc, suffix = CODECS[codec]
     width, height = size
     big = (width * 2, height * 2)
     vis, ir = cv2.resize(vis, big, interpolation=cv2.INTER_CUBIC), cv2.resize(ir, big, interpolation=cv2.INTER_CUBIC)
     rng = np.random.default_rng(seed)
-    paths = folder / f"vis-{width}x{height}.mkv", folder / f"ir-{width}x{height}.mkv"
-    writers = [cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"FFV1"), 25, size) for p in paths]
+    paths = folder / f"vis-{width}x{height}{suffix}", folder / f"ir-{width}x{height}{suffix}"
+    writers = [cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*fourcc), 25, size) for p in paths]
     for t in range(frames):
         x = int(round(t * (big[0] - width) / max(1, frames - 1) * 0.5))
         y = int(round(t * (big[1] - height) / max(1, frames - 1) * 0.25))
@@ -77,6 +83,9 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["640x480", "1280x1024"])
     parser.add_argument("--also", nargs="*", default=[], metavar="PRESET",
                         help="More presets (names or folders) to time on the same clips, a column each.")
+    parser.add_argument("--codec", choices=sorted(CODECS), default="mjpg",
+                        help="How the input clips are written: mjpg (a camera's stream, the "
+                        "default) or ffv1 (lossless, a costly decode).")
     parser.add_argument("--write", action="store_true", help=f"Append the table to {DOC}.")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -97,7 +106,7 @@ def main() -> None:
             ir = cv2.imread(str(ir_file), cv2.IMREAD_GRAYSCALE)
             for text in args.sizes:
                 size = tuple(int(v) for v in text.split("x"))
-                vis_path, ir_path = make_clip(folder, vis, ir, size, args.frames)
+                vis_path, ir_path = make_clip(folder, vis, ir, size, args.frames, codec=args.codec)
                 model, model_after, flicker = run(vis_path, ir_path, folder / "f.mp4", "ddcgan", False)
                 registered, registered_after, _ = run(vis_path, ir_path, folder / "r.mp4", "ddcgan", True)
                 still, _, _ = run(vis_path, ir_path, folder / "s.mp4", "ddcgan", False, "ddcgan-ir-vis")
@@ -113,8 +122,9 @@ def main() -> None:
                 rows.append(row)
     publish("Video fusion",
             f"Command: `python benchmarks/bench_video.py --frames {args.frames} --sizes "
-            f"{' '.join(args.sizes)}" + "".join(f" --also {p}" for p in args.also)
-            + f"`; {args.frames} frames per clip, end to end (decode, fuse, "
+            f"{' '.join(args.sizes)} --codec {args.codec}" + "".join(f" --also {p}" for p in args.also)
+            + f"`; {args.frames} frames per clip ({CODECS[args.codec][0]} in "
+            f"{CODECS[args.codec][1]}), end to end (decode, fuse, "
             "color, encode to MPEG-4), the model loaded and traced before the clock starts; "
             "\"after the first frame\": the rate from the first fused frame to the end, which "
             "leaves out --register's first estimate (a live stream pays it once).",

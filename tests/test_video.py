@@ -184,6 +184,29 @@ def test_the_stream_takes_arrays_as_cameras_give_them(pair):
         FusionStream(method="average").fuse(vis[0], np.full(ir[0].shape, np.nan, np.float32))
 
 
+def test_gray_video_through_a_lossy_codec_stays_gray(pair, tmp_path):
+    # Motion JPEG (what USB and IP cameras send) gives gray frames back with channels a level or
+    # two apart: still a gray IR, not a color one reduced to its luminance (a note, and time).
+    vis, ir = _frames(pair, 2)
+    path = tmp_path / "ir.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, SIZE)
+    for frame in ir:
+        writer.write(np.repeat(frame[..., None], 3, axis=2))
+    writer.release()
+    coded = _read(path)
+    spread = np.abs(np.diff(coded[0].astype(int), axis=2)).max()
+    assert 0 < spread <= 3   # what the rule is for: the codec moved the channels apart
+    stream = FusionStream(method="average")
+    assert stream.frame_array(coded[0], "IR").ndim == 2
+    fused = stream.fuse(vis[0], coded[0])
+    assert not any("IR" in note for note in fused.notes)
+    np.testing.assert_allclose(fused.ir_on_frame, coded[0][..., 1] / 255.0, atol=1e-6)
+    # A frame whose channels differ by more than a codec's rounding keeps its color.
+    tinted = np.repeat(ir[0][..., None], 3, axis=2).astype(np.int16)
+    tinted[::7, ::5, 2] += 6
+    assert stream.frame_array(np.clip(tinted, 0, 255).astype(np.uint8), "IR").ndim == 3
+
+
 def test_streams_that_would_drift_apart_and_bad_files_are_refused(pair, tmp_path):
     vis, ir = _frames(pair, 4)
     vis_path = _write(tmp_path / "vis.mkv", vis)

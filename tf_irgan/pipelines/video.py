@@ -60,6 +60,10 @@ PAIRINGS = ("index", "time")  # how the frames of two streams are paired (`fuse_
 PAIR_REACH = 0.75
 STEADY = 0.5                 # weight of a new frame where the scene is still (`FusionStream`)
 CHANNEL_MEAN = np.full((1, 3), 1 / 3, np.float32)   # cv2.transform: (H, W, 3) -> their mean
+# 8-bit levels: a color frame whose channels all lie this close is a gray camera's frame. Lossy
+# codecs store gray video as YUV and give it back with channels 1-2 levels apart (Motion JPEG:
+# 2), which would send a thermal stream down the color path, at the cost of a color IR.
+GRAY_LEVELS = 3
 
 
 def _is_gray(image: np.ndarray) -> bool:
@@ -70,6 +74,22 @@ def _is_gray(image: np.ndarray) -> bool:
                 and np.array_equal(part[..., 1], part[..., 2])):
             return False
     return True
+
+
+def _gray_channel(frame: np.ndarray) -> np.ndarray | None:
+    """The middle channel of an 8-bit (H, W, 3) frame whose channels differ by at most
+    GRAY_LEVELS everywhere (a gray frame, however it was coded), else None. A sample of its
+    pixels first, so that a color frame is told at once."""
+    import cv2
+
+    def spread(image):
+        first, middle, last = cv2.split(np.ascontiguousarray(image))
+        return max(int(cv2.absdiff(first, middle).max()), int(cv2.absdiff(middle, last).max()),
+                   int(cv2.absdiff(first, last).max())), middle
+    if spread(frame[::16, ::16])[0] > GRAY_LEVELS:
+        return None
+    most, middle = spread(frame)
+    return middle if most <= GRAY_LEVELS else None
 
 
 def is_video(path) -> bool:
@@ -195,13 +215,15 @@ class FusionStream:
 
     def _color_frame(self, frame: np.ndarray) -> np.ndarray:
         """An 8-bit color frame, the common case, turned round (BGR) and checked for gray while
-        it is still 8-bit: a quarter of the bytes of the float frame. The same numbers as the
-        general path."""
+        it is still 8-bit (a quarter of the bytes of the float frame). Unlike other frames, one
+        whose channels are a few levels apart is gray too (GRAY_LEVELS: what lossy codecs make of
+        gray video)."""
         import cv2
 
         frame = frame[..., :3]
-        if _is_gray(frame):
-            return np.divide(frame[..., 0], np.float32(255.0), dtype=np.float32)
+        gray = _gray_channel(frame)
+        if gray is not None:
+            return np.divide(gray, np.float32(255.0), dtype=np.float32)
         if not self.rgb:
             frame = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2RGB)
         return np.divide(frame, np.float32(255.0), dtype=np.float32)
