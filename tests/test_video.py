@@ -313,19 +313,29 @@ def test_frame_folders_are_fused_as_a_stream_into_a_video_or_frames(pair, tmp_pa
                         "-o", tmp_path / "z.mkv", "--stretch"]), "not for videos yet")
 
 
-def test_raw_16_bit_streams_get_one_mapping_and_a_note_without_it(pair):
-    """A thermal core's raw counts (7000-8530 of 0-65535): divided by 65535 they are nearly flat,
-    which the stream says once, naming the --ir-range that maps them; given fixed bounds, every
-    frame maps the same way."""
+def test_raw_16_bit_streams_get_one_mapping_from_their_first_frame(pair):
+    """A thermal core's raw counts (7000-8530 of 0-65535): divided by 65535 they are nearly flat.
+    By default (auto) the first frame's percentiles map every frame, noted once; fixed bounds map
+    every frame the same way; `full` keeps the file's scale and says what that does."""
     vis, ir = _frames(pair, 2)
     raw = [(7000 + frame.astype(np.uint16) * 6).astype(np.uint16) for frame in ir]
-    plain = FusionStream(method="average")
-    plain.fuse(vis[0], raw[0])
-    assert any("--ir-range 7" in note and "nearly flat" in note for note in plain.notes)
+    raw[1][:8] = 9000   # hotter than anything in the first frame: clipped, not re-stretched
+    auto = FusionStream(method="average")
+    auto.fuse(vis[0], raw[0])
+    low, high = np.percentile(raw[0], (0.5, 99.5))
+    assert [note for note in auto.notes if f"{low:.0f}-{high:.0f}" in note
+            and "whole stream" in note]
+    image = auto.frame_array(raw[1], "IR")
+    assert np.allclose(image, np.clip((raw[1].astype(np.float32) - low) / (high - low), 0, 1),
+                       atol=1e-5)
+    assert len(auto.notes) == 1
     mapped = FusionStream(method="average", ranges={"ir": "7000,8530"})
     image = mapped.frame_array(raw[1], "IR")
-    assert np.allclose(image, (raw[1].astype(np.float32) - 7000) / 1530, atol=1e-6)
+    assert np.allclose(image, np.clip((raw[1].astype(np.float32) - 7000) / 1530, 0, 1), atol=1e-6)
     assert not mapped.notes
+    full = FusionStream(method="average", ranges={"ir": "full"})
+    assert np.allclose(full.frame_array(raw[0], "IR"), raw[0] / 65535.0, atol=1e-6)
+    assert any("--ir-range 7" in note and "nearly flat" in note for note in full.notes)
     with pytest.raises(UserError, match="one mapping for all its frames"):
         FusionStream(ranges={"ir": "p1,p99"})
 

@@ -1,8 +1,9 @@
 """Fusion of streams: two cameras' frames, as they come or from two video files.
 
 A stream is one scene, so what a still pair decides for itself is decided once here:
-- **Levels.** Video frames are 8-bit; every frame maps 0-255 to [0, 1] (no range chosen per
-  frame, which would make the fused stream pulse).
+- **Levels.** One mapping for every frame (a range chosen per frame would make the fused stream
+  pulse): 8-bit frames map 0-255 to [0, 1]; 16-bit ones (raw thermal counts) take the mapping
+  their first frame gets as a still image, or fixed bounds.
 - **Registration** (`register=True`): estimated on the first frames that give a confident fit
   (`tf_irgan.registration.register`, the one registration of the package), reused for every
   frame, checked again every `recheck_every` frames and replaced when a new estimate is both
@@ -141,17 +142,21 @@ class FusionStream:
             raise UserError(f"recheck_every {recheck_every}: give a number of frames, e.g. 250")
         if check_lag < 0:
             raise UserError(f"check_lag {check_lag}: give a number of frames, 0 or more")
-        # One mapping of integer values for the whole stream: the type's full scale ("auto",
-        # "full") or fixed raw bounds; per-frame percentiles would make the stream pulse.
-        self.ranges = {}
+        # One mapping of integer values for the whole stream: fixed raw bounds, the type's full
+        # scale ("full"), or "auto": 8-bit frames by 255, 16-bit ones by the still-image rule
+        # (`ranges.unit_bounds`) applied to the stream's first frame and kept; per-frame
+        # percentiles would make the stream pulse.
+        self.ranges, self.full = {}, set()
         for key, text in (ranges or {}).items():
             option = f"--{key}-range"
             value = parse_range(text, option)
             if value.mode == "percentile":
                 raise UserError(f"{option} {text}: a stream takes one mapping for all its frames; "
-                                "give fixed bounds LOW,HIGH (e.g. 7000,8600) or full")
+                                "give fixed bounds LOW,HIGH (e.g. 7000,8600), auto or full")
             if value.mode == "fixed":
                 self.ranges[key] = value
+            elif value.mode == "full":
+                self.full.add(key)
         self.preset, self.method, self.gray, self.rgb = preset, method, gray, rgb
         self.steady, self._previous = steady, None
         self.used: str | None = None
@@ -175,6 +180,8 @@ class FusionStream:
         frame = np.asarray(frame)
         key = "ir" if role == "IR" else "vis"
         fixed = self.ranges.get(key)
+        if fixed is None and frame.dtype == np.uint16 and key not in self.full:
+            fixed = self._first_mapping(frame, key, role)
         if fixed is None and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] in (3, 4):
             return self._color_frame(frame)
         if fixed is not None and frame.dtype in (np.uint8, np.uint16):
@@ -191,8 +198,9 @@ class FusionStream:
                 if high - low < NARROW * 65535:
                     self.notes.append(
                         f"frame {self.index}: {role} frames with values {low:.0f}-{high:.0f} fill "
-                        f"only {(high - low) / 65535:.1%} of 0-65535, so they come out nearly "
-                        f"flat; pass --{key}-range {low:.0f},{high:.0f} (one mapping for the stream)")
+                        f"only {(high - low) / 65535:.1%} of 0-65535 under --{key}-range full, "
+                        f"so they come out nearly flat; --{key}-range {low:.0f},{high:.0f} fixes "
+                        f"a mapping for the stream, auto takes the first frame's")
         else:
             image = frame.astype(np.float32)
             if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
@@ -212,6 +220,27 @@ class FusionStream:
             raise UserError(f"{role} frame {self.index}: shape {image.shape}; give (H, W) or "
                             "(H, W, 3) frames")
         return np.ascontiguousarray(image)
+
+    def _first_mapping(self, frame: np.ndarray, key: str, role: str):
+        """`auto` for a 16-bit stream: the mapping the still-image rule gives its first frame
+        (the container's scale, or the 0.5th-99.5th percentiles of a frame that fills a sliver
+        of it, as raw thermal counts do), kept for every frame and noted."""
+        from tf_irgan.ranges import AUTO, AUTO_PERCENTILES, ValueRange, container_of, unit_bounds
+
+        low, high = unit_bounds(frame, AUTO, f"{role} frame {self.index}", role)
+        self.ranges[key] = ValueRange("fixed", low, high)
+        container = container_of(frame)
+        if (low, high) != (0.0, container):
+            self.notes.append(
+                f"frame {self.index}: {role} frames in a sliver of their 16-bit scale: mapped "
+                f"from {low:.0f}-{high:.0f} (this frame's {AUTO_PERCENTILES[0]:g}th-"
+                f"{AUTO_PERCENTILES[1]:g}th percentiles) for the whole stream, hotter values "
+                f"clipped; --{key}-range LOW,HIGH sets the bounds, full keeps the file's scale")
+        elif container != 65535:
+            self.notes.append(f"frame {self.index}: {role} frames hold "
+                              f"{int(container).bit_length()}-bit values in a 16-bit file; "
+                              f"scaled by {container:.0f} for the whole stream")
+        return self.ranges[key]
 
     def _color_frame(self, frame: np.ndarray) -> np.ndarray:
         """An 8-bit color frame, the common case, turned round (BGR) and checked for gray while
