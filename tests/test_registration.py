@@ -175,6 +175,32 @@ def test_confidence_follows_the_expected_error_and_refuses_below_half(shared_dat
         check(unsure)
 
 
+def test_threads_give_the_same_transform_and_a_forked_process_registers_too(shared_data,
+                                                                              monkeypatch):
+    import multiprocessing
+
+    import tf_irgan.registration as registration
+
+    vis, ir = _pair(shared_data, PAIRS[0])
+    shifted = np.roll(ir, (3, -5), axis=(0, 1))
+    threaded = register(vis, shifted).homography
+    with monkeypatch.context() as patch:
+        patch.setattr(registration, "WORKERS", 1)
+        np.testing.assert_array_equal(register(vis, shifted).homography, threaded)
+    # A child forked after the parent registered inherits its thread pool without the threads.
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    child = context.Process(target=lambda: answers.put(register(vis, shifted).homography))
+    child.start()
+    child.join(120)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("a forked process hung in its registration")
+    np.testing.assert_array_equal(answers.get(timeout=10), threaded)
+
+
 def test_a_malformed_transform_file_is_refused():
     with pytest.raises(UserError, match="t.json: not a transform file"):
         Registration.from_json('{"homography": [[1, 0], [0, 1]]}', "t.json")

@@ -240,7 +240,7 @@ def _data_levels(mask, size, levels) -> list:
 # cores by itself: independent ones run on a few threads. The outcome does not depend on it
 # (each result is computed whole by one thread, and they are gathered in order).
 WORKERS = min(4, os.cpu_count() or 1)
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None   # (the process that made it, the pool)
 _pool_lock = threading.Lock()
 _in_pool = threading.local()
 
@@ -257,9 +257,12 @@ def _each(function, items) -> list:
     if WORKERS < 2 or len(items) < 2 or getattr(_in_pool, "active", False):
         return [function(item) for item in items]
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(WORKERS, "tf-irgan-registration", initializer=_mark_worker)
-    return list(_pool.map(function, items))
+        # A forked child inherits the pool but not its threads: it makes its own.
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(WORKERS, "tf-irgan-registration",
+                                                     initializer=_mark_worker))
+        pool = _pool[1]
+    return list(pool.map(function, items))
 
 
 # ---------------------------------------------------------------- coordinate frames
@@ -755,7 +758,7 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
             (h0, w0), (h1, w1) = vis_levels[k + 1].shape, vis_levels[k].shape
             warp = _level_change(warp, w1 / w0, h1 / h0)
         if k not in maps:   # the finest level's extra passes reuse its maps
-            maps[k] = tuple(_each(lambda image_data: structure(image_data[0]) * image_data[1][..., None],
+            maps[k] = tuple(_each(lambda levels_k: structure(levels_k[0]) * levels_k[1][..., None],
                                   ((vis_levels[k], vis_data[k]), (ir_levels[k], ir_data[k]))))
         vis_map, ir_map = maps[k]
         h, w = vis_map.shape[:2]
