@@ -1,12 +1,14 @@
 """Video fusion speed, end to end: decode both streams, fuse, restore color, encode.
 
-    python benchmarks/bench_video.py [--frames 60] [--sizes 640x480 1280x1024] [--also PRESET ...] [--write]
+    python benchmarks/bench_video.py [--frames 60] [--sizes 640x480 1280x1024] [--codec mjpg|ffv1]
+                                     [--also PRESET ...] [--write]
 
 The clips are made here from a shared pair (TNO 10, 640x480, gray visible and IR; RoadScene
 FLIR_00060 for color): a slow pan across the pair enlarged to twice the frame, 1 level of sensor
 noise per frame, written as Motion JPEG (.avi), the stream USB and IP cameras send (`--codec
 ffv1`: lossless FFV1 in .mkv, whose frames of sensor noise cost ~30x as much to decode: at
-1280x1024 about as much as the whole fusion, so it measures the decoder more than the fusion). Each row is one `tf-irgan fuse VIS IR -o OUT.mp4` through `tf_irgan.pipelines.video`
+1280x1024 about as much as the whole fusion, so it measures the decoder more than the fusion).
+Each row is one `tf-irgan fuse VIS IR -o OUT.mp4` through `tf_irgan.pipelines.video`
 (the model loaded and traced once before the clock starts, as a live stream pays once),
 measured in the same run as the still pairs' default preset (`ddcgan-ir-vis`) and the
 classical Laplacian pyramid (`--method laplacian`, OpenCV's pyramids) on the same frames, so the
