@@ -201,10 +201,16 @@ def test_gray_video_through_a_lossy_codec_stays_gray(pair, tmp_path):
     fused = stream.fuse(vis[0], coded[0])
     assert not any("IR" in note for note in fused.notes)
     np.testing.assert_allclose(fused.ir_on_frame, coded[0][..., 1] / 255.0, atol=1e-6)
-    # A frame whose channels differ by more than a codec's rounding keeps its color.
+    # Also under fixed bounds (mapped after the check, on one channel).
+    bounded = FusionStream(method="average", ranges={"ir": "20,230"})
+    assert bounded.frame_array(coded[0], "IR").ndim == 2
+    # A frame whose channels differ by more than a codec's rounding keeps its color; after it,
+    # only equal channels make a gray frame (a dim color scene does not flip to gray).
     tinted = np.repeat(ir[0][..., None], 3, axis=2).astype(np.int16)
     tinted[::7, ::5, 2] += 6
     assert stream.frame_array(np.clip(tinted, 0, 255).astype(np.uint8), "IR").ndim == 3
+    assert stream.frame_array(coded[1], "IR").ndim == 3
+    assert stream.frame_array(np.repeat(ir[1][..., None], 3, axis=2), "IR").ndim == 2
 
 
 def test_streams_that_would_drift_apart_and_bad_files_are_refused(pair, tmp_path):
@@ -333,6 +339,14 @@ def test_raw_16_bit_streams_get_one_mapping_from_their_first_frame(pair):
     image = mapped.frame_array(raw[1], "IR")
     assert np.allclose(image, np.clip((raw[1].astype(np.float32) - 7000) / 1530, 0, 1), atol=1e-6)
     assert not mapped.notes
+    # A flat first frame (a shutter's flat-field frame) does not set the stream's mapping.
+    shutter = FusionStream(method="average")
+    flat = np.full(raw[0].shape, 7600, np.uint16)
+    assert np.allclose(shutter.frame_array(flat, "IR"), 7600 / 16383, atol=1e-6)   # 14-bit
+    shutter.frame_array(raw[0], "IR")
+    assert np.allclose(shutter.frame_array(raw[1], "IR"),
+                       np.clip((raw[1].astype(np.float32) - low) / (high - low), 0, 1), atol=1e-5)
+    assert any("flat IR frame" in note for note in shutter.notes)
     full = FusionStream(method="average", ranges={"ir": "full"})
     assert np.allclose(full.frame_array(raw[0], "IR"), raw[0] / 65535.0, atol=1e-6)
     assert any("--ir-range 7" in note and "nearly flat" in note for note in full.notes)

@@ -239,14 +239,26 @@ def _data_levels(mask, size, levels) -> list:
 # in many small ones (block correlations, per-tile scores) that OpenCV does not split across
 # cores by itself: independent ones run on a few threads. The outcome does not depend on it
 # (each result is computed whole by one thread, and they are gathered in order).
-WORKERS = min(4, os.cpu_count() or 1)
-_pool: tuple[int, ThreadPoolExecutor] | None = None   # (the process that made it, the pool)
+WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+              else os.cpu_count() or 1)   # the cores this process may use
+_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _in_pool = threading.local()
 
 
 def _mark_worker():
     _in_pool.active = True
+
+
+def _forget_pool():
+    """In a forked child: the parent's pool came without its threads (and its lock may have
+    been held at the fork), so the child makes its own."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _each(function, items) -> list:
@@ -257,11 +269,9 @@ def _each(function, items) -> list:
     if WORKERS < 2 or len(items) < 2 or getattr(_in_pool, "active", False):
         return [function(item) for item in items]
     with _pool_lock:
-        # A forked child inherits the pool but not its threads: it makes its own.
-        if _pool is None or _pool[0] != os.getpid():
-            _pool = (os.getpid(), ThreadPoolExecutor(WORKERS, "tf-irgan-registration",
-                                                     initializer=_mark_worker))
-        pool = _pool[1]
+        if _pool is None:
+            _pool = ThreadPoolExecutor(WORKERS, "tf-irgan-registration", initializer=_mark_worker)
+        pool = _pool
     return list(pool.map(function, items))
 
 

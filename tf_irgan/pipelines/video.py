@@ -63,8 +63,14 @@ STEADY = 0.5                 # weight of a new frame where the scene is still (`
 CHANNEL_MEAN = np.full((1, 3), 1 / 3, np.float32)   # cv2.transform: (H, W, 3) -> their mean
 # 8-bit levels: a color frame whose channels all lie this close is a gray camera's frame. Lossy
 # codecs store gray video as YUV and give it back with channels 1-2 levels apart (Motion JPEG:
-# 2), which would send a thermal stream down the color path, at the cost of a color IR.
+# 2), which would send a thermal stream down the color path, at the cost of a color IR. Once a
+# stream's camera has sent a color frame, only equal channels make a gray one (a dim color
+# scene near the tolerance must not flip between gray and color from frame to frame).
 GRAY_LEVELS = 3
+# A 16-bit frame whose 0.5th-99.5th percentile band spans under this share of its container is
+# flat (a shutter's flat-field frame, a lens cap, a black start): `auto` does not take the
+# stream's mapping from it.
+FLAT_SHARE = 1 / 1024
 
 
 def _is_gray(image: np.ndarray) -> bool:
@@ -77,9 +83,9 @@ def _is_gray(image: np.ndarray) -> bool:
     return True
 
 
-def _gray_channel(frame: np.ndarray) -> np.ndarray | None:
+def _gray_channel(frame: np.ndarray, levels: int) -> np.ndarray | None:
     """The middle channel of an 8-bit (H, W, 3) frame whose channels differ by at most
-    GRAY_LEVELS everywhere (a gray frame, however it was coded), else None. A sample of its
+    `levels` everywhere (a gray frame, however it was coded), else None. A sample of its
     pixels first, so that a color frame is told at once."""
     import cv2
 
@@ -87,10 +93,10 @@ def _gray_channel(frame: np.ndarray) -> np.ndarray | None:
         first, middle, last = cv2.split(np.ascontiguousarray(image))
         return max(int(cv2.absdiff(first, middle).max()), int(cv2.absdiff(middle, last).max()),
                    int(cv2.absdiff(first, last).max())), middle
-    if spread(frame[::16, ::16])[0] > GRAY_LEVELS:
+    if spread(frame[::16, ::16])[0] > levels:
         return None
     most, middle = spread(frame)
-    return middle if most <= GRAY_LEVELS else None
+    return middle if most <= levels else None
 
 
 def is_video(path) -> bool:
@@ -168,6 +174,8 @@ class FusionStream:
         self.notes: list[str] = []
         self._said: set = set()
         self._sliver_checked: set = set()
+        self._auto: dict = {}            # "ir"/"vis": the mapping `auto` took for 16-bit frames
+        self._color_seen: set = set()    # "ir"/"vis": streams that have sent a color frame
 
     def _note(self, text: str, frame: list) -> None:
         if text not in self._said:
@@ -179,10 +187,18 @@ class FusionStream:
         """A frame as the pipelines take it: float32 [0, 1], RGB or gray."""
         frame = np.asarray(frame)
         key = "ir" if role == "IR" else "vis"
+        if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] in (3, 4):
+            # Checked for gray while still 8-bit: a quarter of the bytes of the float frame.
+            levels = 0 if key in self._color_seen else GRAY_LEVELS
+            gray = _gray_channel(frame[..., :3], levels)
+            if gray is None:
+                self._color_seen.add(key)
+            else:
+                frame = gray
         fixed = self.ranges.get(key)
         if fixed is None and frame.dtype == np.uint16 and key not in self.full:
-            fixed = self._first_mapping(frame, key, role)
-        if fixed is None and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] in (3, 4):
+            fixed = self._auto.get(key) or self._first_mapping(frame, key, role)
+        if fixed is None and frame.dtype == np.uint8 and frame.ndim == 3:
             return self._color_frame(frame)
         if fixed is not None and frame.dtype in (np.uint8, np.uint16):
             from tf_irgan.ranges import to_unit
@@ -223,36 +239,45 @@ class FusionStream:
 
     def _first_mapping(self, frame: np.ndarray, key: str, role: str):
         """`auto` for a 16-bit stream: the mapping the still-image rule gives its first frame
-        (the container's scale, or the 0.5th-99.5th percentiles of a frame that fills a sliver
-        of it, as raw thermal counts do), kept for every frame and noted."""
-        from tf_irgan.ranges import AUTO, AUTO_PERCENTILES, ValueRange, container_of, unit_bounds
+        with content (the container's scale, or the 0.5th-99.5th percentiles of a frame that
+        fills a sliver of it, as raw thermal counts do), kept for every later frame and noted.
+        A flat frame before it is mapped by its container, and the choice waits."""
+        from tf_irgan.ranges import (AUTO, AUTO_PERCENTILES, ValueRange, container_of,
+                                     percentiles, unit_bounds)
 
-        low, high = unit_bounds(frame, AUTO, f"{role} frame {self.index}", role)
-        self.ranges[key] = ValueRange("fixed", low, high)
-        container = container_of(frame)
+        values = frame[..., :3] if frame.ndim == 3 else frame   # not an alpha channel
+        container = container_of(values)
+        low, high = percentiles(values, AUTO_PERCENTILES)
+        if high - low < FLAT_SHARE * container:
+            if ("flat", key) not in self._said:
+                self._said.add(("flat", key))
+                self.notes.append(
+                    f"frame {self.index}: a flat {role} frame (values {low:.0f}-{high:.0f}) is "
+                    f"mapped by its {int(container).bit_length()}-bit scale, as are any until "
+                    "the first with content, whose mapping the stream then keeps")
+            return ValueRange("fixed", 0.0, container)
+        low, high = unit_bounds(values, AUTO, f"{role} frame {self.index}", role)
+        self._auto[key] = ValueRange("fixed", low, high)
         if (low, high) != (0.0, container):
             self.notes.append(
-                f"frame {self.index}: {role} frames in a sliver of their 16-bit scale: mapped "
-                f"from {low:.0f}-{high:.0f} (this frame's {AUTO_PERCENTILES[0]:g}th-"
-                f"{AUTO_PERCENTILES[1]:g}th percentiles) for the whole stream, hotter values "
-                f"clipped; --{key}-range LOW,HIGH sets the bounds, full keeps the file's scale")
+                f"frame {self.index}: {role} frames in a sliver of their "
+                f"{int(container).bit_length()}-bit scale: mapped from {low:.0f}-{high:.0f} "
+                f"(this frame's {AUTO_PERCENTILES[0]:g}th-{AUTO_PERCENTILES[1]:g}th percentiles) "
+                f"for the whole stream, values beyond clipped; --{key}-range LOW,HIGH sets the "
+                "bounds, full keeps the file's scale")
         elif container != 65535:
             self.notes.append(f"frame {self.index}: {role} frames hold "
-                              f"{int(container).bit_length()}-bit values in a 16-bit file; "
-                              f"scaled by {container:.0f} for the whole stream")
-        return self.ranges[key]
+                              f"{int(container).bit_length()}-bit values in a 16-bit file: "
+                              f"scaled by {container:.0f} for the whole stream, larger values "
+                              "later clipped")
+        return self._auto[key]
 
     def _color_frame(self, frame: np.ndarray) -> np.ndarray:
-        """An 8-bit color frame, the common case, turned round (BGR) and checked for gray while
-        it is still 8-bit (a quarter of the bytes of the float frame). Unlike other frames, one
-        whose channels are a few levels apart is gray too (GRAY_LEVELS: what lossy codecs make of
-        gray video)."""
+        """An 8-bit color frame (not gray: `frame_array` checked), the common case, turned
+        round (BGR) by OpenCV."""
         import cv2
 
         frame = frame[..., :3]
-        gray = _gray_channel(frame)
-        if gray is not None:
-            return np.divide(gray, np.float32(255.0), dtype=np.float32)
         if not self.rgb:
             frame = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2RGB)
         return np.divide(frame, np.float32(255.0), dtype=np.float32)
