@@ -61,6 +61,24 @@ def test_a_warped_copy_of_the_same_image_is_recovered_to_a_fraction_of_a_pixel(s
     assert end_point_error(result.homography, warp, vis.shape) < 0.25
 
 
+def test_the_dense_start_finds_a_warp_on_every_pixel_from_the_identity(shared_data):
+    # The second start of the finest blocks (docs/registration.md, step 3): ECC on the edge
+    # maps from the identity, coarse to fine. A warped copy of the same image is found to a
+    # fraction of a pixel, the cross-modal pair to a few, and an aligned pair stays put.
+    from tf_irgan.registration import _stretched, dense_start, mean_distance, structure
+    vis, ir = _pair(shared_data, PAIRS[1])
+    vis_map = structure(_stretched(vis))
+    for image, most in ((vis, 0.25), (ir, 2.5)):
+        warp = random_warp(image, vis.shape, np.random.default_rng(5), displacement=12,
+                           elastic=0.0)
+        found = dense_start(vis_map, structure(_stretched(warp.image)))
+        truth = np.linalg.inv(warp.homography)   # visible -> warped image
+        assert mean_distance(np.eye(3), truth, vis.shape) > 8   # it was moved
+        assert mean_distance(found, truth, vis.shape) < most
+    aligned = dense_start(vis_map, vis_map)
+    assert mean_distance(aligned, np.eye(3), vis.shape) < 0.1
+
+
 def test_noise_is_measured_and_kept_out_of_the_edge_maps(shared_data):
     # A night frame's noise (sigma ~0.06 of its stretched band) is measured, and the edge map
     # of the noisy frame stays close to the clean frame's: at the fixed blur of before it kept
@@ -129,6 +147,21 @@ def test_an_aligned_pair_stays_where_it_is(shared_data, folder, name):
         assert name == "01.png" and "uncertain" in refusal.reason, refusal.reason
     else:
         assert _moved(result.homography, vis.shape) <= 1.0, (result.model, result.tests)
+
+
+def test_the_identity_is_left_more_easily_only_when_both_halves_of_the_blocks_agree_on_a_move():
+    # Step 5's FAR rule: two folds' fits that move the frame by several pixels and agree with
+    # each other contradict the identity; fits near it, or fits that disagree, do not.
+    from tf_irgan.registration import FAR, _far
+    shape = (480, 640)
+    def shifted(dx, dy=0.0):
+        matrix = np.eye(3)
+        matrix[:2, 2] = dx, dy
+        return matrix
+    assert _far([shifted(2 * FAR), shifted(2 * FAR, 0.5)], shape)
+    assert not _far([shifted(0.5 * FAR), shifted(0.6 * FAR)], shape)      # near the identity
+    assert not _far([shifted(2 * FAR), shifted(-2 * FAR)], shape)         # the halves disagree
+    assert not _far([shifted(2 * FAR), shifted(0.2 * FAR)], shape)        # one half stays
 
 
 def test_the_simplest_kind_that_fits_is_kept(shared_data):
