@@ -2,6 +2,7 @@
 convention, refusals of pairs that cannot be registered, `register` and `fuse --register`."""
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -206,6 +207,12 @@ def test_confidence_follows_the_expected_error_and_refuses_below_half(shared_dat
                           clean.overlap, expected_error=6.0)
     with pytest.raises(Refused, match="uncertain: the evidence leaves an expected error of 6.0"):
         check(unsure)
+    # Fold fits that fly apart give expected errors of thousands of pixels: refused as
+    # uncertain, not a crash in the logistic (math.exp overflowed past ~860 px).
+    lost = replace(unsure, expected_error=5000.0)
+    assert lost.confidence == 0.0
+    with pytest.raises(Refused, match="uncertain: the evidence leaves an expected error of 5000"):
+        check(lost)
 
 
 def test_threads_give_the_same_transform_and_a_forked_process_registers_too(shared_data,

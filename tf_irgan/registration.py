@@ -103,8 +103,10 @@ class Registration:
         off by more than 5 px, one in six at 3-5 px, one in twenty below)."""
         if not math.isfinite(self.expected_error):
             return 0.0
-        return float(1 / (1 + math.exp((self.expected_error - CONFIDENCE_MIDPOINT)
-                                       / CONFIDENCE_WIDTH)))
+        # The logistic as a tanh: exp() of an expected error of ~860 px or more (fold fits that
+        # fly apart) would overflow.
+        return float(0.5 - 0.5 * math.tanh((self.expected_error - CONFIDENCE_MIDPOINT)
+                                           / (2 * CONFIDENCE_WIDTH)))
 
     def describe(self) -> str:
         """One line for the notes: the transform against the plain edge-to-edge stretch, how
