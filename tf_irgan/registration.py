@@ -478,7 +478,7 @@ TILE = 64                # px of the work frame: the unit of held-out evidence (
 LEAVE_IDENTITY = 0.001
 SELECT = 0.025
 # ... unless two independent halves of the blocks already contradict the identity: both folds'
-# fits move the frame by more than FAR px of the work frame and lie within a third of that of
+# fits move the frame by more than FAR px of the work frame and lie within two thirds of that of
 # each other (an aligned pair's blocks, matched from the identity, cannot agree on such a move;
 # misled ones rarely agree across folds). The tiles then confirm it at LEAVE_FAR per kind.
 FAR = 3.0
@@ -625,7 +625,7 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
 
 def _far(fits, shape) -> bool:
     """Whether both folds' fits (IR -> visible) put the frame more than FAR px from the identity
-    and agree within a third of that (see FAR)."""
+    and agree within two thirds of that: each within a third of their middle (see FAR)."""
     first, second = (np.linalg.inv(fitted) for fitted in fits)
     away = min(mean_distance(first, np.eye(3), shape), mean_distance(second, np.eye(3), shape))
     return away > FAR and 0.5 * mean_distance(first, second, shape) < away / 3
@@ -686,9 +686,9 @@ def dense_start(vis_map, ir_map) -> np.ndarray | None:
     between the edge-strength maps, coarse to fine (blurred 1.5 px on each level, so the reach
     at 1/4 is ~6 px of the work frame and more as it converges). Blocks need clear,
     independent peaks and fail on plain or small frames; this needs neither, and where the
-    coarse blocks went astray it is a second start for the finest blocks (issue 32: picking the
-    better of the two by the tiles' correlation left 79 % of the tuning warps within 5 px
-    against 72 %). None when ECC does not converge."""
+    coarse blocks went astray it is a second start for the finest blocks (issue 32: with it,
+    63 % of the tuning warps within 5 px against 60 %, docs/registration.md). None when ECC
+    does not converge or folds the frame flat."""
     vis_strength, ir_strength = _each(_edge_strength, (vis_map, ir_map))
     warp = np.eye(3)
     for k, steps in zip((2, 1, 0), DENSE_STEPS):
@@ -707,7 +707,10 @@ def dense_start(vis_map, ir_map) -> np.ndarray | None:
         except cv2.error:
             return None
         warp = np.linalg.inv(here) @ found @ here
-    return warp if np.isfinite(warp).all() else None
+    # A finite but folded-flat result cannot be inverted for the checks that follow.
+    if not np.isfinite(warp).all() or abs(np.linalg.det(warp)) < 1e-9:
+        return None
+    return warp
 
 
 def refine(vis_map, ir_map, warp, kind, tile: int = TILE):
