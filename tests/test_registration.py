@@ -62,6 +62,39 @@ def test_a_warped_copy_of_the_same_image_is_recovered_to_a_fraction_of_a_pixel(s
     assert end_point_error(result.homography, warp, vis.shape) < 0.25
 
 
+def test_of_the_finest_passes_the_one_with_the_most_agreeing_blocks_stands(shared_data,
+                                                                           monkeypatch):
+    # The finest level runs twice, the second pass matched from the first one's fit; a second
+    # pass whose blocks agree on less (here cut to the fewest that still give a fit) must not
+    # replace the first: the pair registers exactly as with the first pass alone.
+    from tf_irgan import registration
+
+    vis, ir = _pair(shared_data, PAIRS[1])
+    warped = random_warp(ir, vis.shape, np.random.default_rng(5), displacement=17,
+                         elastic=1.0).image
+    monkeypatch.setattr(registration, "REFINE", 0)
+    first_only = register(vis, warped)
+    monkeypatch.setattr(registration, "REFINE", 1)
+    fit, calls = registration._fit, []
+
+    def last_pass_cut(src, dst, model, threshold):
+        matrix, mask = fit(src, dst, model, threshold)
+        calls.append(mask)
+        if len(calls) == passes and mask is not None:
+            mask = mask.copy()
+            mask[np.flatnonzero(mask)[registration.MIN_INLIERS:]] = False
+        return matrix, mask
+
+    passes = 0
+    monkeypatch.setattr(registration, "_fit", last_pass_cut)
+    register(vis, warped)                  # counts the passes
+    passes, calls[:] = len(calls), []
+    cut = register(vis, warped)
+    assert len(calls) == passes and calls[-1].sum() > 2 * registration.MIN_INLIERS
+    assert np.allclose(cut.homography, first_only.homography), (cut.homography,
+                                                                first_only.homography)
+
+
 def test_the_dense_start_finds_a_warp_on_every_pixel_from_the_identity(shared_data):
     # The second start of the finest blocks (docs/registration.md, step 3): ECC on the edge
     # maps from the identity, coarse to fine. A warped copy of the same image is found to a
