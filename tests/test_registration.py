@@ -95,6 +95,26 @@ def test_of_the_finest_passes_the_one_with_the_most_agreeing_blocks_stands(share
                                                                 first_only.homography)
 
 
+def test_blocks_that_collapse_the_frame_are_refused_not_a_traceback():
+    # Agreeing blocks whose IR positions all lie on one point fit transforms that collapse the
+    # frame; inverting them raised LinAlgError (met on an unrelated pair with a looser RANSAC
+    # threshold): such a kind is no candidate, and a general fit like it refuses the pair.
+    from tf_irgan import registration
+
+    rng = np.random.default_rng(0)
+    edge_map = rng.normal(size=(128, 128, 2)).astype(np.float32)
+    dst = rng.uniform(0, 127, (40, 2))
+    src = np.full_like(dst, 64.0)
+    kind, evidence = registration.select(edge_map, edge_map, src, dst)
+    assert kind in ("identity", "shift") and set(evidence["fold_fits"]) == {"shift"}
+    assert registration.expected_error(evidence, "shift", (src, dst), np.eye(3), "homography",
+                                       (128, 128)) == float("inf")
+    result = Registration(np.eye(3), (128, 128), (128, 128), "shift", 40, 40, 0.0, 1.0, 1.0,
+                          expected_error=float("inf"))
+    with pytest.raises(Refused, match="collapses the frame"):
+        check(result)
+
+
 def test_the_dense_start_finds_a_warp_on_every_pixel_from_the_identity(shared_data):
     # The second start of the finest blocks (docs/registration.md, step 3): ECC on the edge
     # maps from the identity, coarse to fine. A warped copy of the same image is found to a

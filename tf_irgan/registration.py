@@ -51,12 +51,15 @@ WORK_SIZE = 640
 # Per level, coarsest first (the coarsest has a long side of 120-240 px): block size, search
 # reach (share of the level's long side, each way; at least MIN_REACH px), RANSAC threshold
 # (level pixels). The coarsest level finds shifts of ~12 % of the frame; each finer one only
-# corrects what the one before left (elastic parts, the coarse level's half pixel).
-LEVELS = ((32, 0.12, 2.0), (48, 0.03, 2.0), (64, 0.012, 2.0))
+# corrects what the one before left (elastic parts, the coarse level's half pixel). The RANSAC
+# threshold and the block margin below were set on the tuning split (docs/registration.md,
+# session 13): a pair's parallax leaves a homography residuals of 1-2 px, which a 2 px
+# threshold cut from the agreeing blocks.
+LEVELS = ((32, 0.12, 3.0), (48, 0.03, 3.0), (64, 0.012, 3.0))
 MIN_REACH = 6
 REFINE = 1               # extra passes of the finest level
 MIN_BLOCK_SCORE = 0.2    # correlation of a block's edge maps at its best shift ...
-MIN_BLOCK_MARGIN = 0.05  # ... and by how much (relative) it beats any other shift
+MIN_BLOCK_MARGIN = 0.03  # ... and by how much (relative) it beats any other shift
 PERSPECTIVE_GAIN = 0.8   # a homography must leave at most this share of the affine fit's RMS
 # Refusals (set on warped RoadScene training pairs and on unrelated pairs made from them,
 # docs/registration.md).
@@ -486,6 +489,12 @@ LEAVE_FAR = 0.004
 MIN_FOLD_POINTS = 4      # agreeing blocks a fold needs to fit any model
 
 
+def invertible(matrix) -> bool:
+    """Whether a 3x3 transform is finite and does not collapse the plane (np.linalg.inv would
+    raise on it, or return a warp that sends the frame to a line)."""
+    return bool(np.isfinite(matrix).all() and abs(np.linalg.det(matrix)) > 1e-9)
+
+
 def fit_model(src, dst, kind: str) -> np.ndarray:
     """The least-squares transform of `kind` taking src (N, 2) to dst (N, 2), as a 3x3 matrix."""
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
@@ -590,8 +599,11 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
     fold_fits = {}
     if min((folds == f).sum() for f in (0, 1)) >= MIN_FOLD_POINTS:
         for kind in KINDS[1:KINDS.index(most_general) + 1]:
-            fold_fits[kind] = [fit_model(src[folds != fold], dst[folds != fold], kind)
-                               for fold in (0, 1)]
+            fits = [fit_model(src[folds != fold], dst[folds != fold], kind) for fold in (0, 1)]
+            # A fold's blocks that collapse the frame (all on a line, or sent to one point) say
+            # nothing for this kind: it is not a candidate.
+            if all(invertible(fitted) for fitted in fits):
+                fold_fits[kind] = fits
     # Every fit's scores on the tiles (all of them independent: on the registration's threads).
     warps = [np.eye(3)] + [np.linalg.inv(fitted) for fits in fold_fits.values() for fitted in fits]
     tile_scores = _each(lambda warp: tiles.scores(vis_map, ir_map, warp), warps)
@@ -773,8 +785,10 @@ def expected_error(evidence, kind, agreeing, warp, most_general, shape) -> float
     if kind != "identity":
         first, second = evidence["fold_fits"][kind]
         noise = 0.5 * mean_distance(np.linalg.inv(first), np.linalg.inv(second), shape)
-    general = np.linalg.inv(fit_model(*agreeing, most_general))
-    left_out = mean_distance(warp, general, shape) if kind != most_general else 0.0
+    general = fit_model(*agreeing, most_general)
+    if not invertible(general):
+        return math.inf   # refused as uncertain
+    left_out = mean_distance(warp, np.linalg.inv(general), shape) if kind != most_general else 0.0
     return float(math.hypot(noise, left_out))
 
 
@@ -854,7 +868,7 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
                 "reach_px": reach, "clear_blocks": int(len(points)),
                 "inliers": int(mask.sum()) if mask is not None else 0, "start": started}
         tried.append(step)
-        if fitted is None or mask.sum() < MIN_INLIERS:
+        if fitted is None or mask.sum() < MIN_INLIERS or not invertible(fitted):
             # Too few matches here (small or plain images at coarse levels): the next, finer
             # level searches as far, with more blocks. Only the last level's failure is final.
             carried, step["used"] = reach_share, False
@@ -888,7 +902,11 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
     maps_here, shape = maps[finest], vis_levels[finest].shape
     tile = max(16, TILE >> finest)
     chosen, evidence = select(*maps_here, *agreeing[finest], model, tile)
-    warp = np.linalg.inv(fit_model(*agreeing[finest], chosen))
+    warp = fit_model(*agreeing[finest], chosen)
+    if not invertible(warp):
+        _refuse(ir_name, vis_name, "the agreeing blocks collapse the frame (they lie on a line)",
+                advice)
+    warp = np.linalg.inv(warp)
     warp, refined = refine(*maps_here, warp, chosen, tile)
     if chosen not in ("identity", model):
         # Fitted to half the blocks, the more general kinds' extra terms are noisy; refined on
@@ -944,6 +962,9 @@ def check(result: Registration, vis_name="visible", ir_name="IR", advice=ADVICE)
     if result.overlap < MIN_OVERLAP:
         _refuse(ir_name, vis_name, f"the IR would cover only {result.overlap:.0%} of the "
                 f"visible frame (at least {MIN_OVERLAP:.0%})", advice)
+    if math.isinf(result.expected_error):   # NaN: a transform file of an older version
+        _refuse(ir_name, vis_name, "uncertain: the agreeing blocks' most general fit collapses "
+                "the frame", advice)
     if math.isfinite(result.expected_error) and result.confidence < MIN_CONFIDENCE:
         _refuse(ir_name, vis_name, f"uncertain: the evidence leaves an expected error of "
                 f"{result.expected_error:.1f} px (confidence {result.confidence:.2f}, at least "
