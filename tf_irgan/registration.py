@@ -752,8 +752,11 @@ def refine(vis_map, ir_map, warp, kind, tile: int = TILE):
     shape = vis_map.shape[:2]
     if kind == "similarity":
         grid = _grid(shape)
-        found = np.linalg.inv(fit_model(apply_homography(found, grid), grid, "similarity"))
-    if not np.isfinite(found).all() or mean_distance(found, warp, shape) > MAX_REFINE:
+        similarity = fit_model(apply_homography(found, grid), grid, "similarity")
+        if not invertible(similarity):
+            return warp, False
+        found = np.linalg.inv(similarity)
+    if not invertible(found) or mean_distance(found, warp, shape) > MAX_REFINE:
         return warp, False
     tiles = _Tiles(shape, tile)
     refined, block_fit = _each(lambda to_ir: _mean(tiles.scores(vis_map, ir_map, to_ir)),
@@ -789,7 +792,8 @@ def expected_error(evidence, kind, agreeing, warp, most_general, shape) -> float
     if not invertible(general):
         return math.inf   # refused as uncertain
     left_out = mean_distance(warp, np.linalg.inv(general), shape) if kind != most_general else 0.0
-    return float(math.hypot(noise, left_out))
+    error = math.hypot(noise, left_out)
+    return error if math.isfinite(error) else math.inf   # (a fit that sends the grid to infinity)
 
 
 # ---------------------------------------------------------------- the entry point
@@ -908,11 +912,12 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
                 advice)
     warp = np.linalg.inv(warp)
     warp, refined = refine(*maps_here, warp, chosen, tile)
-    if chosen not in ("identity", model):
+    if chosen not in ("identity", model) and model in evidence["fold_fits"]:
         # Fitted to half the blocks, the more general kinds' extra terms are noisy; refined on
         # every pixel they are not: keep them where they raise the tiles' correlation clearly.
         # Both are fitted on the pixels they are scored on: the more general one must also
-        # move the frame by more than a refinement's own play.
+        # move the frame by more than a refinement's own play. (Not where the most general
+        # kind's fold fits collapse the frame: `select` dropped it, it has no expected error.)
         general, better = refine(*maps_here, warp, model, tile)
         if (better and mean_distance(general, warp, shape) > MIN_UPGRADE
                 and _clearly_better(maps_here, general, warp, tile)):
@@ -963,8 +968,8 @@ def check(result: Registration, vis_name="visible", ir_name="IR", advice=ADVICE)
         _refuse(ir_name, vis_name, f"the IR would cover only {result.overlap:.0%} of the "
                 f"visible frame (at least {MIN_OVERLAP:.0%})", advice)
     if math.isinf(result.expected_error):   # NaN: a transform file of an older version
-        _refuse(ir_name, vis_name, "uncertain: the agreeing blocks' most general fit collapses "
-                "the frame", advice)
+        _refuse(ir_name, vis_name, "uncertain: a fit to the agreeing blocks collapses the frame "
+                "or sends it to infinity", advice)
     if math.isfinite(result.expected_error) and result.confidence < MIN_CONFIDENCE:
         _refuse(ir_name, vis_name, f"uncertain: the evidence leaves an expected error of "
                 f"{result.expected_error:.1f} px (confidence {result.confidence:.2f}, at least "
