@@ -720,9 +720,7 @@ def dense_start(vis_map, ir_map) -> np.ndarray | None:
             return None
         warp = np.linalg.inv(here) @ found @ here
     # A finite but folded-flat result cannot be inverted for the checks that follow.
-    if not np.isfinite(warp).all() or abs(np.linalg.det(warp)) < 1e-9:
-        return None
-    return warp
+    return warp if invertible(warp) else None
 
 
 def refine(vis_map, ir_map, warp, kind, tile: int = TILE):
