@@ -1,0 +1,102 @@
+"""Two runs of bench_registration.py compared pair by pair: is a change's gain more than the pairs'?
+
+    python benchmarks/compare_registration.py BEFORE.json AFTER.json
+
+BEFORE and AFTER: `bench_registration.py --json` of the same split and seed, before and after a
+change. Printed: per set, light and IR size the warps within 5 px (relative truth, refusals as
+failures, as the rule of docs/registration.md counts them) before and after; how many warps
+went from a failure to a success and back; the rule's other counts (made-aligned pairs moved by
+over 1 px, unrelated pairs accepted, confident transforms over 5 px); and a sign test over the
+pairs. A pair's six warps (three IR sizes, day and night) share its scene and fail together, so
+the pairs, not the warps, are the independent units: the test counts the pairs with more warps
+within 5 px after the change and those with fewer (session 14: gains of 2-4 warps in a hundred
+on the tuning split's 54 pairs did not hold on the validation split's 123).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+WITHIN = 5.0   # px
+
+
+def _within(entry):
+    """True / False for a warp (a refusal fails), None where the run has no relative truth."""
+    if entry is None:
+        return False
+    if entry["relative"] is None:
+        return None
+    return entry["relative"] <= WITHIN
+
+
+def _rule_counts(run) -> dict:
+    moved = made = unrelated = confident = wrong = 0
+    for measured in run.values():
+        for row in measured["lights"].values():
+            aligned = [m for m in row["made_aligned"] if m is not None]
+            made += len(aligned)
+            moved += sum(m[1] > 1.0 for m in aligned)
+            unrelated += row["unrelated"]
+            for entries in row["warps"].values():
+                for e in entries:
+                    if e is not None and e["relative"] is not None and e["confidence"] >= 0.95:
+                        confident += 1
+                        wrong += e["relative"] > WITHIN
+    return {"made-aligned moved over 1 px": f"{moved} of {made}",
+            "unrelated accepted": str(unrelated),
+            "confident (>= 0.95) over 5 px": f"{wrong} of {confident}"}
+
+
+def compare(before, after) -> list[str]:
+    if set(before) != set(after):
+        raise SystemExit("the two runs are of different splits")
+    lines = ["| set | light | IR size | within 5 px before | after | fail -> pass | pass -> fail |",
+             "|---|---|---|---|---|---|---|"]
+    per_pair = {}   # (set, pair) -> [within before, within after]
+    totals = [0, 0, 0, 0, 0]
+    for label in before:
+        for light, row in before[label]["lights"].items():
+            for scale, entries in row["warps"].items():
+                other = after[label]["lights"][light]["warps"][scale]
+                counts = [0, 0, 0, 0, 0]
+                for pair, (first, second) in enumerate(zip(entries, other)):
+                    a, b = _within(first), _within(second)
+                    if a is None or b is None:   # no truth in one run: left out of both
+                        continue
+                    counts[0] += 1
+                    counts[1] += a
+                    counts[2] += b
+                    counts[3] += b and not a
+                    counts[4] += a and not b
+                    tally = per_pair.setdefault((label, pair), [0, 0])
+                    tally[0] += a
+                    tally[1] += b
+                totals = [t + c for t, c in zip(totals, counts)]
+                lines.append(f"| {label} | {light} | {scale}x | {counts[1]} of {counts[0]} | "
+                             f"{counts[2]} | {counts[3]} | {counts[4]} |")
+    lines.append(f"| all | | | {totals[1]} of {totals[0]} ({totals[1] / max(1, totals[0]):.1%}) | "
+                 f"{totals[2]} ({totals[2] / max(1, totals[0]):.1%}) | {totals[3]} | {totals[4]} |")
+    better = sum(b > a for a, b in per_pair.values())
+    worse = sum(b < a for a, b in per_pair.values())
+    from scipy.stats import binomtest
+    p = binomtest(better, better + worse).pvalue if better + worse else 1.0
+    lines += ["", f"Pairs with more warps within 5 px after: {better}, with fewer: {worse}, the "
+              f"same: {len(per_pair) - better - worse}; two-sided sign test p = {p:.2f}."]
+    first, second = _rule_counts(before), _rule_counts(after)
+    lines += [f"{name}: {first[name]} -> {second[name]}" for name in first]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("before", type=Path)
+    parser.add_argument("after", type=Path)
+    args = parser.parse_args()
+    before, after = (json.loads(path.read_text()) for path in (args.before, args.after))
+    print("\n".join(compare(before, after)))
+
+
+if __name__ == "__main__":
+    main()
