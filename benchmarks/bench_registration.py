@@ -4,7 +4,7 @@
                                             [--split report|tuning|validation]
                                             [--write] [--json FILE]
 
-Splits of the shared IR/visible pairs, the first two fixed before any threshold was set:
+Splits of the shared IR/visible pairs (`tuning` and `report` fixed before any threshold was set):
 - `tuning` (thresholds and the confidence curve were set on it, nothing is reported from it):
   every 4th RoadScene training pair (not the 10th, 20th, ... by name) and the odd TNO pairs.
 - `validation` (session 14): the other RoadScene training pairs, three times as many. A change

@@ -10,7 +10,7 @@ over 1 px, unrelated pairs accepted, confident transforms over 5 px); and a sign
 pairs. A pair's six warps (three IR sizes, day and night) share its scene and fail together, so
 the pairs, not the warps, are the independent units: the test counts the pairs with more warps
 within 5 px after the change and those with fewer (session 14: gains of 2-4 warps in a hundred
-on the tuning split's 54 pairs did not hold on the validation split's 123).
+on the tuning split's 54 pairs did not hold on the validation split's 121).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ WITHIN = 5.0   # px
 
 
 def _within(entry):
-    """True / False for a warp (a refusal fails), None where the run has no relative truth."""
+    """True / False for a warp, None where it registered but has no relative truth (the
+    unwarped pair was refused): as bench_registration.py counts them, a refusal is a failure
+    whatever the truth."""
     if entry is None:
         return False
     if entry["relative"] is None:
@@ -32,11 +34,12 @@ def _within(entry):
 
 
 def _rule_counts(run) -> dict:
-    moved = made = unrelated = confident = wrong = 0
+    moved = made = refused = unrelated = confident = wrong = 0
     for measured in run.values():
         for row in measured["lights"].values():
             aligned = [m for m in row["made_aligned"] if m is not None]
             made += len(aligned)
+            refused += len(row["made_aligned"]) - len(aligned)
             moved += sum(m[1] > 1.0 for m in aligned)
             unrelated += row["unrelated"]
             for entries in row["warps"].values():
@@ -44,26 +47,29 @@ def _rule_counts(run) -> dict:
                     if e is not None and e["relative"] is not None and e["confidence"] >= 0.95:
                         confident += 1
                         wrong += e["relative"] > WITHIN
-    return {"made-aligned moved over 1 px": f"{moved} of {made}",
+    return {"made-aligned moved over 1 px": f"{moved} of {made} ({refused} refused)",
             "unrelated accepted": str(unrelated),
             "confident (>= 0.95) over 5 px": f"{wrong} of {confident}"}
 
 
 def compare(before, after) -> list[str]:
-    if set(before) != set(after):
+    if set(before) != set(after) or any(before[label]["count"] != after[label]["count"]
+                                        for label in before):
         raise SystemExit("the two runs are of different splits")
     lines = ["| set | light | IR size | within 5 px before | after | fail -> pass | pass -> fail |",
              "|---|---|---|---|---|---|---|"]
     per_pair = {}   # (set, pair) -> [within before, within after]
-    totals = [0, 0, 0, 0, 0]
+    totals, left_out = [0, 0, 0, 0, 0], 0
     for label in before:
         for light, row in before[label]["lights"].items():
+            other_row = after[label]["lights"][light]
             for scale, entries in row["warps"].items():
-                other = after[label]["lights"][light]["warps"][scale]
+                other = other_row["warps"][scale]
                 counts = [0, 0, 0, 0, 0]
                 for pair, (first, second) in enumerate(zip(entries, other)):
                     a, b = _within(first), _within(second)
                     if a is None or b is None:   # no truth in one run: left out of both
+                        left_out += 1
                         continue
                     counts[0] += 1
                     counts[1] += a
@@ -74,7 +80,8 @@ def compare(before, after) -> list[str]:
                     tally[0] += a
                     tally[1] += b
                 totals = [t + c for t, c in zip(totals, counts)]
-                lines.append(f"| {label} | {light} | {scale}x | {counts[1]} of {counts[0]} | "
+                lines.append(f"| {label} | {light} | {float(scale):g}x | "
+                             f"{counts[1]} of {counts[0]} | "
                              f"{counts[2]} | {counts[3]} | {counts[4]} |")
     lines.append(f"| all | | | {totals[1]} of {totals[0]} ({totals[1] / max(1, totals[0]):.1%}) | "
                  f"{totals[2]} ({totals[2] / max(1, totals[0]):.1%}) | {totals[3]} | {totals[4]} |")
@@ -83,7 +90,9 @@ def compare(before, after) -> list[str]:
     from scipy.stats import binomtest
     p = binomtest(better, better + worse).pvalue if better + worse else 1.0
     lines += ["", f"Pairs with more warps within 5 px after: {better}, with fewer: {worse}, the "
-              f"same: {len(per_pair) - better - worse}; two-sided sign test p = {p:.2f}."]
+              f"same: {len(per_pair) - better - worse}; two-sided sign test p = {p:.2f}.",
+              "Warps left out (registered without a relative truth in one run or both): "
+              f"{left_out}."]
     first, second = _rule_counts(before), _rule_counts(after)
     lines += [f"{name}: {first[name]} -> {second[name]}" for name in first]
     return lines
