@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The benchmark's own reading of a run: a refusal is a failure (an infinite error) whatever the
+# truth, a warp registered without a relative truth (its unwarped pair was refused) is NaN.
+from bench_registration import errors  # noqa: E402
+
 WITHIN = 5.0   # px
-
-
-def _within(entry):
-    """True / False for a warp, None where it registered but has no relative truth (the
-    unwarped pair was refused): as bench_registration.py counts them, a refusal is a failure
-    whatever the truth."""
-    if entry is None:
-        return False
-    if entry["relative"] is None:
-        return None
-    return entry["relative"] <= WITHIN
 
 
 def _rule_counts(run) -> dict:
@@ -65,20 +62,16 @@ def compare(before, after) -> list[str]:
             other_row = after[label]["lights"][light]
             for scale, entries in row["warps"].items():
                 other = other_row["warps"][scale]
-                counts = [0, 0, 0, 0, 0]
-                for pair, (first, second) in enumerate(zip(entries, other)):
-                    a, b = _within(first), _within(second)
-                    if a is None or b is None:   # no truth in one run: left out of both
-                        left_out += 1
-                        continue
-                    counts[0] += 1
-                    counts[1] += a
-                    counts[2] += b
-                    counts[3] += b and not a
-                    counts[4] += a and not b
+                first, second = errors(entries, "relative"), errors(other, "relative")
+                kept = ~(np.isnan(first) | np.isnan(second))   # a truth in both runs
+                left_out += int((~kept).sum())
+                a, b = first <= WITHIN, second <= WITHIN
+                counts = [int(kept.sum()), int((a & kept).sum()), int((b & kept).sum()),
+                          int((b & ~a & kept).sum()), int((a & ~b & kept).sum())]
+                for pair in np.flatnonzero(kept):
                     tally = per_pair.setdefault((label, pair), [0, 0])
-                    tally[0] += a
-                    tally[1] += b
+                    tally[0] += int(a[pair])
+                    tally[1] += int(b[pair])
                 totals = [t + c for t, c in zip(totals, counts)]
                 lines.append(f"| {label} | {light} | {float(scale):g}x | "
                              f"{counts[1]} of {counts[0]} | "
