@@ -603,8 +603,9 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
     on the agreeing blocks of one fold of tiles and scored on the other fold's edge maps
     (held-out, both ways round); a more general kind replaces the one kept only when its
     held-out scores beat it by a one-sided t-test on the per-tile differences (LEAVE_IDENTITY,
-    SELECT). So an aligned pair stays at the identity unless its edges say otherwise, and
-    perspective terms are kept only where they fit pixels they were not fitted on. Returns
+    SELECT), or, on a pair clearly moved, when its fits put the held-out blocks nearer their
+    matches (SELECT). So an aligned pair stays at the identity unless its edges say otherwise,
+    and perspective terms are kept only where they fit what they were not fitted on. Returns
     (kind, evidence)."""
     tiles = _Tiles(vis_map.shape[:2], tile)
     folds = tiles.fold_of(dst)
@@ -626,6 +627,16 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
             on_fold = tiles.fold == fold
             scores[on_fold] = tile_scores[1 + 2 * number + fold][on_fold]
         held[kind] = scores
+
+    def off_blocks(kind):
+        """Per block, how far the kind's fit to the other fold's blocks puts it from its match."""
+        distances = np.empty(len(src))
+        for fold in (0, 1):
+            on_fold = folds == fold
+            distances[on_fold] = np.linalg.norm(
+                apply_homography(fold_fits[kind][fold], src[on_fold]) - dst[on_fold], axis=1)
+        return distances
+
     kept, tests = "identity", {}
     for kind in list(held)[1:]:
         difference = held[kind] - held[kept]
@@ -643,6 +654,22 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
                        "needed": round(needed, 2), "level": level, "tiles": int(len(difference))}
         if gain > needed * error:
             kept = kind
+        elif kept != "identity" and _far(fold_fits[kept], tiles.shape):
+            # A pair clearly moved (FAR): between two fitted kinds the blocks decide too. The
+            # tiles' correlation, over squares of 64 px of cross-modal edges, hardly tells a
+            # shift from a homography a few pixels away (issue 32: such pairs were refused, the
+            # shift kept and the homography through the same, right, blocks 5-8 px from it);
+            # the blocks, matched to a fraction of a pixel, do: the more general kind is kept
+            # when its fits put the other fold's blocks nearer where they matched (the per-block
+            # differences, one-sided t-test at SELECT) and the tiles do not prefer the simpler.
+            # Not against the identity, nor near it: small moves are the tiles' to judge
+            # (this test there moved pairs made aligned, docs/registration.md).
+            closer = off_blocks(kept) - off_blocks(kind)
+            block_gain = float(closer.mean())
+            block_error = float(closer.std(ddof=1) / math.sqrt(len(closer))) + 1e-9
+            tests[kind]["blocks_t"] = round(block_gain / block_error, 2)
+            if gain > 0 and block_gain > stdtrit(len(closer) - 1, 1 - SELECT) * block_error:
+                kept = kind
     return kept, {"held_out": {k: _mean(v) for k, v in held.items()},
                   "tests": tests, "fold_fits": fold_fits}
 
