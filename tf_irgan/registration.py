@@ -118,10 +118,13 @@ class Registration:
         sure = (f"expected error {self.expected_error:.1f} px, confidence {self.confidence:.2f}; "
                 f"{self.inliers} of {self.matches} matched blocks agree")
         if self.model == "identity":
-            near = self.tests.get("near")
-            why = ("no transform fits the pair's edges clearly better" if near is None else
-                   f"the best transform ({near['kind']}) would move it by {near['moved_px']:.1f} "
-                   f"px, within the method's own play ({near['limit_px']:.1f} px)")
+            near = (self.tests or {}).get("near")
+            try:
+                why = (f"the best transform ({near['kind']}) would move it by "
+                       f"{near['moved_px']:.1f} px, within the method's own play "
+                       f"({near['limit_px']:.1f} px)")
+            except (TypeError, KeyError, ValueError):   # none, or a hand-edited file's
+                why = "no transform fits the pair's edges clearly better"
             return f"registration kept the IR as it is (stretched edge to edge): {why} ({sure})"
         centre = apply_homography(self.homography, [[(iw - 1) / 2, (ih - 1) / 2]])[0]
         shift = centre - [(vw - 1) / 2, (vh - 1) / 2]
@@ -135,9 +138,14 @@ class Registration:
         `ir_factor`), as the registration of the full images (`vis_size`, `ir_size`)."""
         to_vis = (np.linalg.inv(scaling(1 / vis_factor, 1 / vis_factor)) @ self.homography
                   @ scaling(1 / ir_factor, 1 / ir_factor))
+        tests = dict(self.tests)
+        if isinstance(tests.get("near"), dict):   # (NEAR's move, in the reduced image's px)
+            tests["near"] = {**tests["near"], **{key: tests["near"][key] * vis_factor
+                                                 for key in ("moved_px", "limit_px")
+                                                 if key in tests["near"]}}
         return replace(self, homography=to_vis / to_vis[2, 2], vis_size=tuple(vis_size),
                        ir_size=tuple(ir_size), residual=self.residual * vis_factor,
-                       expected_error=self.expected_error * vis_factor)
+                       expected_error=self.expected_error * vis_factor, tests=tests)
 
     def map_points(self, points) -> np.ndarray:
         """IR pixel coordinates (N, 2) -> visible pixel coordinates (N, 2)."""
@@ -166,7 +174,7 @@ class Registration:
                        data.get("matches", 0), data.get("residual_px", 0.0),
                        data.get("spread", 0.0), data.get("overlap", 0.0), data.get("tried", []),
                        float(data.get("expected_error_px", "nan")), data.get("refined", False),
-                       data.get("selection", {}))
+                       data.get("selection") or {})
         except (ValueError, KeyError, TypeError) as error:
             raise UserError(f"{name}: not a transform file written by `tf-irgan register` "
                             f"({error}); register the pair again") from None
@@ -548,7 +556,8 @@ def _edge_strength(edge_map) -> np.ndarray:
 class _Tiles:
     """The work frame cut into tiles of about TILE px in a checkerboard of two folds: a model
     is fitted on the blocks of one fold and scored on the pixels of the other. The frame is
-    split evenly (tiles of 0.67-1.5 TILE a side): whole tiles from the top left would leave a
+    split evenly (0.75-1.25 TILE a side where a side holds two tiles or more; one tile
+    where it is shorter than 1.5 TILE): whole tiles from the top left would leave a
     sliver at the right and bottom edges (a 577 px wide frame: a column 1 px wide), whose few
     pixels, where an edge-to-edge stretch lines the images' borders up, scored like a whole
     tile and kept the identity against a right transform (issue 32)."""
@@ -573,6 +582,7 @@ class _Tiles:
         return (table[1:, 1:] - table[:-1, 1:] - table[1:, :-1] + table[:-1, :-1]).ravel()
 
     def fold_of(self, points) -> np.ndarray:
+        """The fold of the tile each point (x, y) lies in: tile i holds [xs[i], xs[i + 1])."""
         points = np.asarray(points)
         x = np.clip(np.searchsorted(self.xs, points[:, 0], "right") - 1, 0, self.columns - 1)
         y = np.clip(np.searchsorted(self.ys, points[:, 1], "right") - 1, 0, self.rows - 1)
@@ -661,15 +671,18 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
             # shift kept and the homography through the same, right, blocks 5-8 px from it);
             # the blocks, matched to a fraction of a pixel, do: the more general kind is kept
             # when its fits put the other fold's blocks nearer where they matched (the per-block
-            # differences, one-sided t-test at SELECT) and the tiles do not prefer the simpler.
+            # differences, one-sided t-test at SELECT) and the tiles score it higher, however
+            # slightly. (A fit that sends a block to infinity says nothing here.)
             # Not against the identity, nor near it: small moves are the tiles' to judge
             # (this test there moved pairs made aligned, docs/registration.md).
             closer = off_blocks(kept) - off_blocks(kind)
+            if not np.isfinite(closer).all():
+                continue
             block_gain = float(closer.mean())
             block_error = float(closer.std(ddof=1) / math.sqrt(len(closer))) + 1e-9
             tests[kind]["blocks_t"] = round(block_gain / block_error, 2)
             if gain > 0 and block_gain > stdtrit(len(closer) - 1, 1 - SELECT) * block_error:
-                kept = kind
+                kept, tests[kind]["by"] = kind, "blocks"
     return kept, {"held_out": {k: _mean(v) for k, v in held.items()},
                   "tests": tests, "fold_fits": fold_fits}
 
