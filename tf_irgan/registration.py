@@ -138,11 +138,10 @@ class Registration:
         `ir_factor`), as the registration of the full images (`vis_size`, `ir_size`)."""
         to_vis = (np.linalg.inv(scaling(1 / vis_factor, 1 / vis_factor)) @ self.homography
                   @ scaling(1 / ir_factor, 1 / ir_factor))
-        tests = dict(self.tests)
-        if isinstance(tests.get("near"), dict):   # (NEAR's move, in the reduced image's px)
-            tests["near"] = {**tests["near"], **{key: tests["near"][key] * vis_factor
-                                                 for key in ("moved_px", "limit_px")
-                                                 if key in tests["near"]}}
+        tests, near = self.tests, self.tests.get("near")
+        if near:   # NEAR's move, given in the reduced image's px
+            tests = {**tests, "near": {**near, "moved_px": near["moved_px"] * vis_factor,
+                                       "limit_px": near["limit_px"] * vis_factor}}
         return replace(self, homography=to_vis / to_vis[2, 2], vis_size=tuple(vis_size),
                        ir_size=tuple(ir_size), residual=self.residual * vis_factor,
                        expected_error=self.expected_error * vis_factor, tests=tests)
@@ -506,6 +505,14 @@ NEAR = 1.5
 MIN_FOLD_POINTS = 4      # agreeing blocks a fold needs to fit any model
 
 
+def _gain(differences) -> tuple[float, float]:
+    """The mean of paired differences and its standard error (never 0), for the one-sided
+    t-tests by which a more general kind must beat the one kept."""
+    differences = np.asarray(differences, np.float64)
+    return (float(differences.mean()),
+            float(differences.std(ddof=1) / math.sqrt(len(differences))) + 1e-9)
+
+
 def invertible(matrix) -> bool:
     """Whether a 3x3 transform is finite and does not collapse the plane (np.linalg.inv would
     raise on it, or return a warp that sends the frame to a line)."""
@@ -653,8 +660,7 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
         difference = difference[np.isfinite(difference)]
         if len(difference) < 4:
             continue
-        gain = float(difference.mean())
-        error = float(difference.std(ddof=1) / math.sqrt(len(difference))) + 1e-9
+        gain, error = _gain(difference)
         level = SELECT
         if kept == "identity":
             level = LEAVE_FAR if _far(fold_fits[kind], tiles.shape) else (
@@ -678,8 +684,7 @@ def select(vis_map, ir_map, src, dst, most_general: str = "homography", tile: in
             closer = off_blocks(kept) - off_blocks(kind)
             if not np.isfinite(closer).all():
                 continue
-            block_gain = float(closer.mean())
-            block_error = float(closer.std(ddof=1) / math.sqrt(len(closer))) + 1e-9
+            block_gain, block_error = _gain(closer)
             tests[kind]["blocks_t"] = round(block_gain / block_error, 2)
             if gain > 0 and block_gain > stdtrit(len(closer) - 1, 1 - SELECT) * block_error:
                 kept, tests[kind]["by"] = kind, "blocks"
@@ -824,8 +829,8 @@ def _clearly_better(maps, warp, than, tile: int = TILE) -> bool:
     difference = difference[np.isfinite(difference)]
     if len(difference) < 4:
         return False
-    needed = stdtrit(len(difference) - 1, 1 - SELECT)
-    return bool(difference.mean() > needed * difference.std(ddof=1) / math.sqrt(len(difference)))
+    gain, error = _gain(difference)
+    return bool(gain > stdtrit(len(difference) - 1, 1 - SELECT) * error)
 
 
 def expected_error(evidence, kind, agreeing, warp, most_general, shape) -> float:
@@ -972,8 +977,8 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
         if (better and mean_distance(general, warp, shape) > MIN_UPGRADE
                 and _clearly_better(maps_here, general, warp, tile)):
             warp, chosen, refined = general, model, True
-    moved = mean_distance(warp, np.eye(3), shape)
-    if chosen != "identity" and moved < NEAR * 2 ** -finest:
+    if chosen != "identity" and (moved := mean_distance(warp, np.eye(3), shape)) < (
+            NEAR * 2 ** -finest):
         # A move within the method's own play (NEAR): the pair stays as it is, and says so.
         evidence["tests"]["near"] = {"kind": chosen,
                                      "moved_px": round(moved / (work * 2 ** -finest), 2),
