@@ -238,13 +238,17 @@ def structure(gray: np.ndarray) -> np.ndarray:
 
 
 def denoised(gray: np.ndarray) -> np.ndarray:
-    """`gray` with its white noise removed by non-local means where the noise is more than the
-    least blur can take (see DENOISE); as it is otherwise. Its whole range is kept (hot spots
-    above 1 included), at 8-bit steps: OpenCV's non-local means takes 8 bits."""
+    """`gray` (its 1-99 percentile band stretched to [0, 1]) with its white noise removed by
+    non-local means where the noise is more than the least blur can take (see DENOISE); as it
+    is otherwise. OpenCV's non-local means takes 8 bits: the range from -2 to 3 at most is
+    kept, in steps of 5/255 of the band at most, under the noise that calls for it (over
+    NOISE_EDGES / NOISE_GRADIENT[1.0] = 0.021); a hot spot beyond it is clipped there and
+    keeps its edge."""
     noise = noise_level(gray)
     if NOISE_GRADIENT[BLURS[0]] * noise <= NOISE_EDGES:
         return gray
-    low, high = min(0.0, float(gray.min())), max(1.0, float(gray.max()))
+    low = min(0.0, max(-2.0, float(gray.min())))
+    high = max(1.0, min(3.0, float(gray.max())))
     levels = np.round(np.clip((gray - low) / (high - low), 0, 1) * 255).astype(np.uint8)
     levels = cv2.fastNlMeansDenoising(levels, None, DENOISE * noise * 255 / (high - low),
                                       *DENOISE_WINDOWS)
