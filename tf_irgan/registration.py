@@ -198,11 +198,15 @@ NOISE_GRADIENT = {1.0: 1.44, 1.5: 0.766, 2.0: 0.461, 3.0: 0.213}
 NOISE_EDGES = 0.03
 NOISE_FLOOR = 2.0
 # A frame whose noise would ask for more than the least blur is first denoised by non-local means
-# (OpenCV's, at DENOISE times the measured noise, with its default patch and search windows): a
-# blur of 2-3 px erases the fine edges the blocks match on, while averaging similar patches keeps
-# them (issue 32, session 16: night warps within 5 px 75 -> 83 % on the validation split).
-DENOISE = 0.7
-DENOISE_WINDOWS = (7, 21)   # px: the patches compared, the area searched for similar ones
+# (OpenCV's, at DENOISE_STRENGTH times the measured noise, with its default patch and search
+# windows): a blur of 2-3 px erases the fine edges the blocks match on, while averaging similar
+# patches keeps them (issue 32, session 16: the validation split's night rows 74-75 -> 78-84 %
+# of the warps within 5 px). OpenCV's non-local means takes 8 bits: the stretched band's range
+# is kept within DENOISE_RANGE, whose 255 steps (5/255 of the band) are finer than the noise
+# that calls for denoising (over NOISE_EDGES / NOISE_GRADIENT[1.0] = 0.021).
+DENOISE_STRENGTH = 0.7
+DENOISE_WINDOWS = (7, 21)      # px: the patches compared, the area searched for similar ones
+DENOISE_RANGE = (-2.0, 3.0)    # of the stretched band; a hot spot beyond is clipped (keeps its edge)
 _LAPLACE_DIFFERENCE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 
 
@@ -238,21 +242,19 @@ def structure(gray: np.ndarray) -> np.ndarray:
 
 
 def denoised(gray: np.ndarray) -> np.ndarray:
-    """`gray` (its 1-99 percentile band stretched to [0, 1]) with its white noise removed by
-    non-local means where the noise is more than the least blur can take (see DENOISE); as it
-    is otherwise. OpenCV's non-local means takes 8 bits: the range from -2 to 3 at most is
-    kept, in steps of 5/255 of the band at most, under the noise that calls for it (over
-    NOISE_EDGES / NOISE_GRADIENT[1.0] = 0.021); a hot spot beyond it is clipped there and
-    keeps its edge."""
+    """`gray` (float32, its 1-99 percentile band stretched to [0, 1]) with its white noise
+    removed by non-local means where `structure`'s least blur would not take it (see
+    DENOISE_STRENGTH); the same array otherwise."""
     noise = noise_level(gray)
-    if NOISE_GRADIENT[BLURS[0]] * noise <= NOISE_EDGES:
+    if not NOISE_GRADIENT[BLURS[0]] * noise > NOISE_EDGES:   # (a NaN is not denoised either)
         return gray
-    low = min(0.0, max(-2.0, float(gray.min())))
-    high = max(1.0, min(3.0, float(gray.max())))
-    levels = np.round(np.clip((gray - low) / (high - low), 0, 1) * 255).astype(np.uint8)
-    levels = cv2.fastNlMeansDenoising(levels, None, DENOISE * noise * 255 / (high - low),
-                                      *DENOISE_WINDOWS)
-    return levels.astype(np.float32) * np.float32((high - low) / 255) + np.float32(low)
+    low = min(0.0, max(DENOISE_RANGE[0], float(gray.min())))
+    high = max(1.0, min(DENOISE_RANGE[1], float(gray.max())))
+    eight_bit = np.round(np.clip((gray - low) / (high - low), 0, 1) * 255).astype(np.uint8)
+    eight_bit = cv2.fastNlMeansDenoising(eight_bit, None,
+                                         DENOISE_STRENGTH * noise * 255 / (high - low),
+                                         *DENOISE_WINDOWS)
+    return eight_bit.astype(np.float32) * np.float32((high - low) / 255) + np.float32(low)
 
 
 def edge_share(gray: np.ndarray) -> float:
