@@ -26,6 +26,11 @@ def _pair(shared_data, name):
             to_gray(read_image(folder / "ir" / f"{name}.jpg")))
 
 
+def correlation(a, b) -> float:
+    """The normalised correlation of two edge maps (or any arrays of one shape)."""
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
 def _write(path, image):
     cv2.imwrite(str(path), np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
     return path
@@ -144,9 +149,6 @@ def test_noise_is_measured_and_kept_out_of_the_edge_maps(shared_data):
     assert own < 0.01
     reference = structure(clean)
 
-    def correlation(a, b):
-        return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
-
     for sigma, least in ((0.02, 0.8), (0.06, 0.62), (0.1, 0.5)):
         noisy = clean + np.random.default_rng(0).normal(0, sigma, clean.shape).astype(np.float32)
         assert noise_level(noisy) == pytest.approx(np.hypot(sigma, own), rel=0.1)
@@ -162,9 +164,6 @@ def test_a_noisy_frame_is_denoised_before_its_edges_are_taken(shared_data):
     clean = _stretched(_pair(shared_data, PAIRS[0])[0])
     assert denoised(clean) is clean
     reference = structure(clean)
-
-    def correlation(a, b):
-        return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
     for sigma, least in ((0.03, 0.82), (0.06, 0.73), (0.1, 0.65)):
         noisy = clean + np.random.default_rng(0).normal(0, sigma, clean.shape).astype(np.float32)

@@ -226,7 +226,7 @@ def structure(gray: np.ndarray) -> np.ndarray:
     counts as much as a strong one in the other. A noisy image is blurred more and its
     noise-level gradients get little weight (BLURS, NOISE_FLOOR): noise is not an edge."""
     noise = noise_level(gray)
-    sigma = next((b for b in BLURS if NOISE_GRADIENT[b] * noise <= NOISE_EDGES), BLURS[-1])
+    sigma = _blur_for(noise)
     smooth = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), sigma)
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
@@ -241,12 +241,18 @@ def structure(gray: np.ndarray) -> np.ndarray:
                       weight * 2 * gx * gy / square]).astype(np.float32)
 
 
+def _blur_for(noise: float) -> float:
+    """The least of BLURS that leaves white noise of this level a mean gradient under
+    NOISE_EDGES (the largest where none does)."""
+    return next((b for b in BLURS if NOISE_GRADIENT[b] * noise <= NOISE_EDGES), BLURS[-1])
+
+
 def denoised(gray: np.ndarray) -> np.ndarray:
     """`gray` (float32, its 1-99 percentile band stretched to [0, 1]) with its white noise
     removed by non-local means where `structure`'s least blur would not take it (see
     DENOISE_STRENGTH); the same array otherwise."""
     noise = noise_level(gray)
-    if not NOISE_GRADIENT[BLURS[0]] * noise > NOISE_EDGES:   # (a NaN is not denoised either)
+    if _blur_for(noise) == BLURS[0] or not math.isfinite(noise):
         return gray
     low = min(0.0, max(DENOISE_RANGE[0], float(gray.min())))
     high = max(1.0, min(DENOISE_RANGE[1], float(gray.max())))
