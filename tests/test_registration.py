@@ -333,8 +333,16 @@ def test_a_move_smaller_than_the_methods_own_play_leaves_the_pair_as_it_is(share
                                     (3 * vis.shape[1], 3 * vis.shape[0]))
             assert large.tests["near"]["limit_px"] == pytest.approx(3 * near["limit_px"])
             assert large.tests["near"]["moved_px"] == pytest.approx(3 * near["moved_px"])
+            # What the blocks alone say is kept beside it (the benchmark's blocks' truth): the
+            # move not made, and on the large pair the same move in its own pixels.
+            seen = _moved(result.blocks_homography, vis.shape)
+            assert 0.5 * near["moved_px"] < seen < 2 * near["limit_px"], (seen, near)
+            assert _moved(large.blocks_homography, (3 * vis.shape[0], 3 * vis.shape[1]),
+                          step=24) == pytest.approx(3 * seen, rel=0.01)
         else:
             assert result.model != "identity" and _moved(result.homography, vis.shape) > NEAR
+            assert abs(_moved(result.blocks_homography, vis.shape)
+                       - _moved(result.homography, vis.shape)) < 1.0
 
 
 def test_the_simplest_kind_that_fits_is_kept(shared_data, monkeypatch):

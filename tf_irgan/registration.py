@@ -97,6 +97,11 @@ class Registration:
     expected_error: float = float("nan")   # px of the visible frame, see `expected_error`
     refined: bool = False           # whether the dense refinement moved the block fit
     tests: dict = field(default_factory=dict)   # the model selection's held-out comparisons
+    # What the agreeing blocks alone say: the most general kind allowed, fitted to all of them
+    # by least squares (IR pixel -> visible pixel), before the selection, NEAR and the dense
+    # refinement; None where they collapse the frame. The benchmark's second relative truth
+    # (docs/registration.md); not written to the transform file.
+    blocks_homography: np.ndarray | None = None
 
     @property
     def confidence(self) -> float:
@@ -136,13 +141,18 @@ class Registration:
     def enlarged(self, vis_factor: int, ir_factor: int, vis_size, ir_size) -> "Registration":
         """This registration of two images reduced by whole-number block means (`vis_factor`,
         `ir_factor`), as the registration of the full images (`vis_size`, `ir_size`)."""
-        to_vis = (np.linalg.inv(scaling(1 / vis_factor, 1 / vis_factor)) @ self.homography
-                  @ scaling(1 / ir_factor, 1 / ir_factor))
+        def full(to_vis):
+            if to_vis is None:
+                return None
+            to_vis = (np.linalg.inv(scaling(1 / vis_factor, 1 / vis_factor)) @ to_vis
+                      @ scaling(1 / ir_factor, 1 / ir_factor))
+            return to_vis / to_vis[2, 2]
         tests, near = self.tests, self.tests.get("near")
         if near:   # NEAR's move, given in the reduced image's px
             tests = {**tests, "near": {**near, "moved_px": near["moved_px"] * vis_factor,
                                        "limit_px": near["limit_px"] * vis_factor}}
-        return replace(self, homography=to_vis / to_vis[2, 2], vis_size=tuple(vis_size),
+        return replace(self, homography=full(self.homography),
+                       blocks_homography=full(self.blocks_homography), vis_size=tuple(vis_size),
                        ir_size=tuple(ir_size), residual=self.residual * vis_factor,
                        expected_error=self.expected_error * vis_factor, tests=tests)
 
@@ -1019,18 +1029,24 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
         warp, chosen, refined = np.eye(3), "identity", False
     expected = expected_error(evidence, chosen, agreeing[finest], warp, model, shape) / (
         work * 2 ** -finest)
-    (h_here, w_here), (h0, w0) = shape, vis_levels[0].shape
-    warp = _level_change(warp, w0 / w_here, h0 / h_here)
-    # Work-frame vis -> work-frame IR, to full-size IR -> full-size visible.
-    vis_to_work = scaling(ww / vw, wh / vh)
-    ir_from_work = scaling(iw / ww, ih / wh)
-    to_vis = np.linalg.inv(ir_from_work @ warp @ vis_to_work)
-    to_vis /= to_vis[2, 2]
+    to_vis = _full_frame(warp, shape, vis_levels[0].shape, (vw, vh), (iw, ih))
+    blocks = fit_model(*agreeing[finest], model)
+    blocks = (_full_frame(np.linalg.inv(blocks), shape, vis_levels[0].shape, (vw, vh), (iw, ih))
+              if invertible(blocks) else None)
     result = Registration(to_vis, (vw, vh), (iw, ih), chosen, inliers, matches, residual,
                           spread, _overlap(to_vis, (iw, ih), (vw, vh)), tried, expected, refined,
-                          evidence["tests"])
+                          evidence["tests"], blocks)
     check(result, vis_name, ir_name, advice)
     return result
+
+
+def _full_frame(warp, level_shape, work_shape, vis_size, ir_size) -> np.ndarray:
+    """A visible -> IR warp of one level of the work frame's pyramid as the transform of the
+    full images: IR pixel -> visible pixel, normalised."""
+    (h_here, w_here), (wh, ww), (vw, vh), (iw, ih) = level_shape, work_shape, vis_size, ir_size
+    warp = _level_change(warp, ww / w_here, wh / h_here)
+    to_vis = np.linalg.inv(scaling(iw / ww, ih / wh) @ warp @ scaling(ww / vw, wh / vh))
+    return to_vis / to_vis[2, 2]
 
 
 def _spread(points, size) -> float:
