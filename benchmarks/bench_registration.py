@@ -161,6 +161,12 @@ def summary(values) -> str:
             f"{px(np.percentile(values, 90, method='nearest'))}")
 
 
+def pooled(values) -> str:
+    """Median, share within 2 px and within 5 px of a split's warps (no NaN; refused = inf)."""
+    return (f"median {np.median(values):.2f} px, {np.mean(values <= 2):.0%} within 2 px, "
+            f"{np.mean(values <= 5):.0%} within 5 px")
+
+
 def calibration(pairs: list) -> list:
     """Lines: the rank correlation of expected and found error, and the found errors per band
     of confidence."""
@@ -233,17 +239,13 @@ def report(data: Path, seed: int, split: str, high_resolution: bool) -> tuple[st
                            f"{len(row['made_aligned']) - len(made)} | {row['unrelated']} of "
                            f"{measured['count']} |")
     every_relative, every_blocks = np.array(every_relative), np.array(every_blocks)
-
-    def pooled(values):
-        return (f"median {np.median(values):.2f} px, {np.mean(values <= 2):.0%} within 2 px, "
-                f"{np.mean(values <= 5):.0%} within 5 px")
     totals = (f"All warps of the split together (relative truth, refusals as failures): "
               f"{pooled(every_relative)}; {len(seconds)} registrations, "
               f"median {statistics.median(seconds):.2f} s, 90th percentile "
               f"{np.percentile(seconds, 90):.2f} s each on this machine. Against the blocks' "
               f"truth (the unwarped pair as its own agreeing blocks register it, before the "
-              f"selection keeps a simpler kind or the identity): {pooled(every_blocks)} "
-              f"({len(every_blocks)} warps).")
+              f"selection, NEAR and the refinement; it shares their content's errors, so these "
+              f"are lower bounds): {pooled(every_blocks)} ({len(every_blocks)} warps).")
     text = "\n".join(lines) + "\n\n" + totals + "\n\n" + "\n".join(aligned) + "\n\n" + \
         "\n".join(calibration(calibrated)) + "\n"
     if high_resolution:

@@ -875,17 +875,16 @@ def _clearly_better(maps, warp, than, tile: int = TILE) -> bool:
     return bool(gain > stdtrit(len(difference) - 1, 1 - SELECT) * error)
 
 
-def expected_error(evidence, kind, agreeing, warp, most_general, shape) -> float:
+def expected_error(evidence, kind, general, warp, most_general, shape) -> float:
     """How far (work-frame px, mean over the frame) the transform is likely to be off, from two
     parts: half the distance between the fits of `kind` to the two folds' blocks (they
-    disagree as much as the blocks are noisy or misled), and the distance to the most general
-    kind's fit to all blocks (what a kind kept as simpler leaves out, if the blocks are right).
-    Calibrated on warped training pairs (docs/registration.md)."""
+    disagree as much as the blocks are noisy or misled), and the distance to `general`, the
+    most general kind's fit to all blocks (IR -> visible; what a kind kept as simpler leaves
+    out, if the blocks are right). Calibrated on warped training pairs (docs/registration.md)."""
     noise = 0.0
     if kind != "identity":
         first, second = evidence["fold_fits"][kind]
         noise = 0.5 * mean_distance(np.linalg.inv(first), np.linalg.inv(second), shape)
-    general = fit_model(*agreeing, most_general)
     if not invertible(general):
         return math.inf   # refused as uncertain
     left_out = mean_distance(warp, np.linalg.inv(general), shape) if kind != most_general else 0.0
@@ -1027,15 +1026,15 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
                                      "moved_px": round(moved / (work * 2 ** -finest), 2),
                                      "limit_px": round(NEAR / work, 2)}
         warp, chosen, refined = np.eye(3), "identity", False
-    expected = expected_error(evidence, chosen, agreeing[finest], warp, model, shape) / (
+    general = fit_model(*agreeing[finest], model)   # what the agreeing blocks alone say
+    expected = expected_error(evidence, chosen, general, warp, model, shape) / (
         work * 2 ** -finest)
     to_vis = _full_frame(warp, shape, vis_levels[0].shape, (vw, vh), (iw, ih))
-    blocks = fit_model(*agreeing[finest], model)
-    blocks = (_full_frame(np.linalg.inv(blocks), shape, vis_levels[0].shape, (vw, vh), (iw, ih))
-              if invertible(blocks) else None)
+    general = (_full_frame(np.linalg.inv(general), shape, vis_levels[0].shape, (vw, vh), (iw, ih))
+               if invertible(general) else None)
     result = Registration(to_vis, (vw, vh), (iw, ih), chosen, inliers, matches, residual,
                           spread, _overlap(to_vis, (iw, ih), (vw, vh)), tried, expected, refined,
-                          evidence["tests"], blocks)
+                          evidence["tests"], general)
     check(result, vis_name, ir_name, advice)
     return result
 
