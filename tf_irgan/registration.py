@@ -1030,11 +1030,11 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
     expected = expected_error(evidence, chosen, general, warp, model, shape) / (
         work * 2 ** -finest)
     to_vis = _full_frame(warp, shape, vis_levels[0].shape, (vw, vh), (iw, ih))
-    general = (_full_frame(np.linalg.inv(general), shape, vis_levels[0].shape, (vw, vh), (iw, ih))
-               if invertible(general) else None)
+    general_to_vis = (_full_frame(np.linalg.inv(general), shape, vis_levels[0].shape, (vw, vh),
+                                  (iw, ih)) if invertible(general) else None)
     result = Registration(to_vis, (vw, vh), (iw, ih), chosen, inliers, matches, residual,
                           spread, _overlap(to_vis, (iw, ih), (vw, vh)), tried, expected, refined,
-                          evidence["tests"], general)
+                          evidence["tests"], general_to_vis)
     check(result, vis_name, ir_name, advice)
     return result
 
