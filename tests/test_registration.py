@@ -100,6 +100,44 @@ def test_of_the_finest_passes_the_one_with_the_most_agreeing_blocks_stands(share
                                                                 first_only.homography)
 
 
+def test_where_one_start_of_the_finest_blocks_is_refused_the_other_is_tried(shared_data,
+                                                                           monkeypatch):
+    # The finest blocks start from the coarse blocks' fit or from the dense one; where the
+    # start they took ends in a refusal, the other is followed to the end (and said in the
+    # transform file); where both are refused, the first refusal is the message.
+    from tf_irgan import registration
+
+    vis, ir = _pair(shared_data, PAIRS[1])
+    warp = random_warp(ir, vis.shape, np.random.default_rng(5), displacement=17, elastic=1.0)
+    starts, passed = [], registration.check
+
+    def refuse_the_first(result, *args):
+        starts.append(next(step["start"] for step in result.tried if step["level"] == "1"))
+        if len(starts) == 1:
+            registration._refuse("IR", "visible", "refused for the test", registration.ADVICE)
+        passed(result, *args)
+
+    monkeypatch.setattr(registration, "check", refuse_the_first)
+    result = register(vis, warp.image)
+    assert sorted(starts) == ["blocks", "dense"], starts
+    assert result.tests["second_start"] == {"start": starts[1],
+                                            "first_refused": "refused for the test"}
+    assert json.loads(result.to_json())["selection"]["second_start"]["start"] == starts[1]
+    assert end_point_error(result.homography, warp, vis.shape) < 5
+
+    def refuse_each(result, *args):
+        starts.append(next(step["start"] for step in result.tried if step["level"] == "1"))
+        registration._refuse("IR", "visible", f"refused from the {starts[-1]} start",
+                             registration.ADVICE)
+
+    starts.clear()
+    monkeypatch.setattr(registration, "check", refuse_each)
+    with pytest.raises(Refused) as refused:
+        register(vis, warp.image)
+    assert sorted(starts) == ["blocks", "dense"]
+    assert refused.value.reason == f"refused from the {starts[0]} start"
+
+
 def test_blocks_that_collapse_the_frame_are_refused_not_a_traceback():
     # Agreeing blocks whose IR positions all lie on one point fit transforms that collapse the
     # frame; inverting them raised LinAlgError (met on an unrelated pair with a looser RANSAC

@@ -911,36 +911,101 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
         if edge_share(gray) < MIN_EDGES:
             raise Refused(f"{name}: too flat to register (almost no edges); {advice}",
                           "too flat to register")
-    vh, vw = vis_gray.shape
-    ih, iw = ir_gray.shape
-    # The work frame: the visible frame reduced to WORK_SIZE; the IR stretched onto it.
-    work = min(1.0, WORK_SIZE / max(vh, vw))
-    ww, wh = max(1, round(vw * work)), max(1, round(vh * work))
-    vis_work = cv2.resize(vis_gray, (ww, wh), interpolation=cv2.INTER_AREA)
-    ir_work = cv2.resize(ir_gray, (ww, wh), interpolation=cv2.INTER_AREA if iw > ww else
-                         cv2.INTER_LINEAR)
-    vis_work, ir_work = _each(denoised, (vis_work, ir_work))
-    levels = max(1, int(math.log2(max(ww, wh) / 120)) + 1)
-    vis_levels, ir_levels = _pyramid(vis_work, levels), _pyramid(ir_work, levels)
-    # Where each image has data (not a black frame or an empty corner), per level.
-    vis_data = _data_levels(data_mask(vis_gray), (ww, wh), levels)
-    ir_data = _data_levels(data_mask(ir_gray), (ww, wh), levels)
+    pair = _WorkPair(vis_gray, ir_gray)
+    try:
+        return _estimate(pair, model, vis_name, ir_name, advice)
+    except Refused as refused:
+        # The finest blocks had two starts (the coarse blocks' fit and the dense one) and
+        # followed the one that lined the edges up better. Where that led to a refusal, the
+        # other may still lead to a transform that passes every check (issue 32: on the
+        # validation split 8 more warps within 5 px, 8 pairs better and none worse, 3 more
+        # confident transforms over 5 px of 604; docs/registration.md, session 18).
+        other = pair.other_start()
+        if other is None:
+            raise
+        try:
+            result = _estimate(pair, model, vis_name, ir_name, advice, start=other)
+        except Refused:
+            raise refused from None
+        result.tests["second_start"] = {"start": other, "first_refused": refused.reason}
+        return result
+
+
+class _WorkPair:
+    """A pair on the work frame, as both starts of the finest blocks use it: the visible frame
+    reduced to WORK_SIZE and the IR stretched onto it (denoised where noisy), their pyramids,
+    where each has data, and what is computed once for both starts (the edge maps per level,
+    the dense start)."""
+
+    def __init__(self, vis_gray: np.ndarray, ir_gray: np.ndarray):
+        self.vis_size, self.ir_size = vis_gray.shape[::-1], ir_gray.shape[::-1]
+        (vw, vh), (iw, ih) = self.vis_size, self.ir_size
+        self.work = min(1.0, WORK_SIZE / max(vh, vw))
+        ww, wh = max(1, round(vw * self.work)), max(1, round(vh * self.work))
+        vis_work = cv2.resize(vis_gray, (ww, wh), interpolation=cv2.INTER_AREA)
+        ir_work = cv2.resize(ir_gray, (ww, wh), interpolation=cv2.INTER_AREA if iw > ww else
+                             cv2.INTER_LINEAR)
+        vis_work, ir_work = _each(denoised, (vis_work, ir_work))
+        self.levels = max(1, int(math.log2(max(ww, wh) / 120)) + 1)
+        self.vis_levels = _pyramid(vis_work, self.levels)
+        self.ir_levels = _pyramid(ir_work, self.levels)
+        # Where each image has data (not a black frame or an empty corner), per level.
+        self.vis_data = _data_levels(data_mask(vis_gray), (ww, wh), self.levels)
+        self.ir_data = _data_levels(data_mask(ir_gray), (ww, wh), self.levels)
+        # The finest level that must give a fit: the IR's own resolution (an IR smaller than
+        # the work frame, enlarged onto it, has no finer detail to match), the full work frame
+        # otherwise.
+        ratio = min(ww / iw, wh / ih)
+        self.required = 0 if ratio <= 1.5 else min(self.levels - 1, int(round(math.log2(ratio))))
+        self._maps: dict = {}
+        self._dense = None
+        self.started = None   # the start the finest blocks took: "blocks" or "dense"
+
+    def maps(self, k: int) -> tuple:
+        """(visible, IR) edge maps of level k, without the frames' borders."""
+        if k not in self._maps:
+            self._maps[k] = tuple(_each(lambda level: structure(level[0]) * level[1][..., None],
+                                        ((self.vis_levels[k], self.vis_data[k]),
+                                         (self.ir_levels[k], self.ir_data[k]))))
+        return self._maps[k]
+
+    def dense(self) -> np.ndarray | None:
+        """`dense_start` on the finest level, None where it fails or folds the frame."""
+        if self._dense is None:
+            vis_map, ir_map = self.maps(0)
+            h, w = vis_map.shape[:2]
+            start = dense_start(vis_map, ir_map)
+            usable = start is not None and degenerate(np.linalg.inv(start), (w, h), (w, h)) is None
+            self._dense = (start if usable else None,)
+        return self._dense[0]
+
+    def other_start(self) -> str | None:
+        """The start of the finest blocks not taken, where there was a choice."""
+        if self.started is None or self.dense() is None:
+            return None
+        return "blocks" if self.started == "dense" else "dense"
+
+
+def _estimate(pair: _WorkPair, model: str, vis_name: str, ir_name: str, advice: str,
+              start: str = "better") -> Registration:
+    """`register` on a prepared pair: blocks coarse to fine, the selection, the refinement, the
+    expected error and the checks. `start`: the finest blocks' start, "blocks" (the coarse
+    blocks' fit), "dense" (`dense_start`) or "better" (whichever lines the edges up better)."""
+    (vw, vh), (iw, ih) = pair.vis_size, pair.ir_size
+    levels, vis_levels, work = pair.levels, pair.vis_levels, pair.work
     warp = np.eye(3)   # work-frame vis -> work-frame IR, on the current level
     tried, inliers, matches, residual, spread = [], 0, 0, float("nan"), 0.0
     carried = 0.0      # the reach of a level that found too few matches, passed to the next
     # The finest level runs again REFINE times: its blocks, matched once the IR is already
     # close, are matched on less distorted content (the pass whose blocks agree most is kept).
     schedule = list(reversed(range(levels))) + [0] * REFINE
-    maps, agreeing = {}, {}   # per level: edge maps; the kept pass's agreeing blocks
+    agreeing = {}   # per level: the kept pass's agreeing blocks
     kept = {}                 # per level: the kept pass's evidence (see below)
     for number, k in enumerate(schedule):
         if 0 < number and k < schedule[number - 1]:
             (h0, w0), (h1, w1) = vis_levels[k + 1].shape, vis_levels[k].shape
             warp = _level_change(warp, w1 / w0, h1 / h0)
-        if k not in maps:   # the finest level's extra passes reuse its maps
-            maps[k] = tuple(_each(lambda levels_k: structure(levels_k[0]) * levels_k[1][..., None],
-                                  ((vis_levels[k], vis_data[k]), (ir_levels[k], ir_data[k]))))
-        vis_map, ir_map = maps[k]
+        vis_map, ir_map = pair.maps(k)
         h, w = vis_map.shape[:2]
         size, reach_share, threshold = LEVELS[min(number, len(LEVELS) - 1)]
         reach_share = max(reach_share, carried)
@@ -948,16 +1013,21 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
         started = "blocks" if number else "identity"
         if k == 0 and number == levels - 1:
             # The finest blocks start from the coarse blocks' fit or from a dense one,
-            # whichever lines the edges up better (the selection below still holds the
-            # result out against the identity).
-            start = dense_start(vis_map, ir_map)
-            if start is not None and degenerate(np.linalg.inv(start), (w, h), (w, h)) is None:
-                tiles = _Tiles((h, w), TILE)
-                dense, blocks = _each(lambda to_ir: _mean(tiles.scores(vis_map, ir_map, to_ir)),
-                                      (start, warp))
-                if dense > blocks or not np.isfinite(blocks):
-                    warp, reach = start, max(MIN_REACH, int(round(LEVELS[-1][1] * max(h, w))))
+            # whichever lines the edges up better unless `start` says which (the selection
+            # below still holds the result out against the identity).
+            dense = pair.dense()
+            if dense is not None and start != "blocks":
+                if start == "better":
+                    tiles = _Tiles((h, w), TILE)
+                    on_dense, on_blocks = _each(
+                        lambda to_ir: _mean(tiles.scores(vis_map, ir_map, to_ir)), (dense, warp))
+                    follow = on_dense > on_blocks or not np.isfinite(on_blocks)
+                else:
+                    follow = True
+                if follow:
+                    warp, reach = dense, max(MIN_REACH, int(round(LEVELS[-1][1] * max(h, w))))
                     started = "dense"
+            pair.started = "dense" if started == "dense" else "blocks"
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         ir_on_vis = cv2.warpPerspective(ir_map, warp, (w, h), flags=flags)
         inside = cv2.warpPerspective(np.ones(ir_map.shape[:2], np.float32), warp, (w, h),
@@ -988,10 +1058,7 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
         if k not in kept or inliers >= kept[k][0]:
             kept[k] = (inliers, matches, residual, spread, (ir_points[mask], found[mask]))
         inliers, matches, residual, spread, agreeing[k] = kept[k]
-    # The finest level that must give a fit: the IR's own resolution (an IR smaller than the
-    # work frame, enlarged onto it, has no finer detail to match), the full work frame otherwise.
-    ratio = min(ww / iw, wh / ih)
-    required = 0 if ratio <= 1.5 else min(levels - 1, int(round(math.log2(ratio))))
+    required = pair.required
     if not agreeing or min(agreeing) > required:
         last = tried[-1]
         detail = "at full detail" if required == 0 else f"at 1/{2 ** required} (the IR's detail)"
@@ -1000,7 +1067,7 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
                 "needed)", advice)
     # Selection and refinement on the finest level with a fit.
     finest = min(agreeing)
-    maps_here, shape = maps[finest], vis_levels[finest].shape
+    maps_here, shape = pair.maps(finest), vis_levels[finest].shape
     tile = max(16, TILE >> finest)
     chosen, evidence = select(*maps_here, *agreeing[finest], model, tile)
     warp = fit_model(*agreeing[finest], chosen)
