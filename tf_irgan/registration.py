@@ -915,11 +915,11 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
     try:
         return _estimate(pair, model, vis_name, ir_name, advice)
     except Refused as refused:
-        # The finest blocks had two starts (the coarse blocks' fit and the dense one) and
-        # followed the one that lined the edges up better. Where that led to a refusal, the
-        # other may still lead to a transform that passes every check (issue 32: on the
-        # validation split 8 more warps within 5 px, 8 pairs better and none worse, 3 more
-        # confident transforms over 5 px of 604; docs/registration.md, session 18).
+        # The finest blocks had two starts (what the coarser levels found and the dense fit)
+        # and followed the one that lined the edges up better. Where that led to a refusal,
+        # the other may still lead to a transform that passes every check (issue 32: on the
+        # validation split 10 more warps registered, 8 of them within 5 px, the other two
+        # 5.6 and 6.7 px off; docs/registration.md, session 18).
         other = pair.other_start()
         if other is None:
             raise
@@ -927,7 +927,7 @@ def register(vis: np.ndarray, ir: np.ndarray, model: str = "homography",
             result = _estimate(pair, model, vis_name, ir_name, advice, start=other)
         except Refused:
             raise refused from None
-        result.tests["second_start"] = {"start": other, "first_refused": refused.reason}
+        result.tests["second_start"] = {"start": pair.started, "first_refused": refused.reason}
         return result
 
 
@@ -958,8 +958,8 @@ class _WorkPair:
         ratio = min(ww / iw, wh / ih)
         self.required = 0 if ratio <= 1.5 else min(self.levels - 1, int(round(math.log2(ratio))))
         self._maps: dict = {}
-        self._dense = None
-        self.started = None   # the start the finest blocks took: "blocks" or "dense"
+        self._dense = None    # (the dense start or None) once computed: None is an outcome
+        self.started = None   # the start the finest blocks took, as `tried` names it
 
     def maps(self, k: int) -> tuple:
         """(visible, IR) edge maps of level k, without the frames' borders."""
@@ -980,17 +980,19 @@ class _WorkPair:
         return self._dense[0]
 
     def other_start(self) -> str | None:
-        """The start of the finest blocks not taken, where there was a choice."""
+        """The start of the finest blocks not taken (`_estimate`'s `start`), where there was
+        a choice."""
         if self.started is None or self.dense() is None:
             return None
-        return "blocks" if self.started == "dense" else "dense"
+        return "coarse" if self.started == "dense" else "dense"
 
 
 def _estimate(pair: _WorkPair, model: str, vis_name: str, ir_name: str, advice: str,
               start: str = "better") -> Registration:
     """`register` on a prepared pair: blocks coarse to fine, the selection, the refinement, the
-    expected error and the checks. `start`: the finest blocks' start, "blocks" (the coarse
-    blocks' fit), "dense" (`dense_start`) or "better" (whichever lines the edges up better)."""
+    expected error and the checks. `start`: the finest blocks' start, "coarse" (what the
+    coarser levels found: their blocks' fit, the identity where there is no coarser level),
+    "dense" (`dense_start`) or "better" (whichever lines the edges up better)."""
     (vw, vh), (iw, ih) = pair.vis_size, pair.ir_size
     levels, vis_levels, work = pair.levels, pair.vis_levels, pair.work
     warp = np.eye(3)   # work-frame vis -> work-frame IR, on the current level
@@ -1016,7 +1018,7 @@ def _estimate(pair: _WorkPair, model: str, vis_name: str, ir_name: str, advice: 
             # whichever lines the edges up better unless `start` says which (the selection
             # below still holds the result out against the identity).
             dense = pair.dense()
-            if dense is not None and start != "blocks":
+            if dense is not None and start != "coarse":
                 if start == "better":
                     tiles = _Tiles((h, w), TILE)
                     on_dense, on_blocks = _each(
@@ -1027,7 +1029,7 @@ def _estimate(pair: _WorkPair, model: str, vis_name: str, ir_name: str, advice: 
                 if follow:
                     warp, reach = dense, max(MIN_REACH, int(round(LEVELS[-1][1] * max(h, w))))
                     started = "dense"
-            pair.started = "dense" if started == "dense" else "blocks"
+            pair.started = started
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         ir_on_vis = cv2.warpPerspective(ir_map, warp, (w, h), flags=flags)
         inside = cv2.warpPerspective(np.ones(ir_map.shape[:2], np.float32), warp, (w, h),
