@@ -19,7 +19,9 @@ other), but they share where many edges are. So:
    (`expected_error`, `Registration.confidence`).
 7. A pair is refused, with the reason, when too few blocks agree, when they cover too little of
    the frame, when the transform is degenerate or leaves too little overlap, or when its
-   confidence is under one half: never a silently wrong warp.
+   confidence is under one half: never a silently wrong warp. The finest blocks start from the
+   coarser levels' fit or from a dense one (`dense_start`), whichever lines the edges up
+   better; a refusal is estimated again from the other start before it stands.
 
 The homography maps IR pixel centres (x, y) to visible pixel coordinates; the transform file
 (`Registration.to_json`) stores it with the confidence and what was tried. docs/registration.md
