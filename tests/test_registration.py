@@ -126,6 +126,8 @@ def test_where_one_start_of_the_finest_blocks_is_refused_the_other_is_tried(shar
     assert result.tests["second_start"] == {"start": starts[1],
                                             "first_refused": "refused for the test"}
     assert json.loads(result.to_json())["selection"]["second_start"]["start"] == starts[1]
+    assert ("second of the blocks' two starts (the first was refused: refused for the test)"
+            in result.describe())
     assert end_point_error(result.homography, warp, vis.shape) < 5
 
     def refuse_each(result, *args):

@@ -124,6 +124,11 @@ class Registration:
         (vw, vh), (iw, ih) = self.vis_size, self.ir_size
         sure = (f"expected error {self.expected_error:.1f} px, confidence {self.confidence:.2f}; "
                 f"{self.inliers} of {self.matches} matched blocks agree")
+        second = (self.tests or {}).get("second_start")
+        if isinstance(second, dict):
+            # Right less often than a first start's (docs/registration.md, session 18): say so.
+            sure += (f"; found from the second of the blocks' two starts (the first was "
+                     f"refused: {second.get('first_refused', 'no reason given')})")
         if self.model == "identity":
             near = (self.tests or {}).get("near")
             try:
