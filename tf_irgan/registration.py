@@ -1008,7 +1008,7 @@ def _estimate(pair: _WorkPair, model: str, vis_name: str, ir_name: str, advice: 
     # The finest level runs again REFINE times: its blocks, matched once the IR is already
     # close, are matched on less distorted content (the pass whose blocks agree most is kept).
     schedule = list(reversed(range(levels))) + [0] * REFINE
-    agreeing = {}   # per level: the kept pass's agreeing blocks
+    agreeing = {}             # per level: the kept pass's agreeing blocks
     kept = {}                 # per level: the kept pass's evidence (see below)
     for number, k in enumerate(schedule):
         if 0 < number and k < schedule[number - 1]:
