@@ -111,8 +111,11 @@ def test_where_one_start_of_the_finest_blocks_is_refused_the_other_is_tried(shar
     warp = random_warp(ir, vis.shape, np.random.default_rng(5), displacement=17, elastic=1.0)
     starts, passed = [], registration.check
 
+    def finest_start(result):   # as the finest level's first pass records it
+        return next(step["start"] for step in result.tried if step["level"] == "1")
+
     def refuse_the_first(result, *args):
-        starts.append(next(step["start"] for step in result.tried if step["level"] == "1"))
+        starts.append(finest_start(result))
         if len(starts) == 1:
             registration._refuse("IR", "visible", "refused for the test", registration.ADVICE)
         passed(result, *args)
@@ -131,7 +134,7 @@ def test_where_one_start_of_the_finest_blocks_is_refused_the_other_is_tried(shar
     assert end_point_error(result.homography, warp, vis.shape) < 5
 
     def refuse_each(result, *args):
-        starts.append(next(step["start"] for step in result.tried if step["level"] == "1"))
+        starts.append(finest_start(result))
         registration._refuse("IR", "visible", f"refused from the {starts[-1]} start",
                              registration.ADVICE)
 

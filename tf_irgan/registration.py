@@ -36,6 +36,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -965,7 +966,6 @@ class _WorkPair:
         ratio = min(ww / iw, wh / ih)
         self.required = 0 if ratio <= 1.5 else min(self.levels - 1, int(round(math.log2(ratio))))
         self._maps: dict = {}
-        self._dense = None    # (the dense start or None) once computed: None is an outcome
         self.started = None   # the start the finest blocks took, as `tried` names it
 
     def maps(self, k: int) -> tuple:
@@ -976,20 +976,19 @@ class _WorkPair:
                                          (self.ir_levels[k], self.ir_data[k]))))
         return self._maps[k]
 
+    @cached_property
     def dense(self) -> np.ndarray | None:
         """`dense_start` on the finest level, None where it fails or folds the frame."""
-        if self._dense is None:
-            vis_map, ir_map = self.maps(0)
-            h, w = vis_map.shape[:2]
-            start = dense_start(vis_map, ir_map)
-            usable = start is not None and degenerate(np.linalg.inv(start), (w, h), (w, h)) is None
-            self._dense = (start if usable else None,)
-        return self._dense[0]
+        vis_map, ir_map = self.maps(0)
+        h, w = vis_map.shape[:2]
+        start = dense_start(vis_map, ir_map)
+        usable = start is not None and degenerate(np.linalg.inv(start), (w, h), (w, h)) is None
+        return start if usable else None
 
     def other_start(self) -> str | None:
         """The start of the finest blocks not taken (`_estimate`'s `start`), where there was
         a choice."""
-        if self.started is None or self.dense() is None:
+        if self.started is None or self.dense is None:
             return None
         return "coarse" if self.started == "dense" else "dense"
 
@@ -1024,15 +1023,14 @@ def _estimate(pair: _WorkPair, model: str, vis_name: str, ir_name: str, advice: 
             # The finest blocks start from the coarse blocks' fit or from a dense one,
             # whichever lines the edges up better unless `start` says which (the selection
             # below still holds the result out against the identity).
-            dense = pair.dense()
+            dense = pair.dense
             if dense is not None and start != "coarse":
-                if start == "better":
+                follow = start == "dense"
+                if not follow:
                     tiles = _Tiles((h, w), TILE)
                     on_dense, on_blocks = _each(
                         lambda to_ir: _mean(tiles.scores(vis_map, ir_map, to_ir)), (dense, warp))
                     follow = on_dense > on_blocks or not np.isfinite(on_blocks)
-                else:
-                    follow = True
                 if follow:
                     warp, reach = dense, max(MIN_REACH, int(round(LEVELS[-1][1] * max(h, w))))
                     started = "dense"
@@ -1102,15 +1100,15 @@ def _estimate(pair: _WorkPair, model: str, vis_name: str, ir_name: str, advice: 
                                      "moved_px": round(moved / (work * 2 ** -finest), 2),
                                      "limit_px": round(NEAR / work, 2)}
         warp, chosen, refined = np.eye(3), "identity", False
-    general = fit_model(*agreeing[finest], model)   # what the agreeing blocks alone say
-    expected = expected_error(evidence, chosen, general, warp, model, shape) / (
+    blocks_fit = fit_model(*agreeing[finest], model)   # what the agreeing blocks alone say
+    expected = expected_error(evidence, chosen, blocks_fit, warp, model, shape) / (
         work * 2 ** -finest)
     to_vis = _full_frame(warp, shape, vis_levels[0].shape, (vw, vh), (iw, ih))
-    general_to_vis = (_full_frame(np.linalg.inv(general), shape, vis_levels[0].shape, (vw, vh),
-                                  (iw, ih)) if invertible(general) else None)
+    blocks_to_vis = (_full_frame(np.linalg.inv(blocks_fit), shape, vis_levels[0].shape,
+                                 (vw, vh), (iw, ih)) if invertible(blocks_fit) else None)
     result = Registration(to_vis, (vw, vh), (iw, ih), chosen, inliers, matches, residual,
                           spread, _overlap(to_vis, (iw, ih), (vw, vh)), tried, expected, refined,
-                          evidence["tests"], general_to_vis)
+                          evidence["tests"], blocks_to_vis)
     check(result, vis_name, ir_name, advice)
     return result
 
