@@ -266,7 +266,8 @@ def test_an_aligned_pair_stays_where_it_is(shared_data, folder, name):
     # back within 1 px of the identity by day; by night (darkened, noisy visible image) it
     # comes back within 1 px or is refused with its reason, never moved (TNO 01's night
     # version was refused until its noise was removed before the edge maps: its blocks, matched
-    # on noise, put the general fit 5.5 px away; now it stays, at a confidence of 0.52).
+    # on noise, put the general fit 5.5 px away; now it stays, with an expected error of
+    # nearly 5 px).
     vis = to_gray(read_image(shared_data / folder / "vi" / name))
     ir = to_gray(read_image(shared_data / folder / "ir" / name))
     aligned, _ = warp_onto(ir, register(vis, ir))
@@ -420,7 +421,7 @@ def test_the_simplest_kind_that_fits_is_kept(shared_data, monkeypatch):
     assert register(vis, warp.image, model="affine").model in ("affine", "similarity", "shift")
 
 
-def test_confidence_follows_the_expected_error_and_refuses_below_half(shared_data):
+def test_confidence_follows_the_expected_error_and_the_dense_fit_and_refuses_over_5_px(shared_data):
     vis, ir = _pair(shared_data, PAIRS[0])
     warp = random_warp(ir, vis.shape, np.random.default_rng(5), displacement=20, elastic=1.0)
     clean = register(vis, warp.image)
@@ -438,19 +439,37 @@ def test_confidence_follows_the_expected_error_and_refuses_below_half(shared_dat
     data = json.loads(clean.to_json())
     assert data["expected_error_px"] == pytest.approx(clean.expected_error, abs=1e-3)
     assert data["model"] == clean.model and "selection" in data
-    # The confidence falls with the expected error; below 0.5 the transform is refused.
-    levels = [Registration(np.eye(3), (320, 240), (320, 240), expected_error=e).confidence
-              for e in (0.5, 2.0, 4.0, 6.0, 9.0)]
-    assert levels == sorted(levels, reverse=True) and levels[2] > 0.5 > levels[3]
+    assert (data["dense_distance_px"] is None if np.isnan(clean.dense_distance)
+            else data["dense_distance_px"] == pytest.approx(clean.dense_distance, abs=1e-3))
+    again = Registration.from_json(clean.to_json())
+    assert again.confirmed == clean.confirmed
+    assert again.confidence == pytest.approx(clean.confidence, abs=1e-3)
+    # The confidence falls with the expected error, and rises where the dense fit found apart
+    # from the blocks agrees (within 2 px); over 5 px the transform is refused either way.
+    for distance in (float("nan"), 3.0, 1.0):
+        levels = [Registration(np.eye(3), (320, 240), (320, 240), expected_error=e,
+                               dense_distance=distance).confidence
+                  for e in (0.0, 0.5, 2.0, 4.0, 6.0, 9.0)]
+        assert levels == sorted(levels, reverse=True) and levels[0] < 1
+    unconfirmed = [Registration(np.eye(3), (320, 240), (320, 240), expected_error=e).confidence
+                   for e in (4.0, 6.0)]
+    assert unconfirmed[0] > 0.5 > unconfirmed[1]
+    for e in (0.5, 2.0, 4.0):
+        lone, confirmed = (Registration(np.eye(3), (320, 240), (320, 240), expected_error=e,
+                                        dense_distance=d) for d in (2.5, 1.5))
+        assert not lone.confirmed and confirmed.confirmed
+        assert 1 - confirmed.confidence < 0.2 * (1 - lone.confidence)
     unsure = Registration(clean.homography, clean.vis_size, clean.ir_size, clean.model,
                           clean.inliers, clean.matches, clean.residual, clean.spread,
-                          clean.overlap, expected_error=6.0)
+                          clean.overlap, expected_error=6.0, dense_distance=0.5)
+    assert unsure.confirmed and unsure.confidence < 0.5   # the agreement counts within 5 px
     with pytest.raises(Refused, match="uncertain: the evidence leaves an expected error of 6.0"):
         check(unsure)
     # Fold fits that fly apart give expected errors of thousands of pixels: refused as
-    # uncertain, not a crash in the logistic (math.exp overflowed past ~860 px).
+    # uncertain, not a crash in the confidence's curve (a logistic's math.exp overflowed past
+    # ~860 px).
     lost = replace(unsure, expected_error=5000.0)
-    assert lost.confidence == 0.0
+    assert lost.confidence < 1e-3
     with pytest.raises(Refused, match="uncertain: the evidence leaves an expected error of 5000"):
         check(lost)
 
