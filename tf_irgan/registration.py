@@ -223,19 +223,11 @@ class Registration:
                        data.get("spread", 0.0), data.get("overlap", 0.0), data.get("tried", []),
                        float(data.get("expected_error_px", "nan")), data.get("refined", False),
                        data.get("selection") or {}, blocks_homography=None,
-                       dense_distance=_distance(data.get("dense_distance_px")))
+                       dense_distance=float("nan" if data.get("dense_distance_px") is None
+                                            else data["dense_distance_px"]))
         except (ValueError, KeyError, TypeError) as error:
             raise UserError(f"{name}: not a transform file written by `tf-irgan register` "
                             f"({error}); register the pair again") from None
-
-
-def _distance(value) -> float:
-    """A transform file's distance in px: a number of 0 or more, NaN where there is none."""
-    if value is None:
-        return float("nan")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"not a distance in px: {value!r}")
-    return float(value)
 
 
 def apply_homography(matrix, points) -> np.ndarray:
